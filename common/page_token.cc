@@ -1,0 +1,48 @@
+#include "common/page_token.h"
+
+#include "absl/strings/escaping.h"
+#include "common/status.h"
+
+namespace bloodgrid {
+
+std::string EncodePageToken(const v1::PageCursor& cursor) {
+  return absl::WebSafeBase64Escape(cursor.SerializeAsString());
+}
+
+absl::StatusOr<v1::PageCursor> DecodePageToken(absl::string_view token, uint64_t filter_hash) {
+  v1::PageCursor cursor;
+  if (token.empty()) {
+    cursor.set_filter_hash(filter_hash);
+    return cursor;
+  }
+  std::string bytes;
+  if (token.size() > 512 || !absl::WebSafeBase64Unescape(token, &bytes) ||
+      !cursor.ParseFromString(bytes)) {
+    return InvalidField("page_token", "not a token returned by this service");
+  }
+  if (cursor.filter_hash() != filter_hash) {
+    return InvalidField("page_token", "was issued for a different filter");
+  }
+  return cursor;
+}
+
+absl::StatusOr<int> EffectivePageSize(int32_t requested) {
+  if (requested < 0) return InvalidField("page_size", "must not be negative");
+  if (requested == 0) return kDefaultPageSize;
+  return requested > kMaxPageSize ? kMaxPageSize : requested;
+}
+
+uint64_t FilterHash(std::initializer_list<absl::string_view> parts) {
+  uint64_t hash = 14695981039346656037ull;
+  for (absl::string_view part : parts) {
+    for (unsigned char c : part) {
+      hash ^= c;
+      hash *= 1099511628211ull;
+    }
+    hash ^= 0xff;  // separator, so ("ab","c") differs from ("a","bc")
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+}  // namespace bloodgrid
