@@ -1,0 +1,140 @@
+#include "common/server_bootstrap.h"
+
+#include <grpc/grpc.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace bloodgrid {
+
+absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
+    const ServerOptions& options, const std::vector<grpc::Service*>& services,
+    std::vector<std::string> health_service_names, std::function<absl::Status()> readiness_probe) {
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("port: ", options.port, " is not a TCP port"));
+  }
+  if (options.drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("drain_timeout: must not be negative");
+  }
+  std::unique_ptr<ServiceServer> server(new ServiceServer());
+  server->options_ = options;
+  server->health_names_ = std::move(health_service_names);
+  server->probe_ = std::move(readiness_probe);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(options.listen_address, ":", options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // gRPC sets SO_REUSEPORT by default: a second process on the same port would silently share
+  // its traffic. One port, one server.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  grpc::ResourceQuota quota(absl::StrCat(options.name, "_quota"));
+  quota.SetMaxThreads(options.max_threads);
+  builder.SetResourceQuota(quota);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  server->SetServing(false);
+  server->ProbeNow();
+  server->probe_thread_ = std::thread([s = server.get()] { s->ProbeLoop(); });
+  LogInfo("server_started", {{"address", absl::StrCat(options.listen_address, ":", server->port_)}});
+  return server;
+}
+
+ServiceServer::~ServiceServer() { Shutdown(); }
+
+bool ServiceServer::serving() const {
+  absl::MutexLock lock(&mu_);
+  return serving_;
+}
+
+void ServiceServer::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) serving = false;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  if (serving != serving_) {
+    LogInfo("health_changed", {{"serving", serving ? "true" : "false"}});
+  }
+  serving_ = serving;
+  health->SetServingStatus("", serving);
+  for (const std::string& name : health_names_) health->SetServingStatus(name, serving);
+}
+
+void ServiceServer::ProbeNow() {
+  absl::Status status = probe_ ? probe_() : absl::OkStatus();
+  if (!status.ok() && serving()) {
+    LogWarning("readiness_probe_failed", {{"status", status.ToString()}});
+  }
+  SetServing(status.ok());
+}
+
+void ServiceServer::ProbeLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.health_probe_interval)) ProbeNow();
+}
+
+void ServiceServer::Shutdown() {
+  if (server_ == nullptr) return;  // never started
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+  }
+  SetServing(false);
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+  }
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (probe_thread_.joinable()) probe_thread_.join();
+  LogInfo("server_draining", {{"deadline", absl::FormatDuration(options_.drain_timeout)}});
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
+  server_->Wait();
+  LogInfo("server_stopped");
+}
+
+namespace {
+sigset_t WatchedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+}  // namespace
+
+SignalWatcher::SignalWatcher() {
+  sigset_t set = WatchedSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+SignalWatcher::~SignalWatcher() = default;
+
+int SignalWatcher::WaitForTermination(std::function<void()> on_hangup) {
+  sigset_t set = WatchedSignals();
+  while (true) {
+    int signal_number = 0;
+    if (sigwait(&set, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      LogInfo("signal", {{"name", "SIGHUP"}});
+      if (on_hangup) on_hangup();
+      continue;
+    }
+    LogInfo("signal", {{"name", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    return signal_number;
+  }
+}
+
+}  // namespace bloodgrid

@@ -1,0 +1,133 @@
+// The shared server bootstrap: health follows the readiness probe (a real database ping),
+// shutdown goes NOT_SERVING and stops the server; and the one status conversion.
+#include "common/server_bootstrap.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/mysql_pool.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/integration/test_db.h"
+
+namespace bloodgrid {
+namespace {
+
+using grpc::health::v1::Health;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+struct HealthAnswer {
+  grpc::StatusCode code;
+  HealthCheckResponse::ServingStatus serving;
+};
+
+HealthAnswer CheckHealth(int port, const std::string& service) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  grpc::Status status = stub->Check(&ctx, request, &response);
+  return {status.error_code(), response.status()};
+}
+
+ServerOptions TestOptions() {
+  ServerOptions options;
+  options.name = "bootstrap_test";
+  options.listen_address = "127.0.0.1";
+  options.port = 0;
+  options.drain_timeout = absl::Seconds(2);
+  options.health_probe_interval = absl::Milliseconds(50);
+  return options;
+}
+
+TEST(ServerBootstrapTest, HealthIsNotServingUntilTheDatabaseAnswers) {
+  // First a pool pointing nowhere: the probe fails, health says NOT_SERVING.
+  db::DbOptions dead = testing::AdminDbOptions();
+  dead.port = 1;
+  dead.connect_timeout = absl::Seconds(1);
+  auto dead_pool = db::ConnectionPool::Create(dead);
+  auto live_pool = db::ConnectionPool::Create(testing::AdminDbOptions());
+  std::atomic<db::ConnectionPool*> pool{dead_pool.get()};
+
+  auto server = ServiceServer::BuildAndStart(
+      TestOptions(), {}, {"bloodgrid.v1.TestService"},
+      [&] { return pool.load()->Ping(absl::Now() + absl::Seconds(2)); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  ASSERT_GT(port, 0);
+  EXPECT_EQ(CheckHealth(port, "").serving, HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(CheckHealth(port, "bloodgrid.v1.TestService").serving,
+            HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE((*server)->serving());
+
+  // The database comes back: the next probe turns health SERVING.
+  pool = live_pool.get();
+  (*server)->ProbeNow();
+  EXPECT_EQ(CheckHealth(port, "").serving, HealthCheckResponse::SERVING);
+  EXPECT_EQ(CheckHealth(port, "bloodgrid.v1.TestService").serving, HealthCheckResponse::SERVING);
+  EXPECT_EQ(CheckHealth(port, "no.such.Service").code, grpc::StatusCode::NOT_FOUND);
+
+  // ... and goes away again: the periodic probe notices without being asked.
+  pool = dead_pool.get();
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while ((*server)->serving() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(CheckHealth(port, "").serving, HealthCheckResponse::NOT_SERVING);
+}
+
+TEST(ServerBootstrapTest, ShutdownStopsServingAndIsIdempotent) {
+  auto server = ServiceServer::BuildAndStart(TestOptions(), {}, {}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  EXPECT_EQ(CheckHealth(port, "").serving, HealthCheckResponse::SERVING);
+  const absl::Time start = absl::Now();
+  (*server)->Shutdown();
+  (*server)->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "an idle server drains at once";
+  EXPECT_FALSE((*server)->serving());
+  EXPECT_EQ(CheckHealth(port, "").code, grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ServerBootstrapTest, RejectsBadOptions) {
+  ServerOptions options = TestOptions();
+  options.port = 70000;
+  EXPECT_EQ(ServiceServer::BuildAndStart(options, {}, {}, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServerBootstrapTest, PortInUseIsUnavailable) {
+  auto first = ServiceServer::BuildAndStart(TestOptions(), {}, {}, nullptr);
+  ASSERT_TRUE(first.ok());
+  ServerOptions options = TestOptions();
+  options.port = (*first)->port();
+  EXPECT_EQ(ServiceServer::BuildAndStart(options, {}, {}, nullptr).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(GrpcStatusTest, ConvertsCodesAndHidesInternalDetails) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  grpc::Status invalid = ToGrpcStatus(absl::InvalidArgumentError("din: bad check character"));
+  EXPECT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(invalid.error_message(), "din: bad check character");
+  grpc::Status internal = ToGrpcStatus(absl::InternalError("SELECT * FROM donors failed"));
+  EXPECT_EQ(internal.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(internal.error_message(), "internal error");
+  EXPECT_EQ(ToGrpcStatus(absl::UnknownError("x")).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("db down")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "order o1"));
+  EXPECT_EQ(back.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(back.message(), "order o1");
+}
+
+}  // namespace
+}  // namespace bloodgrid
