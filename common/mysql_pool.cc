@@ -11,6 +11,7 @@
 #include <exception>
 #include <random>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -248,6 +249,20 @@ void Transaction::Commit() {
   done_ = true;
 }
 
+namespace {
+constexpr char kRetryPayloadUrl[] = "type.bloodgrid/retry-transaction";
+}  // namespace
+
+absl::Status RetryTransactionStatus(absl::string_view why) {
+  absl::Status status = absl::AbortedError(why);
+  status.SetPayload(kRetryPayloadUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsRetryTransactionStatus(const absl::Status& status) {
+  return status.GetPayload(kRetryPayloadUrl).has_value();
+}
+
 absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what, absl::Time deadline,
                             absl::FunctionRef<absl::Status(Connection&)> body) {
   thread_local std::minstd_rand jitter(std::random_device{}());
@@ -266,6 +281,10 @@ absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what, absl::
     try {
       Transaction txn(**lease);
       absl::Status status = body(**lease);
+      if (IsRetryTransactionStatus(status)) {
+        last = absl::AbortedError(absl::StrCat(what, ": ", status.message()));
+        continue;  // txn rolls back; run the body again
+      }
       if (!status.ok()) return status;  // txn rolls back
       committing = true;
       txn.Commit();

@@ -172,6 +172,12 @@ class Transaction {
   bool done_ = false;
 };
 
+// A body returns this to have RunTransaction roll back and run it again (it counts as an
+// attempt), e.g. after losing a race to claim an idempotency key that the winner has now
+// committed. After the last attempt the caller gets it as ABORTED.
+absl::Status RetryTransactionStatus(absl::string_view why);
+bool IsRetryTransactionStatus(const absl::Status& status);
+
 // Runs `body` as one transaction on a pooled connection: commits when it returns OK, rolls
 // back otherwise and returns its status. Connector exceptions are caught here and mapped by
 // StatusFromSqlException (`what` names the operation in messages). The whole body is re-run,

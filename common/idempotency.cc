@@ -1,0 +1,112 @@
+#include "common/idempotency.h"
+
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
+
+#include <istream>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/mysql_pool.h"
+#include "common/sql_error.h"
+#include "common/status.h"
+
+namespace bloodgrid::db {
+namespace {
+
+constexpr char kSelectKey[] =
+    "SELECT request_hash, response FROM idempotency_keys WHERE scope = ? AND request_id = ? "
+    "FOR UPDATE";
+constexpr char kClaimKey[] =
+    "INSERT INTO idempotency_keys (scope, request_id, request_hash) VALUES (?, ?, ?)";
+constexpr char kCompleteKey[] =
+    "UPDATE idempotency_keys SET response = ? WHERE scope = ? AND request_id = ?";
+
+}  // namespace
+
+absl::Status ValidateRequestId(absl::string_view request_id) {
+  if (request_id.empty()) return InvalidField("request_id", "is required");
+  if (request_id.size() > 128) return InvalidField("request_id", "longer than 128 characters");
+  for (unsigned char c : request_id) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return InvalidField("request_id", "only printable ASCII without spaces is allowed");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string RequestFingerprint(const google::protobuf::Message& request) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    out.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&out);
+  }
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return absl::StrFormat("%016x", hash);
+}
+
+absl::StatusOr<bool> ClaimOrReplay(Connection& conn, const IdempotencyKey& key,
+                                   google::protobuf::Message* response) {
+  sql::PreparedStatement& select = conn.Prepare(kSelectKey);
+  select.setString(1, key.scope);
+  select.setString(2, key.request_id);
+  std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+  if (rs->next()) {
+    if (std::string(rs->getString(1)) != key.request_hash) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "request_id: '", key.request_id, "' was already used for a different ", key.scope,
+          " request"));
+    }
+    if (rs->isNull(2)) {
+      // Claimed in this very transaction's snapshot but not completed: cannot happen across
+      // transactions (the claim and the response commit together); treat as a lost race.
+      return RetryTransactionStatus("idempotency key claimed concurrently");
+    }
+    std::unique_ptr<std::istream> blob(rs->getBlob(2));
+    std::stringstream bytes;
+    bytes << blob->rdbuf();
+    if (!response->ParseFromString(bytes.str())) {
+      return absl::InternalError("stored response of request_id cannot be parsed");
+    }
+    return true;
+  }
+  try {
+    sql::PreparedStatement& claim = conn.Prepare(kClaimKey);
+    claim.setString(1, key.scope);
+    claim.setString(2, key.request_id);
+    claim.setString(3, key.request_hash);
+    claim.executeUpdate();
+  } catch (const sql::SQLException& e) {
+    if (e.getErrorCode() == kErrDuplicateKey) {
+      // A concurrent call with the same key committed first: run again and replay its result.
+      return RetryTransactionStatus("lost the race for an idempotency key");
+    }
+    throw;
+  }
+  return false;
+}
+
+void CompleteIdempotent(Connection& conn, const IdempotencyKey& key,
+                        const google::protobuf::Message& response) {
+  std::string bytes = response.SerializeAsString();
+  std::istringstream stream(bytes);
+  sql::PreparedStatement& update = conn.Prepare(kCompleteKey);
+  update.setBlob(1, &stream);
+  update.setString(2, key.scope);
+  update.setString(3, key.request_id);
+  update.executeUpdate();
+}
+
+}  // namespace bloodgrid::db
