@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/mysql_pool.h"
@@ -33,9 +34,10 @@ constexpr char kCompleteKey[] =
 absl::Status ValidateRequestId(absl::string_view request_id) {
   if (request_id.empty()) return InvalidField("request_id", "is required");
   if (request_id.size() > 128) return InvalidField("request_id", "longer than 128 characters");
-  for (unsigned char c : request_id) {
-    if (c <= 0x20 || c >= 0x7f) {
-      return InvalidField("request_id", "only printable ASCII without spaces is allowed");
+  for (char c : request_id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' &&
+        c != '-') {
+      return InvalidField("request_id", "only the characters A-Z a-z 0-9 . _ : - are allowed");
     }
   }
   return absl::OkStatus();
@@ -65,9 +67,9 @@ absl::StatusOr<bool> ClaimOrReplay(Connection& conn, const IdempotencyKey& key,
   std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
   if (rs->next()) {
     if (std::string(rs->getString(1)) != key.request_hash) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "request_id: '", key.request_id, "' was already used for a different ", key.scope,
-          " request"));
+      return InvalidField("request_id", absl::StrCat("'", key.request_id,
+                                                     "' was already used for a different ",
+                                                     key.scope, " request"));
     }
     if (rs->isNull(2)) {
       // Claimed in this very transaction's snapshot but not completed: cannot happen across

@@ -40,11 +40,11 @@ struct IdempotencyKey {
   std::string scope;
   std::string request_id;
   // Fingerprint of the request (RequestFingerprint); a reused request_id with another request
-  // is refused.
+  // is refused (INVALID_ARGUMENT).
   std::string request_hash;
 };
 
-// Checks the shape of a client's request_id: 1-128 printable ASCII characters without spaces.
+// Checks the shape of a client's request_id: 1-128 characters from [A-Za-z0-9._:-].
 // INVALID_ARGUMENT "request_id: ..." otherwise.
 absl::Status ValidateRequestId(absl::string_view request_id);
 
@@ -52,7 +52,7 @@ absl::Status ValidateRequestId(absl::string_view request_id);
 std::string RequestFingerprint(const google::protobuf::Message& request);
 
 // True (and `response` filled) when the key was completed before; false when this transaction
-// now holds the claim. ALREADY_EXISTS when the request_id was used for a different request.
+// now holds the claim. INVALID_ARGUMENT when the request_id was used for a different request.
 // May throw sql::SQLException (call inside RunTransaction).
 absl::StatusOr<bool> ClaimOrReplay(Connection& conn, const IdempotencyKey& key,
                                    google::protobuf::Message* response);
