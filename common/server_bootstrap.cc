@@ -38,6 +38,10 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
   // gRPC sets SO_REUSEPORT by default: a second process on the same port would silently share
   // its traffic. One port, one server.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_AGE_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
   grpc::ResourceQuota quota(absl::StrCat(options.name, "_quota"));
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
@@ -70,6 +74,7 @@ void ServiceServer::SetServing(bool serving) {
   }
   serving_ = serving;
   health->SetServingStatus("", serving);
+  health->SetServingStatus(kLivenessHealthName, !shut_down_);
   for (const std::string& name : health_names_) health->SetServingStatus(name, serving);
 }
 

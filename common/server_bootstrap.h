@@ -8,6 +8,11 @@
 //  - reports NOT_SERVING, for "" and every name in health_service_names, until the readiness
 //    probe (e.g. "the database answers") first succeeds, and again whenever it fails; a
 //    background thread re-runs the probe every health_probe_interval;
+//  - reports the health name "liveness" SERVING from start to shutdown whatever the probe says,
+//    so an orchestrator's liveness check restarts a wedged process, not one whose database is
+//    down (readiness covers that);
+//  - closes client connections after max_connection_age (with a grace period), so clients
+//    re-resolve DNS and spread over replicas added since they connected;
 //  - on Shutdown(): NOT_SERVING first, then stops accepting calls and lets in-flight calls finish
 //    until drain_timeout, then cancels what is left.
 // Thread-safe.
@@ -45,7 +50,12 @@ struct ServerOptions {
   int max_receive_message_bytes = 4 << 20;
   // Upper bound of threads the synchronous server may use for handlers.
   int max_threads = 64;
+  // Connections are closed (gracefully) after this age so clients re-resolve and rebalance.
+  absl::Duration max_connection_age = absl::Minutes(5);
 };
+
+// Health name that reports whether the process is alive (not whether it is ready).
+inline constexpr char kLivenessHealthName[] = "liveness";
 
 class ServiceServer {
  public:

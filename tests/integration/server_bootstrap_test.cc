@@ -69,6 +69,8 @@ TEST(ServerBootstrapTest, HealthIsNotServingUntilTheDatabaseAnswers) {
   EXPECT_EQ(CheckHealth(port, "bloodgrid.v1.TestService").serving,
             HealthCheckResponse::NOT_SERVING);
   EXPECT_FALSE((*server)->serving());
+  EXPECT_EQ(CheckHealth(port, kLivenessHealthName).serving, HealthCheckResponse::SERVING)
+      << "alive even while not ready";
 
   // The database comes back: the next probe turns health SERVING.
   pool = live_pool.get();
