@@ -1,0 +1,84 @@
+#include "gateway/backends.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace bloodgrid::gateway {
+namespace {
+
+constexpr char kActorMetadata[] = "x-bloodgrid-actor";
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int max_receive) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  args.SetMaxReceiveMessageSize(max_receive);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+Backends::Backends(const BackendOptions& options) : options_(options) {
+  donor_channel_ = MakeChannel(options.donor_target, options.max_receive_message_bytes);
+  inventory_channel_ = MakeChannel(options.inventory_target, options.max_receive_message_bytes);
+  request_channel_ = MakeChannel(options.request_target, options.max_receive_message_bytes);
+  donor_ = v1::DonorService::NewStub(donor_channel_);
+  inventory_ = v1::InventoryService::NewStub(inventory_channel_);
+  request_ = v1::RequestService::NewStub(request_channel_);
+}
+
+void Backends::Prepare(grpc::ClientContext& context, const Principal& principal,
+                       absl::Time caller_deadline) const {
+  const absl::Time deadline = std::min(caller_deadline, absl::Now() + options_.call_timeout_cap);
+  context.set_deadline(absl::ToChronoTime(deadline));
+  context.AddMetadata(kActorMetadata, principal.Actor());
+}
+
+absl::Status Backends::CheckHealth(absl::Duration timeout) const {
+  const std::pair<const char*, const std::shared_ptr<grpc::Channel>*> backends[] = {
+      {"donor_service", &donor_channel_},
+      {"inventory_service", &inventory_channel_},
+      {"request_service", &request_channel_}};
+  for (const auto& [name, channel] : backends) {
+    auto stub = grpc::health::v1::Health::NewStub(*channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = stub->Check(&context, request, &response);
+    if (!status.ok() || response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+      return absl::UnavailableError(absl::StrCat(name, " is not serving"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status MapDownstreamStatus(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return status;
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::DATA_LOSS:
+      LogWarning("backend_internal_error", {{"message", status.error_message()}});
+      return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not available in this version");
+    default:
+      return status;
+  }
+}
+
+absl::Status DownstreamError(const grpc::Status& status) {
+  return FromGrpcStatus(MapDownstreamStatus(status));
+}
+
+}  // namespace bloodgrid::gateway

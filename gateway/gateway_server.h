@@ -1,0 +1,52 @@
+// The gateway process: HospitalApi, AdminApi and DispatchApi on one port, authenticated with
+// the tokens file, composed over the three internal services. Health is NOT_SERVING while any
+// required backend is not SERVING.
+#ifndef BLOODGRID_GATEWAY_GATEWAY_SERVER_H_
+#define BLOODGRID_GATEWAY_GATEWAY_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/server_bootstrap.h"
+#include "gateway/backends.h"
+
+namespace bloodgrid::gateway {
+
+class TokenStore;
+class HospitalApiService;
+class AdminApiService;
+class DispatchApiService;
+
+struct GatewayOptions {
+  ServerOptions server;
+  BackendOptions backends;
+  std::string tokens_file;
+};
+
+class GatewayServer {
+ public:
+  // Loads the tokens file (a missing or malformed file is an error naming it), creates the
+  // backend channels and starts serving. The backends need not be up yet: health says so.
+  static absl::StatusOr<std::unique_ptr<GatewayServer>> BuildAndStart(const GatewayOptions& options);
+  ~GatewayServer();
+
+  int port() const { return server_->port(); }
+  // Re-reads the tokens file (SIGHUP); keeps the current tokens if the file is bad.
+  absl::Status ReloadTokens();
+  void Shutdown();
+
+ private:
+  GatewayServer() = default;
+  std::unique_ptr<TokenStore> tokens_;
+  std::unique_ptr<Backends> backends_;
+  std::unique_ptr<HospitalApiService> hospital_api_;
+  std::unique_ptr<AdminApiService> admin_api_;
+  std::unique_ptr<DispatchApiService> dispatch_api_;
+  std::unique_ptr<ServiceServer> server_;
+};
+
+}  // namespace bloodgrid::gateway
+
+#endif  // BLOODGRID_GATEWAY_GATEWAY_SERVER_H_

@@ -1,0 +1,184 @@
+#include "gateway/workflows.h"
+
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "gateway/backends.h"
+
+namespace bloodgrid::gateway {
+namespace {
+
+// A request_id for a step of a workflow, derived from the record the step is about so that a
+// retry of the whole workflow repeats the same key.
+std::string StepRequestId(absl::string_view step, absl::string_view din) {
+  return absl::StrCat("gw.", step, ".", din);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::RecordDonationRequest& request) {
+  v1::RecordDonationResponse donation;
+  {
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.donor().RecordDonation(&context, request, &donation);
+    if (!status.ok()) return DownstreamError(status);
+  }
+  v1::RegisterCollectionRequest collection;
+  collection.set_request_id(StepRequestId("collect", donation.donation().din()));
+  collection.set_din(donation.donation().din());
+  collection.set_donor_id(donation.donation().donor_id());
+  collection.set_donation_type(donation.donation().donation_type());
+  *collection.mutable_blood_type() = donation.donor_blood_type();
+  collection.set_volume_ml(donation.donation().volume_ml());
+  *collection.mutable_collected_at() = donation.donation().collected_at();
+  collection.set_station_id(donation.donation().station_id());
+  collection.set_product_code(request.product_code());
+  v1::AdminRecordDonationResponse response;
+  v1::RegisterCollectionResponse registered;
+  {
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().RegisterCollection(&context, collection, &registered);
+    if (!status.ok()) {
+      return Annotate(DownstreamError(status), "donation recorded, unit not yet registered (retry)");
+    }
+  }
+  *response.mutable_unit() = registered.unit();
+  *response.mutable_donation() = donation.donation();
+  response.set_created(donation.created());
+  return response;
+}
+
+absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::RecordTestResultsRequest& request) {
+  v1::AdminRecordTestResultsResponse response;
+  v1::RecordTestResultsResponse& testing = *response.mutable_testing();
+  {
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().RecordTestResults(&context, request, &testing);
+    if (!status.ok()) return DownstreamError(status);
+  }
+  const std::string& din = testing.din();
+  const std::string& donor_id = testing.donor_id();
+  if (donor_id.empty()) return response;  // a unit registered without a donor reference
+
+  if (testing.has_typed_blood_type() &&
+      testing.typed_blood_type().abo() != v1::ABO_GROUP_UNSPECIFIED) {
+    v1::RecordBloodTypingRequest typing;
+    typing.set_request_id(StepRequestId("typing", din));
+    typing.set_donor_id(donor_id);
+    *typing.mutable_blood_type() = testing.typed_blood_type();
+    typing.set_din(din);
+    v1::RecordBloodTypingResponse typed;
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.donor().RecordBloodTyping(&context, typing, &typed);
+    if (!status.ok()) return DownstreamError(status);
+    if (typed.has_conflict()) *response.mutable_blood_type_conflict() = typed.conflict();
+  }
+
+  if (testing.outcome() != v1::TESTING_OUTCOME_REACTIVE) return response;
+
+  // DOMAIN.md section 5: a reactive result defers the donor and starts the lookback.
+  {
+    v1::MarkDonorReactiveRequest reactive;
+    reactive.set_request_id(StepRequestId("reactive", din));
+    reactive.set_donor_id(donor_id);
+    reactive.set_din(din);
+    if (testing.reactive_tests_size() > 0) reactive.set_test(testing.reactive_tests(0));
+    v1::MarkDonorReactiveResponse deferred;
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.donor().MarkDonorReactive(&context, reactive, &deferred);
+    if (!status.ok()) return DownstreamError(status);
+    *response.mutable_deferral() = deferred.deferral();
+  }
+  v1::QuarantineByDonorResponse quarantine;
+  {
+    v1::QuarantineByDonorRequest lookback;
+    lookback.set_request_id(StepRequestId("lookback", din));
+    lookback.set_donor_id(donor_id);
+    lookback.set_reactive_din(din);
+    lookback.set_reason("reactive screening result");
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().QuarantineByDonor(&context, lookback, &quarantine);
+    if (!status.ok()) return DownstreamError(status);
+  }
+  v1::LookbackReport& report = *response.mutable_lookback();
+  report.set_donor_id(donor_id);
+  report.set_reactive_din(din);
+  *report.mutable_window_start() = quarantine.window_start();
+  *report.mutable_window_end() = quarantine.window_end();
+  *report.mutable_quarantined_units() = quarantine.quarantined_units();
+  *report.mutable_issued_units() = quarantine.issued_units();
+  if (quarantine.issued_units_size() == 0) return response;
+
+  v1::FindOrdersByDinsRequest find;
+  std::set<std::string> dins;
+  for (const v1::IssuedUnit& issued : quarantine.issued_units()) dins.insert(issued.unit().din());
+  for (const std::string& d : dins) find.add_dins(d);
+  v1::FindOrdersByDinsResponse found;
+  {
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.request().FindOrdersByDins(&context, find, &found);
+    if (!status.ok()) return DownstreamError(status);
+  }
+  std::map<std::string, v1::LookbackNotice> by_hospital;
+  for (const v1::UnitDelivery& delivery : found.deliveries()) {
+    v1::LookbackNotice& notice = by_hospital[delivery.hospital_id()];
+    notice.set_hospital_id(delivery.hospital_id());
+    notice.set_hospital_name(delivery.hospital_name());
+    *notice.add_deliveries() = delivery;
+  }
+  for (auto& [id, notice] : by_hospital) *report.add_hospitals_to_notify() = std::move(notice);
+  return response;
+}
+
+v1::GetAvailabilityResponse AvailabilityFromStock(const v1::GetStockSummaryResponse& stock,
+                                                  std::optional<v1::Component> component) {
+  std::vector<v1::Component> components;
+  if (component.has_value() && *component != v1::COMPONENT_UNSPECIFIED) {
+    components.push_back(*component);
+  } else {
+    components = {v1::COMPONENT_WHOLE_BLOOD, v1::COMPONENT_RED_CELLS, v1::COMPONENT_PLASMA,
+                  v1::COMPONENT_PLATELETS, v1::COMPONENT_CRYO};
+  }
+  using Key = std::tuple<int, int, int>;  // component, abo, rhd
+  std::map<Key, std::pair<int32_t, int64_t>> totals;
+  for (const v1::StockLevel& level : stock.levels()) {
+    Key key{level.component(), level.blood_type().abo(), level.blood_type().rhd()};
+    totals[key].first += level.available().units();
+    totals[key].second += level.available().quantity();
+  }
+  v1::GetAvailabilityResponse response;
+  for (v1::Component c : components) {
+    // The contract orders rows by ABO, then RhD, in enum order.
+    for (v1::AboGroup abo : {v1::ABO_GROUP_O, v1::ABO_GROUP_A, v1::ABO_GROUP_B, v1::ABO_GROUP_AB}) {
+      for (v1::RhD rhd : {v1::RH_D_POSITIVE, v1::RH_D_NEGATIVE}) {
+        v1::AvailabilityCount& count = *response.add_counts();
+        count.set_component(c);
+        count.mutable_blood_type()->set_abo(abo);
+        count.mutable_blood_type()->set_rhd(rhd);
+        auto it = totals.find(Key{c, abo, rhd});
+        if (it != totals.end()) {
+          count.set_units(it->second.first);
+          count.set_quantity(it->second.second);
+        }
+      }
+    }
+  }
+  *response.mutable_as_of() = stock.as_of();
+  return response;
+}
+
+}  // namespace bloodgrid::gateway

@@ -1,0 +1,46 @@
+// The gateway's multi-step workflows. Each is safe to retry with the same request_id: every
+// step is idempotent in its service (keyed by the DIN, the donor + DIN, or a request_id
+// derived from the DIN), so a retry after a failure part-way completes what is missing and
+// repeats nothing.
+#ifndef BLOODGRID_GATEWAY_WORKFLOWS_H_
+#define BLOODGRID_GATEWAY_WORKFLOWS_H_
+
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bloodgrid/v1/admin_api.pb.h"
+#include "bloodgrid/v1/hospital_api.pb.h"
+#include "bloodgrid/v1/inventory.pb.h"
+#include "gateway/auth.h"
+
+namespace bloodgrid::gateway {
+
+class Backends;
+
+// AdminApi.RecordDonation: the donor service checks eligibility and records the donation
+// (FAILED_PRECONDITION with the reasons when ineligible), then the inventory registers the
+// quarantined unit for the DIN. If the second step fails, the caller's retry finds the
+// donation already recorded and completes the unit.
+absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::RecordDonationRequest& request);
+
+// AdminApi.RecordTestResults: the inventory records the results (release or discard). When
+// the donation typed, the donor service records the typing (a disagreement becomes a conflict
+// to resolve). When a result is reactive: the donor service defers the donor permanently, the
+// inventory quarantines the donor's earlier units in the lookback window, and the request
+// service names the hospitals that received any of them.
+absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::RecordTestResultsRequest& request);
+
+// HospitalApi.GetAvailability from a stock summary: for each component asked (all five, or
+// the one given) one row per each of the 8 ABO/RhD types, zero rows included, summing AVAILABLE
+// stock over every station. Pure.
+v1::GetAvailabilityResponse AvailabilityFromStock(const v1::GetStockSummaryResponse& stock,
+                                                  std::optional<v1::Component> component);
+
+}  // namespace bloodgrid::gateway
+
+#endif  // BLOODGRID_GATEWAY_WORKFLOWS_H_
