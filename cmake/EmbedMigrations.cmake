@@ -11,6 +11,7 @@ function(bloodgrid_embed_migrations target dir namespace function)
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAMESPACE=${namespace} -DFUNCTION=${function}
             "-DFILES=${sql_files}" -P ${PROJECT_SOURCE_DIR}/cmake/GenerateMigrations.cmake
     DEPENDS ${sql_files} ${PROJECT_SOURCE_DIR}/cmake/GenerateMigrations.cmake
-    COMMENT "Embedding migrations of ${dir}")
+    COMMENT "Embedding migrations of ${dir}"
+    VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()

@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, policy_file, "config/policies/cn-gb18467-2011.textproto",
           "policy profile (protobuf text format)");
 ABSL_FLAG(int, drain_seconds, 20, "how long in-flight calls may finish after SIGTERM");
 ABSL_FLAG(int, max_threads, 64, "maximum handler threads");
+ABSL_FLAG(std::string, time_zone, "UTC",
+          "the region's time zone (IANA name, e.g. Asia/Shanghai): calendar dates are days there");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace bloodgrid {
@@ -81,6 +83,10 @@ absl::StatusOr<ServiceConfig> ServiceConfigFromFlags(absl::string_view name,
   }
   config.migrate = absl::GetFlag(FLAGS_migrate);
   config.policy_file = absl::GetFlag(FLAGS_policy_file);
+  const std::string zone = absl::GetFlag(FLAGS_time_zone);
+  if (!absl::LoadTimeZone(zone, &config.time_zone)) {
+    return InvalidField("--time_zone", absl::StrCat("unknown time zone '", zone, "'"));
+  }
   return config;
 }
 

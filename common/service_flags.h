@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/mysql_pool.h"
 #include "common/server_bootstrap.h"
 
@@ -23,6 +24,8 @@ struct ServiceConfig {
   bool migrate = true;
   // Path of the policy profile (protobuf text format).
   std::string policy_file;
+  // The region's time zone: calendar dates (donation days, deferral ends) are days there.
+  absl::TimeZone time_zone = absl::UTCTimeZone();
 };
 
 // Reads the shared flags after absl::ParseCommandLine. `name` is the binary's name (logs,
