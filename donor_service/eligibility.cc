@@ -391,16 +391,30 @@ absl::StatusOr<EligibilityResult> CheckEligibility(const EligibilityQuery& query
   result.eligible = result.reasons.empty();
   if (result.eligible) {
     result.next_eligible_date = query.on_date;
+    result.calendar_eligible_date = query.on_date;
     return result;
   }
-  absl::CivilDay next = query.on_date;
-  for (const Reason& reason : result.reasons) {
-    if (!reason.until) return result;
-    next = std::max(next, *reason.until);
-  }
   // Waiting out the other rules must not carry the donor past the upper age limit.
-  if (max_age && AgeInYears(query.donor.birth_date, next) > *max_age) return result;
-  result.next_eligible_date = next;
+  auto within_age = [&, max_age = max_age](absl::CivilDay day) {
+    return !max_age || AgeInYears(query.donor.birth_date, day) <= *max_age;
+  };
+  absl::CivilDay next = query.on_date;
+  bool all_pass_with_time = true;
+  absl::CivilDay calendar_next = query.on_date;
+  bool calendar_clears = true;
+  for (const Reason& reason : result.reasons) {
+    if (reason.until) {
+      next = std::max(next, *reason.until);
+      calendar_next = std::max(calendar_next, *reason.until);
+      continue;
+    }
+    all_pass_with_time = false;
+    if (reason.code == ReasonCode::kAgeAboveMax || reason.code == ReasonCode::kDeferredPermanent) {
+      calendar_clears = false;
+    }
+  }
+  if (calendar_clears && within_age(calendar_next)) result.calendar_eligible_date = calendar_next;
+  if (all_pass_with_time && within_age(next)) result.next_eligible_date = next;
   return result;
 }
 

@@ -146,6 +146,11 @@ struct EligibilityResult {
   // passes with time and the donor is still within the upper age limit on that day;
   // otherwise nullopt.
   std::optional<absl::CivilDay> next_eligible_date;
+  // The same day computed from the calendar rules only (age, deferrals, intervals, rolling
+  // caps): reasons from a screening value or the requested volume are left out, since waiting
+  // does not clear them. on_date when no calendar rule fails; nullopt when one never clears
+  // (permanent deferral, upper age limit, or its day falls past the upper age limit).
+  std::optional<absl::CivilDay> calendar_eligible_date;
 };
 
 // Applies the policy's rules to the query. `policy` must have passed ValidatePolicy.

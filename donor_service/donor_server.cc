@@ -1,0 +1,54 @@
+#include "donor_service/donor_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "common/status.h"
+#include "donor_service/donor_grpc_service.h"
+#include "donor_service/donor_operations.h"
+#include "donor_service/mysql_donor_store.h"
+
+namespace bloodgrid::donor {
+namespace {
+
+// Readiness probes must answer quickly: a database that does not answer within this is down.
+constexpr absl::Duration kReadinessTimeout = absl::Seconds(2);
+
+}  // namespace
+
+DonorServer::DonorServer() = default;
+
+DonorServer::~DonorServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<DonorServer>> DonorServer::BuildAndStart(const Options& options) {
+  if (options.clock == nullptr) return InvalidField("clock", "is required");
+  ServiceEnvironmentOptions env_options;
+  env_options.db = options.db;
+  env_options.migrate = options.migrate;
+  env_options.migrations = DonorMigrations();
+  env_options.policy_file = options.policy_file;
+  env_options.wait_for_database = options.wait_for_database;
+
+  std::unique_ptr<DonorServer> server(new DonorServer());
+  BG_ASSIGN_OR_RETURN(server->env_, PrepareServiceEnvironment(env_options));
+  server->store_ = std::make_unique<MysqlDonorStore>(server->env_.pool.get());
+  server->operations_ = std::make_unique<DonorOperations>(server->env_.policy, server->store_.get(),
+                                                          options.clock, options.time_zone);
+  server->service_ = std::make_unique<DonorGrpcService>(server->operations_.get());
+  db::ConnectionPool* pool = server->env_.pool.get();
+  BG_ASSIGN_OR_RETURN(server->server_,
+                      ServiceServer::BuildAndStart(
+                          options.server, {server->service_.get()}, {kDonorHealthServiceName},
+                          [pool]() { return pool->Ping(absl::Now() + kReadinessTimeout); }));
+  return server;
+}
+
+int DonorServer::port() const { return server_ == nullptr ? 0 : server_->port(); }
+
+void DonorServer::Shutdown() {
+  if (server_ != nullptr) server_->Shutdown();
+}
+
+}  // namespace bloodgrid::donor
