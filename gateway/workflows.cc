@@ -22,6 +22,22 @@ std::string StepRequestId(absl::string_view step, absl::string_view din) {
 absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::RecordDonationRequest& request) {
+  // The station is checked first: a donation recorded for a station the inventory does not
+  // know could never get its unit.
+  if (request.station_id().empty()) return InvalidField("station_id", "is required");
+  {
+    v1::GetStationRequest get_station;
+    get_station.set_station_id(request.station_id());
+    v1::Station station;
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().GetStation(&context, get_station, &station);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      return InvalidField("station_id", "unknown station");
+    }
+    if (!status.ok()) return DownstreamError(status);
+  }
   v1::RecordDonationResponse donation;
   {
     grpc::ClientContext context;

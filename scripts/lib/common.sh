@@ -8,7 +8,7 @@ BLOODGRID_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libmysqlcppconn-dev libgtest-dev libgmock-dev libssl-dev
   mariadb-server mariadb-client
-  python3-grpcio python3-grpc-tools
+  python3-grpcio python3-grpc-tools python3-protobuf
 )
 
 log() { printf '[bloodgrid] %s\n' "$*" >&2; }
