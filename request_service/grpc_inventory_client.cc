@@ -1,0 +1,130 @@
+#include "request_service/grpc_inventory_client.h"
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "bloodgrid/v1/inventory.grpc.pb.h"
+#include "common/grpc_status.h"
+
+namespace bloodgrid::request {
+namespace {
+
+constexpr char kActorHeader[] = "x-bloodgrid-actor";
+
+class GrpcInventoryClient : public InventoryClient {
+ public:
+  GrpcInventoryClient(std::shared_ptr<grpc::Channel> channel, absl::Duration call_timeout)
+      : stub_(v1::InventoryService::NewStub(channel)), call_timeout_(call_timeout) {}
+
+  absl::StatusOr<v1::Station> GetStation(const std::string& station_id,
+                                         const InventoryCall& call) override {
+    v1::GetStationRequest request;
+    request.set_station_id(station_id);
+    return Unary<v1::Station>(call, [&](grpc::ClientContext* ctx, v1::Station* out) {
+      return stub_->GetStation(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::Reservation> Reserve(const v1::ReserveRequest& request,
+                                          const InventoryCall& call) override {
+    return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
+      return stub_->Reserve(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::Reservation> ConfirmReservation(const std::string& reservation_key,
+                                                     const InventoryCall& call) override {
+    v1::ConfirmReservationRequest request;
+    request.set_reservation_key(reservation_key);
+    return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
+      return stub_->ConfirmReservation(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::Reservation> GetReservation(const std::string& reservation_key,
+                                                 const InventoryCall& call) override {
+    v1::GetReservationRequest request;
+    request.set_reservation_key(reservation_key);
+    return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
+      return stub_->GetReservation(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::Reservation> Release(const v1::ReleaseRequest& request,
+                                          const InventoryCall& call) override {
+    return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
+      return stub_->Release(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::IssueResponse> Issue(const v1::IssueRequest& request,
+                                          const InventoryCall& call) override {
+    return Unary<v1::IssueResponse>(call, [&](grpc::ClientContext* ctx, v1::IssueResponse* out) {
+      return stub_->Issue(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::Unit> RecordOutcome(const v1::RecordOutcomeRequest& request,
+                                         const InventoryCall& call) override {
+    return Unary<v1::Unit>(call, [&](grpc::ClientContext* ctx, v1::Unit* out) {
+      return stub_->RecordOutcome(ctx, request, out);
+    });
+  }
+
+  absl::Status WatchStock(const v1::WatchStockRequest& request,
+                          const std::function<void(const v1::StockEvent&)>& on_event,
+                          WatchCancellation* cancellation) override {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(kActorHeader, "system:backorder-watch");
+    if (cancellation != nullptr && !cancellation->Arm([&ctx] { ctx.TryCancel(); })) {
+      return absl::CancelledError("watch cancelled");
+    }
+    std::unique_ptr<grpc::ClientReader<v1::StockEvent>> reader = stub_->WatchStock(&ctx, request);
+    v1::StockEvent event;
+    while (reader->Read(&event)) on_event(event);
+    grpc::Status status = reader->Finish();
+    if (cancellation != nullptr) cancellation->Disarm();
+    if (cancellation != nullptr && cancellation->cancelled()) {
+      return absl::CancelledError("watch cancelled");
+    }
+    return FromGrpcStatus(status);
+  }
+
+ private:
+  template <typename Response, typename Call>
+  absl::StatusOr<Response> Unary(const InventoryCall& call, Call&& invoke) {
+    grpc::ClientContext ctx;
+    const absl::Time deadline = std::min(call.deadline, absl::Now() + call_timeout_);
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    ctx.AddMetadata(kActorHeader, call.actor);
+    Response response;
+    grpc::Status status = invoke(&ctx, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
+  }
+
+  std::unique_ptr<v1::InventoryService::Stub> stub_;
+  const absl::Duration call_timeout_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> NewInventoryChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<InventoryClient> NewGrpcInventoryClient(std::shared_ptr<grpc::Channel> channel,
+                                                        absl::Duration call_timeout) {
+  return std::make_unique<GrpcInventoryClient>(std::move(channel), call_timeout);
+}
+
+}  // namespace bloodgrid::request

@@ -1,0 +1,83 @@
+// The request service's background work: reconcile half-done orders (at start-up, then
+// periodically), fill back-orders when stock arrives (inventory's WatchStock stream, plus a
+// periodic sweep for anything the stream missed), drop units inventory withdrew from a
+// reservation, and presume transfusions nobody reported.
+//
+// Thread-safe. Start() once; Stop() (or the destructor) ends both threads.
+#ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_JOBS_H_
+#define BLOODGRID_REQUEST_SERVICE_REQUEST_JOBS_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "bloodgrid/v1/inventory.pb.h"
+#include "request_service/inventory_client.h"
+#include "request_service/request_logic.h"
+
+namespace bloodgrid::request {
+
+struct JobOptions {
+  absl::Duration reconcile_interval = absl::Seconds(30);
+  // Back-orders are filled on stock events; this sweep catches what the stream missed.
+  absl::Duration backorder_interval = absl::Minutes(5);
+  absl::Duration presume_interval = absl::Minutes(10);
+  // Bound of one pass of any job.
+  absl::Duration pass_deadline = absl::Seconds(60);
+  // Subscribe to WatchStock (off: periodic sweeps only).
+  bool watch_stock = true;
+  // Reconnect delays of the stock stream.
+  absl::Duration watch_backoff_min = absl::Seconds(1);
+  absl::Duration watch_backoff_max = absl::Seconds(30);
+};
+
+class RequestJobs {
+ public:
+  // Both pointers must outlive the jobs.
+  RequestJobs(RequestLogic* logic, InventoryClient* inventory, JobOptions options);
+  ~RequestJobs();
+  RequestJobs(const RequestJobs&) = delete;
+  RequestJobs& operator=(const RequestJobs&) = delete;
+
+  void Start();
+  // Ends the threads (cancels the stock stream, waits for the current pass). Idempotent.
+  void Stop();
+
+  // Asks for a back-order pass as soon as possible (coalesced).
+  void TriggerBackorderFill();
+
+  // Passes completed so far (tests poll these).
+  int64_t backorder_passes() const;
+  int64_t reconcile_passes() const;
+
+ private:
+  void MainLoop();
+  void WatchLoop();
+  void OnStockEvent(const v1::StockEvent& event, bool* first_event);
+
+  RequestLogic* const logic_;
+  InventoryClient* const inventory_;
+  const JobOptions options_;
+
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool backorder_wanted_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<std::string> withdrawn_keys_ ABSL_GUARDED_BY(mu_);
+  int64_t backorder_passes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t reconcile_passes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Last available quantity seen per station x component x blood type (only the watch thread).
+  std::map<std::string, int64_t> last_available_;
+  WatchCancellation watch_cancel_;
+  std::thread main_thread_;
+  std::thread watch_thread_;
+};
+
+}  // namespace bloodgrid::request
+
+#endif  // BLOODGRID_REQUEST_SERVICE_REQUEST_JOBS_H_

@@ -1,0 +1,1470 @@
+#include "request_service/request_logic.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/civil_time.h"
+#include "common/din.h"
+#include "common/idempotency.h"
+#include "common/log.h"
+#include "common/page_token.h"
+#include "common/status.h"
+#include "request_service/proto_time.h"
+
+namespace bloodgrid::request {
+namespace {
+
+// Rounds of AllocateOrder: one allocation phase per round, plus one to settle.
+constexpr int kMaxAllocationRounds = 4;
+constexpr int kMaxDinsPerLookup = 1000;
+
+std::string NewOrderId() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  const uint64_t high = rng();
+  const uint64_t low = rng();
+  return absl::StrFormat("ORD-%08x%012x", high & 0xffffffffu, low & 0xffffffffffffu);
+}
+
+uint64_t Fnv(absl::string_view text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::string Hex(uint64_t value) { return absl::StrFormat("%016x", value); }
+
+// The idempotency scope of an RPC for a caller (common.proto: keys are scoped by RPC and caller).
+std::string Scope(absl::string_view rpc, absl::string_view actor) {
+  std::string scope = absl::StrCat(rpc, "|", actor);
+  if (scope.size() > 64) scope = absl::StrCat(rpc, "|", Hex(Fnv(actor)));
+  return scope;
+}
+
+IdempotencyKey MakeKey(absl::string_view rpc, const Caller& caller, const std::string& request_id,
+                       const google::protobuf::Message& request) {
+  return IdempotencyKey{Scope(rpc, caller.actor), request_id, db::RequestFingerprint(request)};
+}
+
+bool IsLive(ReservationState state) {
+  return state == ReservationState::kPending || state == ReservationState::kReserved ||
+         state == ReservationState::kConfirmed;
+}
+
+bool HasPending(const OrderRecord& record) {
+  return std::any_of(
+      record.reservations.begin(), record.reservations.end(),
+      [](const ReservationRecord& r) { return r.state == ReservationState::kPending; });
+}
+
+int NextAttempt(const OrderRecord& record, int line_no) {
+  int attempt = 0;
+  for (const ReservationRecord& r : record.reservations) {
+    if (r.line_no == line_no) attempt = std::max(attempt, r.attempt);
+  }
+  return attempt + 1;
+}
+
+absl::Status CheckOwner(const v1::Order& order, const std::string& hospital_id) {
+  if (!hospital_id.empty() && hospital_id != order.hospital_id()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("order ", order.order_id(), " belongs to another hospital"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireOrderId(const std::string& order_id) {
+  if (order_id.empty()) return InvalidField("order_id", "is required");
+  if (order_id.size() > 40) return InvalidField("order_id", "longer than 40 characters");
+  return absl::OkStatus();
+}
+
+std::string ComponentName(v1::Component component) {
+  absl::StatusOr<ComponentInfo> info = LookupComponent(component);
+  return info.ok() ? std::string(info->name) : "unknown component";
+}
+
+std::string MeasureOf(v1::Component component) {
+  absl::StatusOr<ComponentInfo> info = LookupComponent(component);
+  return info.ok() ? std::string(OrderingMeasureSymbol(info->measure)) : "";
+}
+
+std::string DescribePatient(const Recipient& recipient) {
+  std::string sex = recipient.sex == v1::SEX_MALE     ? "male"
+                    : recipient.sex == v1::SEX_FEMALE ? "female"
+                                                      : "sex unknown";
+  std::string age =
+      recipient.age_years.has_value() ? absl::StrCat(*recipient.age_years) : "age unknown";
+  return absl::StrCat(sex, ", ", age);
+}
+
+std::string RecordedBy(const v1::Order& order, const Caller& caller) {
+  return order.approvals().physician().empty() ? caller.actor : order.approvals().physician();
+}
+
+v1::OrderException MakeException(v1::OrderExceptionKind kind, int line_no, std::string din,
+                                 std::string message, std::string recorded_by, absl::Time now) {
+  v1::OrderException e;
+  e.set_kind(kind);
+  e.set_line_no(line_no);
+  e.set_din(std::move(din));
+  e.set_message(std::move(message));
+  e.set_recorded_by(std::move(recorded_by));
+  ToTimestamp(now, e.mutable_recorded_at());
+  return e;
+}
+
+BloodType TypeOf(const v1::BloodType& proto) { return BloodType{proto.abo(), proto.rhd()}; }
+
+v1::ReserveRequest ReserveRequestFor(const ReservationRecord& r, const v1::Order& order,
+                                     int hold_seconds) {
+  v1::ReserveRequest request;
+  request.set_reservation_key(r.key);
+  for (const std::string& station : r.station_ids) request.add_station_ids(station);
+  request.set_component(r.component);
+  request.set_quantity(r.quantity);
+  for (const StoredCandidate& c : r.candidates) {
+    v1::CandidateBloodType* candidate = request.add_candidates();
+    *candidate->mutable_blood_type() = c.blood_type.ToProto();
+    candidate->set_tier(c.tier);
+  }
+  request.set_priority(order.priority());
+  ToTimestamp(r.expiry_floor, request.mutable_expiry_floor());
+  request.set_hold_seconds(hold_seconds);
+  request.set_order_id(order.order_id());
+  request.set_hospital_id(order.hospital_id());
+  return request;
+}
+
+// The order's lines with `extra` added to their allocated quantities.
+std::vector<v1::OrderLine> LinesWith(const v1::Order& order, const std::map<int, int>& extra) {
+  std::vector<v1::OrderLine> lines(order.lines().begin(), order.lines().end());
+  for (v1::OrderLine& line : lines) {
+    auto it = extra.find(line.line_no());
+    if (it != extra.end()) line.set_allocated_quantity(line.allocated_quantity() + it->second);
+  }
+  return lines;
+}
+
+// Drops the units of `unit_ids` and settles the status of an allocated order.
+void WithdrawUnits(const OrderRecord& current, const std::set<std::string>& unit_ids,
+                   OrderChange& change) {
+  std::map<int, int> removed;
+  for (const AllocationRecord& a : current.allocations) {
+    if (a.withdrawn || unit_ids.count(a.unit.unit_id()) == 0) continue;
+    change.withdrawn_unit_ids.push_back(a.unit.unit_id());
+    removed[a.line_no] -= a.unit.quantity();
+  }
+  const v1::OrderStatus status = current.order.status();
+  if (status == v1::ORDER_STATUS_ALLOCATED || status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED) {
+    const v1::OrderStatus settled = SettledStatus(LinesWith(current.order, removed));
+    if (settled != status) change.status = settled;
+  }
+}
+
+}  // namespace
+
+RequestLogic::RequestLogic(RequestStore* store, InventoryClient* inventory,
+                           const v1::PolicyProfile* policy, Clock* clock, LogicOptions options)
+    : store_(store),
+      inventory_(inventory),
+      policy_(policy),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+void RequestLogic::SetFaultHook(FaultHook hook) {
+  absl::MutexLock lock(&hook_mu_);
+  fault_hook_ = std::move(hook);
+}
+
+absl::Status RequestLogic::Fault(absl::string_view point) {
+  FaultHook hook;
+  {
+    absl::MutexLock lock(&hook_mu_);
+    hook = fault_hook_;
+  }
+  return hook ? hook(point) : absl::OkStatus();
+}
+
+absl::Status RequestLogic::InventoryError(const absl::Status& status,
+                                          absl::string_view what) const {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+      return absl::Status(status.code(), absl::StrCat("inventory ", what, ": ", status.message()));
+    default:
+      // Anything else means this service sent something inventory refused: a defect here.
+      LogError("inventory_call_failed",
+               {{"call", std::string(what)}, {"status", status.ToString()}});
+      return absl::InternalError(absl::StrCat("inventory ", what, " failed"));
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> RequestLogic::StationsOf(const std::string& hospital_id,
+                                                                  absl::Time deadline) {
+  BG_ASSIGN_OR_RETURN(v1::Hospital hospital, store_->GetHospital(hospital_id, deadline));
+  std::vector<std::string> stations = {hospital.serving_station_id()};
+  for (const std::string& s : hospital.fallback_station_ids()) stations.push_back(s);
+  return stations;
+}
+
+absl::StatusOr<int64_t> RequestLogic::PriorDailyVolumeMl(const v1::PlaceOrderRequest& request,
+                                                         absl::Time deadline) {
+  const absl::CivilDay today = absl::ToCivilDay(Now(), options_.time_zone);
+  const absl::Time from = absl::FromCivil(today, options_.time_zone);
+  const absl::Time to = absl::FromCivil(today + 1, options_.time_zone);
+  BG_ASSIGN_OR_RETURN(auto quantities,
+                      store_->DailyQuantities(request.hospital_id(),
+                                              request.patient().patient_ref(), from, to, deadline));
+  int64_t total = 0;
+  for (const auto& [component, quantity] : quantities) {
+    total += ApprovalVolumeMl(component, quantity, *policy_);
+  }
+  return total;
+}
+
+absl::StatusOr<ReservationRecord> RequestLogic::NewReservation(
+    const v1::Order& order, int line_no, int attempt, int phase, int quantity,
+    const std::vector<std::string>& stations) {
+  const v1::OrderLine* line = nullptr;
+  for (const v1::OrderLine& l : order.lines()) {
+    if (l.line_no() == line_no) line = &l;
+  }
+  if (line == nullptr) return absl::InternalError("order line not found");
+  const Recipient recipient = RecipientOf(order.patient(), order.priority());
+  BG_ASSIGN_OR_RETURN(AllocationPlan plan,
+                      PlanAllocation(line->component(), recipient, order.priority(), *policy_));
+  if (phase < 0 || phase >= static_cast<int>(plan.phases.size())) {
+    return absl::InternalError("allocation phase out of range");
+  }
+  ReservationRecord r;
+  r.key = ReservationKey(order.order_id(), line_no, attempt);
+  r.line_no = line_no;
+  r.attempt = attempt;
+  r.phase = phase;
+  r.state = ReservationState::kPending;
+  r.component = line->component();
+  r.quantity = quantity;
+  for (const DonorCandidate& c : plan.phases[phase].candidates) {
+    r.candidates.push_back({c.donor, c.tier - 1});  // inventory tiers start at 0
+  }
+  r.station_ids = stations;
+  const absl::Time now = Now();
+  const absl::Time needed =
+      order.has_needed_by() ? std::max(FromTimestamp(order.needed_by()), now) : now;
+  r.expiry_floor = needed + options_.transport_time;
+  r.rhd_exception = plan.phases[phase].rhd_positive_exception;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hospitals.
+
+absl::StatusOr<v1::Hospital> RequestLogic::UpsertHospital(const v1::UpsertHospitalRequest& request,
+                                                          const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  if (!request.has_hospital()) return InvalidField("hospital", "is required");
+  const v1::Hospital& hospital = request.hospital();
+  BG_RETURN_IF_ERROR(ValidateHospital(hospital));
+  const IdempotencyKey key = MakeKey("UpsertHospital", caller, request.request_id(), request);
+  v1::Hospital replayed;
+  BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
+  if (done) return replayed;
+
+  InventoryCall call{caller.deadline, caller.actor};
+  auto check_station = [&](const std::string& station_id,
+                           const std::string& field) -> absl::Status {
+    absl::StatusOr<v1::Station> station = inventory_->GetStation(station_id, call);
+    if (station.status().code() == absl::StatusCode::kNotFound) {
+      return InvalidField(field, absl::StrCat("station ", station_id, " not found"));
+    }
+    if (!station.ok()) return InventoryError(station.status(), "get station");
+    return absl::OkStatus();
+  };
+  BG_RETURN_IF_ERROR(check_station(hospital.serving_station_id(), "hospital.serving_station_id"));
+  for (int i = 0; i < hospital.fallback_station_ids_size(); ++i) {
+    BG_RETURN_IF_ERROR(check_station(hospital.fallback_station_ids(i),
+                                     absl::StrCat("hospital.fallback_station_ids[", i, "]")));
+  }
+  return store_->UpsertHospital(hospital, key, Now(), caller.deadline);
+}
+
+absl::StatusOr<v1::Hospital> RequestLogic::GetHospital(const v1::GetHospitalRequest& request,
+                                                       const Caller& caller) {
+  if (request.hospital_id().empty()) return InvalidField("hospital_id", "is required");
+  if (!IsValidRecordId(request.hospital_id())) {
+    return InvalidField("hospital_id", "must be 1-32 characters of [A-Za-z0-9_-]");
+  }
+  return store_->GetHospital(request.hospital_id(), caller.deadline);
+}
+
+absl::StatusOr<v1::ListHospitalsResponse> RequestLogic::ListHospitals(
+    const v1::ListHospitalsRequest& request, const Caller& caller) {
+  BG_ASSIGN_OR_RETURN(int page_size, EffectivePageSize(request.page_size()));
+  const uint64_t filter = FilterHash({"hospitals"});
+  BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(request.page_token(), filter));
+  BG_ASSIGN_OR_RETURN(std::vector<v1::Hospital> hospitals,
+                      store_->ListHospitals(cursor.after_id(), page_size + 1, caller.deadline));
+  v1::ListHospitalsResponse response;
+  const bool more = static_cast<int>(hospitals.size()) > page_size;
+  if (more) hospitals.resize(page_size);
+  for (v1::Hospital& h : hospitals) *response.add_hospitals() = std::move(h);
+  if (more) {
+    v1::PageCursor next;
+    next.set_after_id(response.hospitals(page_size - 1).hospital_id());
+    next.set_filter_hash(filter);
+    response.set_next_page_token(EncodePageToken(next));
+  }
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PlaceOrder and allocation.
+
+absl::StatusOr<v1::Order> RequestLogic::PlaceOrder(const v1::PlaceOrderRequest& request,
+                                                   const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  const absl::Time now = Now();
+  BG_RETURN_IF_ERROR(ValidatePlaceOrder(request, options_.limits, now));
+  const std::string hash = db::RequestFingerprint(request);
+
+  auto replay =
+      [&](const std::pair<std::string, std::string>& existing) -> absl::StatusOr<v1::Order> {
+    if (existing.second != hash) {
+      return InvalidField("request_id", absl::StrCat("'", request.request_id(),
+                                                     "' was already used for a different "
+                                                     "PlaceOrder request"));
+    }
+    return ReconcileOrder(existing.first, caller);
+  };
+  BG_ASSIGN_OR_RETURN(
+      auto existing,
+      store_->FindOrderByRequest(request.hospital_id(), request.request_id(), caller.deadline));
+  if (existing.has_value()) return replay(*existing);
+
+  absl::StatusOr<v1::Hospital> hospital =
+      store_->GetHospital(request.hospital_id(), caller.deadline);
+  if (hospital.status().code() == absl::StatusCode::kNotFound) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("hospital ", request.hospital_id(), " is not registered"));
+  }
+  BG_RETURN_IF_ERROR(hospital.status());
+  if (!hospital->active()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("hospital ", request.hospital_id(), " is not active"));
+  }
+  std::vector<std::string> stations = {hospital->serving_station_id()};
+  for (const std::string& s : hospital->fallback_station_ids()) stations.push_back(s);
+
+  const std::vector<v1::OrderLineRequest> lines = EffectiveLines(request, *policy_);
+  BG_ASSIGN_OR_RETURN(int64_t prior_ml, PriorDailyVolumeMl(request, caller.deadline));
+  const IndicationOutcome indication =
+      CheckIndication(request.patient(), lines, request.priority(), request.indication(),
+                      request.approvals(), prior_ml, *policy_);
+
+  OrderRecord record;
+  record.request_hash = hash;
+  v1::Order& order = record.order;
+  order.set_order_id(NewOrderId());
+  order.set_hospital_id(request.hospital_id());
+  order.set_request_id(request.request_id());
+  *order.mutable_patient() = request.patient();
+  order.set_priority(request.priority());
+  order.set_indication(request.indication());
+  if (request.has_needed_by()) *order.mutable_needed_by() = request.needed_by();
+  *order.mutable_approvals() = request.approvals();
+  order.set_ward(request.ward());
+  if (request.massive_transfusion()) {
+    order.set_massive_transfusion(true);
+    order.set_massive_transfusion_id(order.order_id());
+    order.set_round(1);
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    v1::OrderLine* line = order.add_lines();
+    line->set_line_no(static_cast<int>(i) + 1);
+    line->set_component(lines[i].component());
+    line->set_quantity(lines[i].quantity());
+  }
+  for (const v1::IndicationFinding& f : indication.findings) *order.add_indication_findings() = f;
+
+  std::vector<v1::OrderStatus> path = {v1::ORDER_STATUS_RECEIVED};
+  if (indication.hold_for_review) {
+    order.set_status(v1::ORDER_STATUS_IN_REVIEW);
+    order.set_review_reason(indication.summary);
+    path.push_back(v1::ORDER_STATUS_IN_REVIEW);
+  } else {
+    order.set_status(v1::ORDER_STATUS_RECEIVED);
+    // URGENT and EMERGENCY orders are never held back, only flagged (DOMAIN.md section 7).
+    for (const v1::IndicationFinding& f : indication.findings) {
+      const bool approval = f.code() == v1::INDICATION_FINDING_CODE_APPROVAL_MISSING;
+      *order.add_exceptions() =
+          MakeException(approval ? v1::ORDER_EXCEPTION_KIND_APPROVAL_MISSING
+                                 : v1::ORDER_EXCEPTION_KIND_INDICATION_NOT_MET,
+                        f.line_no(), "", f.message(), RecordedBy(order, caller), now);
+    }
+    for (const v1::OrderLine& line : order.lines()) {
+      BG_ASSIGN_OR_RETURN(ReservationRecord r,
+                          NewReservation(order, line.line_no(), 1, 0, line.quantity(), stations));
+      record.reservations.push_back(std::move(r));
+    }
+  }
+
+  absl::Status created = store_->CreateOrder(record, path, caller.actor, now, caller.deadline);
+  if (created.code() == absl::StatusCode::kAlreadyExists) {
+    // A concurrent call with the same request_id won: answer as its retry.
+    BG_ASSIGN_OR_RETURN(
+        existing,
+        store_->FindOrderByRequest(request.hospital_id(), request.request_id(), caller.deadline));
+    if (existing.has_value()) return replay(*existing);
+  }
+  BG_RETURN_IF_ERROR(created);
+  LogInfo("order_placed", {{"order_id", order.order_id()},
+                           {"hospital_id", order.hospital_id()},
+                           {"status", StatusName(order.status())}});
+  BG_RETURN_IF_ERROR(Fault("place_order.after_intent"));
+  if (!indication.hold_for_review) BG_RETURN_IF_ERROR(AllocateOrder(order.order_id(), caller));
+  BG_ASSIGN_OR_RETURN(OrderRecord placed, store_->LoadOrder(order.order_id(), caller.deadline));
+  return placed.order;
+}
+
+absl::Status RequestLogic::AllocateOrder(const std::string& order_id, const Caller& caller) {
+  BG_ASSIGN_OR_RETURN(OrderRecord initial, store_->LoadOrder(order_id, caller.deadline));
+  const v1::Order& order = initial.order;
+  if (!IsAllocatable(order.status()) || initial.dispatch_intent) return absl::OkStatus();
+  BG_ASSIGN_OR_RETURN(std::vector<std::string> stations,
+                      StationsOf(order.hospital_id(), caller.deadline));
+  const Recipient recipient = RecipientOf(order.patient(), order.priority());
+  std::map<int, int> phase_count;
+  for (const v1::OrderLine& line : order.lines()) {
+    BG_ASSIGN_OR_RETURN(AllocationPlan plan,
+                        PlanAllocation(line.component(), recipient, order.priority(), *policy_));
+    phase_count[line.line_no()] = static_cast<int>(plan.phases.size());
+  }
+  const InventoryCall call{caller.deadline, caller.actor};
+  std::map<int, int> next_phase;  // line_no -> the phase this pass tries next
+
+  for (int round = 0; round < kMaxAllocationRounds; ++round) {
+    // 1. Intent: new PENDING reservations for the lines still short (committed before any
+    //    Reserve call), unless earlier intents are still pending.
+    BG_ASSIGN_OR_RETURN(
+        UpdateResult planned,
+        store_->UpdateOrder(
+            order_id, nullptr, caller.actor, Now(), caller.deadline,
+            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+              OrderChange change;
+              if (!IsAllocatable(current.order.status()) || current.dispatch_intent) {
+                return change;
+              }
+              if (HasPending(current)) return change;
+              for (const v1::OrderLine& line : current.order.lines()) {
+                const int shortfall = line.quantity() - line.allocated_quantity();
+                auto phase = next_phase.find(line.line_no());
+                const int p = phase == next_phase.end() ? 0 : phase->second;
+                if (shortfall <= 0 || p >= phase_count[line.line_no()]) continue;
+                BG_ASSIGN_OR_RETURN(
+                    ReservationRecord r,
+                    NewReservation(current.order, line.line_no(),
+                                   NextAttempt(current, line.line_no()), p, shortfall, stations));
+                change.new_reservations.push_back(std::move(r));
+              }
+              if (change.new_reservations.empty() &&
+                  current.order.status() == v1::ORDER_STATUS_RECEIVED) {
+                change.status = SettledStatus(LinesWith(current.order, {}));
+              }
+              return change;
+            }));
+    const OrderRecord& record = planned.record;
+    if (!IsAllocatable(record.order.status()) || record.dispatch_intent) break;
+    std::vector<ReservationRecord> pending;
+    for (const ReservationRecord& r : record.reservations) {
+      if (r.state == ReservationState::kPending) pending.push_back(r);
+    }
+    if (pending.empty()) break;
+
+    // 2. Reserve (idempotent on the key: a repeat after a crash returns the same units).
+    std::map<std::string, v1::Reservation> results;
+    for (const ReservationRecord& r : pending) {
+      absl::StatusOr<v1::Reservation> reserved =
+          inventory_->Reserve(ReserveRequestFor(r, record.order, options_.hold_seconds), call);
+      if (!reserved.ok()) return InventoryError(reserved.status(), "reserve");
+      results.emplace(r.key, *std::move(reserved));
+    }
+    BG_RETURN_IF_ERROR(Fault("allocate.after_reserve"));
+
+    // 3. Record the units on the order and settle its status.
+    BG_ASSIGN_OR_RETURN(
+        UpdateResult recorded,
+        store_->UpdateOrder(
+            order_id, nullptr, caller.actor, Now(), caller.deadline,
+            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+              OrderChange change;
+              std::vector<const ReservationRecord*> mine;
+              for (const ReservationRecord& r : current.reservations) {
+                if (r.state == ReservationState::kPending && results.count(r.key) > 0) {
+                  mine.push_back(&r);
+                }
+              }
+              if (!IsAllocatable(current.order.status()) || current.dispatch_intent) {
+                for (const ReservationRecord* r : mine) {
+                  change.reservation_states.emplace_back(r->key, ReservationState::kAbandoned);
+                }
+                return change;
+              }
+              const absl::Time now = Now();
+              std::set<std::string> held;
+              for (const AllocationRecord& a : current.allocations) {
+                if (!a.withdrawn) held.insert(a.unit.unit_id());
+              }
+              std::map<int, int> added;
+              std::map<int, std::set<std::string>> non_identical;  // line -> types given
+              std::map<int, std::set<std::string>> emergency;      // line -> types given
+              for (const ReservationRecord* r : mine) {
+                const v1::Reservation& reservation = results.at(r->key);
+                if (reservation.status() == v1::RESERVATION_STATUS_EXPIRED ||
+                    reservation.status() == v1::RESERVATION_STATUS_RELEASED) {
+                  change.reservation_states.emplace_back(r->key, ReservationState::kReleased);
+                  continue;
+                }
+                int units = 0;
+                for (const v1::Unit& unit : reservation.units()) {
+                  if (unit.status() != v1::UNIT_STATUS_RESERVED || held.count(unit.unit_id())) {
+                    continue;
+                  }
+                  ++units;
+                  const BloodType type = TypeOf(unit.blood_type());
+                  const UnitDeviation deviation = AssessUnit(r->component, recipient, type);
+                  AllocationRecord a;
+                  a.line_no = r->line_no;
+                  a.reservation_key = r->key;
+                  a.unit.set_unit_id(unit.unit_id());
+                  a.unit.set_din(unit.din());
+                  a.unit.set_component(unit.component());
+                  *a.unit.mutable_blood_type() = unit.blood_type();
+                  a.unit.set_station_id(unit.station_id());
+                  *a.unit.mutable_expires_at() = unit.expires_at();
+                  a.unit.set_quantity(unit.quantity());
+                  a.unit.set_transfer_id(unit.transfer_id());
+                  a.unit.set_exception(deviation.marks_unit());
+                  added[r->line_no] += unit.quantity();
+                  if (deviation.rhd_positive_for_negative) {
+                    change.new_exceptions.push_back(MakeException(
+                        v1::ORDER_EXCEPTION_KIND_RHD_POSITIVE_FOR_RHD_NEGATIVE, r->line_no,
+                        unit.din(),
+                        absl::StrCat(
+                            type.ToString(), " ", ComponentName(r->component), " from ",
+                            unit.station_id(), " for an ",
+                            recipient.blood_type.IsUnknown() ? "untyped" : "RhD-negative",
+                            " patient (", DescribePatient(recipient), ", EMERGENCY): ",
+                            r->phase > 0
+                                ? absl::StrCat("no RhD-negative bag at any of ",
+                                               absl::StrJoin(r->station_ids, ", "))
+                                : absl::StrCat("RhD-negative short at ", unit.station_id())),
+                        RecordedBy(current.order, caller), now));
+                  }
+                  if (deviation.emergency_unknown_type) {
+                    emergency[r->line_no].insert(type.ToString());
+                  } else if (deviation.abo_non_identical) {
+                    non_identical[r->line_no].insert(type.ToString());
+                  }
+                  change.new_allocations.push_back(std::move(a));
+                }
+                change.reservation_states.emplace_back(
+                    r->key, units > 0 ? ReservationState::kReserved : ReservationState::kEmpty);
+              }
+              for (const auto& [line_no, types] : emergency) {
+                change.new_exceptions.push_back(MakeException(
+                    v1::ORDER_EXCEPTION_KIND_EMERGENCY_UNKNOWN_BLOOD_TYPE, line_no, "",
+                    absl::StrCat("emergency release of ", absl::StrJoin(types, ", "),
+                                 " for an untyped patient"),
+                    RecordedBy(current.order, caller), now));
+              }
+              for (const auto& [line_no, types] : non_identical) {
+                change.new_exceptions.push_back(
+                    MakeException(v1::ORDER_EXCEPTION_KIND_ABO_NON_IDENTICAL, line_no, "",
+                                  absl::StrCat(recipient.blood_type.ToString(),
+                                               " short: ", absl::StrJoin(types, ", "), " given"),
+                                  RecordedBy(current.order, caller), now));
+              }
+              // A line still short whose next phase (the RhD-positive last resort) follows in
+              // this pass keeps a RECEIVED order RECEIVED until that phase is done.
+              const std::vector<v1::OrderLine> lines = LinesWith(current.order, added);
+              bool more = false;
+              for (const ReservationRecord* r : mine) {
+                for (const v1::OrderLine& line : lines) {
+                  if (line.line_no() == r->line_no && line.allocated_quantity() < line.quantity() &&
+                      r->phase + 1 < phase_count[r->line_no]) {
+                    more = true;
+                  }
+                }
+              }
+              if (!(current.order.status() == v1::ORDER_STATUS_RECEIVED && more)) {
+                const v1::OrderStatus settled = SettledStatus(lines);
+                if (settled != current.order.status()) change.status = settled;
+              }
+              if (!change.new_allocations.empty()) {
+                change.event_kind = "UNITS_ALLOCATED";
+                std::vector<std::string> dins;
+                for (const AllocationRecord& a : change.new_allocations) {
+                  dins.push_back(absl::StrCat(a.unit.din(), " (line ", a.line_no, ")"));
+                }
+                change.event_note = absl::StrJoin(dins, ", ");
+              }
+              return change;
+            }));
+    if (!IsAllocatable(recorded.record.order.status())) {
+      // Cancelled meanwhile: give back whatever these calls reserved, even if the cancellation
+      // released the keys before Reserve created them.
+      for (const ReservationRecord& r : pending) {
+        v1::ReleaseRequest release;
+        release.set_request_id(DerivedRequestId({r.key, "release"}));
+        release.set_reservation_key(r.key);
+        release.set_reason("order no longer wants it");
+        absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+        if (!released.ok() && released.status().code() != absl::StatusCode::kNotFound) {
+          LogWarning("release_failed",
+                     {{"reservation_key", r.key}, {"status", released.status().ToString()}});
+        }
+      }
+    }
+    for (const ReservationRecord& r : pending) {
+      const v1::ReservationStatus status = results.at(r.key).status();
+      // A reservation whose hold lapsed before it was recorded (a long outage) gave its units
+      // back: the same phase is tried again with a new attempt.
+      if (status == v1::RESERVATION_STATUS_EXPIRED || status == v1::RESERVATION_STATUS_RELEASED) {
+        next_phase[r.line_no] = r.phase;
+      } else {
+        next_phase[r.line_no] = r.phase + 1;
+      }
+    }
+
+    // 4. Confirm what was recorded; release what the order no longer wants.
+    BG_RETURN_IF_ERROR(SettleReservations(order_id, caller));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequestLogic::SettleReservations(const std::string& order_id, const Caller& caller) {
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
+  const InventoryCall call{caller.deadline, caller.actor};
+  std::set<std::string> confirmed;
+  std::set<std::string> released;
+  std::set<std::string> lapsed;
+  absl::Status first_error;
+  for (const ReservationRecord& r : record.reservations) {
+    if (r.state == ReservationState::kReserved) {
+      absl::StatusOr<v1::Reservation> c = inventory_->ConfirmReservation(r.key, call);
+      if (c.ok()) {
+        confirmed.insert(r.key);
+      } else if (c.status().code() == absl::StatusCode::kFailedPrecondition ||
+                 c.status().code() == absl::StatusCode::kNotFound) {
+        lapsed.insert(r.key);  // the hold ran out before the confirmation
+      } else if (first_error.ok()) {
+        first_error = InventoryError(c.status(), "confirm reservation");
+      }
+    } else if (r.state == ReservationState::kAbandoned) {
+      v1::ReleaseRequest release;
+      release.set_request_id(DerivedRequestId({r.key, "release"}));
+      release.set_reservation_key(r.key);
+      release.set_reason(absl::StrCat("order ", StatusName(record.order.status())));
+      absl::StatusOr<v1::Reservation> rel = inventory_->Release(release, call);
+      if (rel.ok() || rel.status().code() == absl::StatusCode::kNotFound) {
+        released.insert(r.key);  // NOT_FOUND: Reserve never ran; nothing is held
+      } else if (first_error.ok()) {
+        first_error = InventoryError(rel.status(), "release");
+      }
+    }
+  }
+  if (confirmed.empty() && released.empty() && lapsed.empty()) return first_error;
+  BG_RETURN_IF_ERROR(
+      store_
+          ->UpdateOrder(
+              order_id, nullptr, caller.actor, Now(), caller.deadline,
+              [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                OrderChange change;
+                std::set<std::string> lapsed_units;
+                for (const ReservationRecord& r : current.reservations) {
+                  if (r.state == ReservationState::kReserved && confirmed.count(r.key)) {
+                    change.reservation_states.emplace_back(r.key, ReservationState::kConfirmed);
+                  } else if (r.state == ReservationState::kAbandoned && released.count(r.key)) {
+                    change.reservation_states.emplace_back(r.key, ReservationState::kReleased);
+                  } else if (r.state == ReservationState::kReserved && lapsed.count(r.key)) {
+                    change.reservation_states.emplace_back(r.key, ReservationState::kReleased);
+                    for (const AllocationRecord& a : current.allocations) {
+                      if (a.reservation_key == r.key && !a.withdrawn) {
+                        lapsed_units.insert(a.unit.unit_id());
+                      }
+                    }
+                  }
+                }
+                if (!lapsed_units.empty()) {
+                  WithdrawUnits(current, lapsed_units, change);
+                  change.event_kind = "HOLD_LAPSED";
+                  change.event_note =
+                      absl::StrCat(lapsed_units.size(), " unit(s) lost: the reservation lapsed");
+                }
+                return change;
+              })
+          .status());
+  return first_error;
+}
+
+absl::StatusOr<v1::Order> RequestLogic::ReconcileOrder(const std::string& order_id,
+                                                       const Caller& caller) {
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
+  const v1::OrderStatus status = record.order.status();
+  if (record.dispatch_intent &&
+      (status == v1::ORDER_STATUS_ALLOCATED || status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED)) {
+    BG_RETURN_IF_ERROR(CompleteDispatch(order_id, nullptr, caller).status());
+  } else if (IsAllocatable(status) && (status == v1::ORDER_STATUS_RECEIVED || HasPending(record))) {
+    BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller));
+  }
+  BG_RETURN_IF_ERROR(SettleReservations(order_id, caller));
+  BG_ASSIGN_OR_RETURN(record, store_->LoadOrder(order_id, caller.deadline));
+  return record.order;
+}
+
+absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const Caller& caller) {
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
+  const InventoryCall call{caller.deadline, caller.actor};
+  const absl::Time now = Now();
+  std::map<std::string, std::vector<const AllocationRecord*>> by_key;
+  for (const AllocationRecord& a : record.allocations) {
+    if (!a.withdrawn) by_key[a.reservation_key].push_back(&a);
+  }
+  std::map<std::string, std::string> withdrawn;                // unit_id -> why
+  std::map<std::string, std::vector<std::string>> to_release;  // key -> expired unit ids
+  std::vector<std::pair<std::string, std::string>> transfers;
+  for (const auto& [key, allocations] : by_key) {
+    absl::StatusOr<v1::Reservation> reservation = inventory_->GetReservation(key, call);
+    if (!reservation.ok()) return InventoryError(reservation.status(), "get reservation");
+    std::map<std::string, const v1::Unit*> units;
+    for (const v1::Unit& u : reservation->units()) units[u.unit_id()] = &u;
+    for (const AllocationRecord* a : allocations) {
+      auto it = units.find(a->unit.unit_id());
+      if (it == units.end()) {
+        withdrawn[a->unit.unit_id()] = "no longer held by its reservation";
+        continue;
+      }
+      const v1::Unit& unit = *it->second;
+      if (unit.status() == v1::UNIT_STATUS_IN_TRANSIT) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("unit ", unit.din(), " is in transit on transfer ", unit.transfer_id()));
+      }
+      if (unit.status() != v1::UNIT_STATUS_RESERVED && unit.status() != v1::UNIT_STATUS_ISSUED) {
+        withdrawn[a->unit.unit_id()] = absl::StrCat("now ", v1::UnitStatus_Name(unit.status()));
+        continue;
+      }
+      if (unit.status() == v1::UNIT_STATUS_RESERVED && FromTimestamp(unit.expires_at()) <= now) {
+        withdrawn[a->unit.unit_id()] = "expired";
+        to_release[key].push_back(unit.unit_id());
+        continue;
+      }
+      if (unit.transfer_id() != a->unit.transfer_id()) {
+        transfers.emplace_back(unit.unit_id(), unit.transfer_id());
+      }
+    }
+  }
+  if (withdrawn.empty() && transfers.empty()) return absl::OkStatus();
+  BG_RETURN_IF_ERROR(
+      store_
+          ->UpdateOrder(order_id, nullptr, caller.actor, now, caller.deadline,
+                        [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                          OrderChange change;
+                          change.unit_transfer_ids = transfers;
+                          std::set<std::string> units;
+                          for (const AllocationRecord& a : current.allocations) {
+                            auto it = withdrawn.find(a.unit.unit_id());
+                            if (a.withdrawn || it == withdrawn.end()) continue;
+                            units.insert(a.unit.unit_id());
+                            change.new_exceptions.push_back(MakeException(
+                                v1::ORDER_EXCEPTION_KIND_UNIT_WITHDRAWN, a.line_no, a.unit.din(),
+                                absl::StrCat("unit ", a.unit.din(), " withdrawn: ", it->second),
+                                caller.actor, now));
+                          }
+                          if (!units.empty()) {
+                            WithdrawUnits(current, units, change);
+                            change.event_kind = "UNITS_WITHDRAWN";
+                          }
+                          return change;
+                        })
+          .status());
+  for (const auto& [key, unit_ids] : to_release) {
+    v1::ReleaseRequest release;
+    std::string joined = absl::StrJoin(unit_ids, ",");
+    release.set_request_id(DerivedRequestId({key, "withdraw", Hex(Fnv(joined))}));
+    release.set_reservation_key(key);
+    for (const std::string& id : unit_ids) release.add_unit_ids(id);
+    release.set_reason("expired before dispatch");
+    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+    if (!released.ok()) {
+      LogWarning("release_expired_units_failed",
+                 {{"reservation_key", key}, {"status", released.status().ToString()}});
+    }
+  }
+  if (!withdrawn.empty()) BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller));
+  return absl::OkStatus();
+}
+
+absl::Status RequestLogic::HandleWithdrawnUnits(const std::string& reservation_key,
+                                                absl::Time deadline) {
+  const std::string order_id = reservation_key.substr(0, reservation_key.find('/'));
+  Caller caller{"system:lookback", deadline};
+  absl::Status status = VerifyAllocations(order_id, caller);
+  // A unit in transit is no reason to give up here: only dispatch cares.
+  if (status.code() == absl::StatusCode::kFailedPrecondition) return absl::OkStatus();
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle.
+
+absl::StatusOr<v1::Order> RequestLogic::GetOrder(const v1::GetOrderRequest& request,
+                                                 const Caller& caller) {
+  BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(request.order_id(), caller.deadline));
+  BG_RETURN_IF_ERROR(CheckOwner(record.order, request.hospital_id()));
+  return record.order;
+}
+
+absl::StatusOr<v1::ListOrdersResponse> RequestLogic::ListOrders(
+    const v1::ListOrdersRequest& request, const Caller& caller) {
+  OrderFilter filter;
+  if (request.has_status()) {
+    if (!v1::OrderStatus_IsValid(request.status())) return InvalidField("status", "unknown status");
+    filter.status = request.status();
+  }
+  if (!v1::Priority_IsValid(request.priority()))
+    return InvalidField("priority", "unknown priority");
+  filter.priority = request.priority();
+  if (!request.hospital_id().empty() && !IsValidRecordId(request.hospital_id())) {
+    return InvalidField("hospital_id", "must be 1-32 characters of [A-Za-z0-9_-]");
+  }
+  filter.hospital_id = request.hospital_id();
+  if (CharacterCount(request.patient_ref()) > 64) {
+    return InvalidField("patient_ref", "longer than 64 characters");
+  }
+  filter.patient_ref = request.patient_ref();
+  if (request.has_created_after()) {
+    BG_ASSIGN_OR_RETURN(filter.created_after,
+                        ParseTimestamp("created_after", request.created_after()));
+  }
+  if (request.has_created_before()) {
+    BG_ASSIGN_OR_RETURN(filter.created_before,
+                        ParseTimestamp("created_before", request.created_before()));
+  }
+  BG_ASSIGN_OR_RETURN(int page_size, EffectivePageSize(request.page_size()));
+  const uint64_t hash = FilterHash(
+      {"orders", absl::StrCat(filter.status), filter.hospital_id, absl::StrCat(filter.priority),
+       filter.created_after ? absl::StrCat(ToMicros(*filter.created_after)) : "",
+       filter.created_before ? absl::StrCat(ToMicros(*filter.created_before)) : "",
+       filter.patient_ref});
+  BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(request.page_token(), hash));
+  OrderCursor after;
+  if (!request.page_token().empty()) {
+    after.created_at = FromMicros(cursor.after_key());
+    after.order_id = cursor.after_id();
+  }
+  BG_ASSIGN_OR_RETURN(std::vector<v1::Order> orders,
+                      store_->ListOrders(filter, after, page_size + 1, caller.deadline));
+  v1::ListOrdersResponse response;
+  const bool more = static_cast<int>(orders.size()) > page_size;
+  if (more) orders.resize(page_size);
+  for (v1::Order& o : orders) *response.add_orders() = std::move(o);
+  if (more) {
+    const v1::Order& last = response.orders(page_size - 1);
+    v1::PageCursor next;
+    next.set_after_key(ToMicros(FromTimestamp(last.created_at())));
+    next.set_after_id(last.order_id());
+    next.set_filter_hash(hash);
+    response.set_next_page_token(EncodePageToken(next));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Order> RequestLogic::CancelOrder(const v1::CancelOrderRequest& request,
+                                                    const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
+  if (request.reason().empty()) return InvalidField("reason", "is required");
+  if (CharacterCount(request.reason()) > 1000) {
+    return InvalidField("reason", "longer than 1000 characters");
+  }
+  const IdempotencyKey key = MakeKey("CancelOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      UpdateResult result,
+      store_->UpdateOrder(request.order_id(), &key, caller.actor, Now(), caller.deadline,
+                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                            OrderChange change;
+                            BG_RETURN_IF_ERROR(CheckOwner(current.order, request.hospital_id()));
+                            const v1::OrderStatus status = current.order.status();
+                            if (status == v1::ORDER_STATUS_CANCELLED) return change;
+                            if (current.dispatch_intent) {
+                              return absl::FailedPreconditionError(absl::StrCat(
+                                  "order is ", StatusName(status),
+                                  " with its dispatch under way: it cannot be cancelled"));
+                            }
+                            if (!IsCancellable(status)) {
+                              return absl::FailedPreconditionError(absl::StrCat(
+                                  "order is ", StatusName(status), ": it cannot be cancelled"));
+                            }
+                            change.status = v1::ORDER_STATUS_CANCELLED;
+                            change.status_reason = request.reason();
+                            change.event_note = request.reason();
+                            for (const ReservationRecord& r : current.reservations) {
+                              if (IsLive(r.state)) {
+                                change.reservation_states.emplace_back(
+                                    r.key, ReservationState::kAbandoned);
+                              }
+                            }
+                            return change;
+                          }));
+  if (result.replayed) return result.order;
+  // Release now; if inventory is unreachable the reconciler releases later (the abandoned
+  // reservations are recorded), so the cancellation itself stands.
+  absl::Status released = SettleReservations(request.order_id(), caller);
+  if (!released.ok()) {
+    LogWarning("cancel_release_deferred",
+               {{"order_id", request.order_id()}, {"status", released.ToString()}});
+  }
+  return result.order;
+}
+
+absl::StatusOr<v1::Order> RequestLogic::ReviewOrder(const v1::ReviewOrderRequest& request,
+                                                    const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
+  if (request.reviewer().empty()) return InvalidField("reviewer", "is required");
+  if (CharacterCount(request.reviewer()) > 100) {
+    return InvalidField("reviewer", "longer than 100 characters");
+  }
+  if (!request.approve() && request.note().empty()) {
+    return InvalidField("note", "is required when rejecting");
+  }
+  if (CharacterCount(request.note()) > 1000)
+    return InvalidField("note", "longer than 1000 characters");
+  const IdempotencyKey key = MakeKey("ReviewOrder", caller, request.request_id(), request);
+  const absl::Time now = Now();
+  BG_ASSIGN_OR_RETURN(
+      UpdateResult result,
+      store_->UpdateOrder(request.order_id(), &key, caller.actor, now, caller.deadline,
+                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                            OrderChange change;
+                            const v1::Order& order = current.order;
+                            if (order.reviews_size() > 0) {
+                              return absl::FailedPreconditionError(absl::StrCat(
+                                  "order ", order.order_id(), " was already reviewed"));
+                            }
+                            v1::OrderReview review;
+                            review.set_approve(request.approve());
+                            review.set_reviewer(request.reviewer());
+                            review.set_note(request.note());
+                            ToTimestamp(now, review.mutable_reviewed_at());
+                            if (order.status() == v1::ORDER_STATUS_IN_REVIEW) {
+                              change.status = request.approve() ? v1::ORDER_STATUS_RECEIVED
+                                                                : v1::ORDER_STATUS_REJECTED;
+                              if (!request.approve()) change.status_reason = request.note();
+                              change.event_kind = request.approve() ? "APPROVED" : "REJECTED";
+                              change.event_note = request.note();
+                              change.review = review;
+                              return change;
+                            }
+                            const bool flagged = std::any_of(
+                                order.exceptions().begin(), order.exceptions().end(),
+                                [](const v1::OrderException& e) {
+                                  return e.kind() == v1::ORDER_EXCEPTION_KIND_INDICATION_NOT_MET ||
+                                         e.kind() == v1::ORDER_EXCEPTION_KIND_APPROVAL_MISSING;
+                                });
+                            if (order.priority() != v1::PRIORITY_ROUTINE && flagged) {
+                              review.set_retrospective(true);
+                              change.review = review;
+                              change.event_kind = "RETROSPECTIVE_REVIEW";
+                              change.event_note =
+                                  absl::StrCat(request.approve() ? "justified" : "not justified",
+                                               request.note().empty() ? "" : ": ", request.note());
+                              return change;
+                            }
+                            return absl::FailedPreconditionError(
+                                absl::StrCat("order is ", StatusName(order.status()),
+                                             " and carries no indication flag: "
+                                             "nothing to review"));
+                          }));
+  if (result.order.status() == v1::ORDER_STATUS_RECEIVED) {
+    // Approved (now or in the first of these calls): allocate, then answer with the result.
+    return ReconcileOrder(request.order_id(), caller);
+  }
+  return result.order;
+}
+
+absl::StatusOr<v1::Order> RequestLogic::DispatchOrder(const v1::DispatchOrderRequest& request,
+                                                      const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
+  const IdempotencyKey key = MakeKey("DispatchOrder", caller, request.request_id(), request);
+  v1::Order replayed;
+  BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
+  if (done) return replayed;
+
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(request.order_id(), caller.deadline));
+  auto dispatchable = [&](const OrderRecord& r) -> absl::Status {
+    const v1::OrderStatus status = r.order.status();
+    if (status == v1::ORDER_STATUS_ALLOCATED) return absl::OkStatus();
+    if (status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED) {
+      if (request.allow_partial()) return absl::OkStatus();
+      return absl::FailedPreconditionError(
+          "order is PARTIALLY_ALLOCATED: dispatch it with allow_partial or wait for the "
+          "back-order");
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("order is ", StatusName(status), ": it cannot be dispatched"));
+  };
+  if (record.order.status() != v1::ORDER_STATUS_DISPATCHED && !record.dispatch_intent) {
+    BG_RETURN_IF_ERROR(dispatchable(record));
+    // Units that expired or were withdrawn since allocation are replaced first.
+    BG_RETURN_IF_ERROR(SettleReservations(request.order_id(), caller));
+    BG_RETURN_IF_ERROR(VerifyAllocations(request.order_id(), caller));
+    BG_ASSIGN_OR_RETURN(
+        UpdateResult started,
+        store_->UpdateOrder(request.order_id(), nullptr, caller.actor, Now(), caller.deadline,
+                            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                              OrderChange change;
+                              if (current.dispatch_intent ||
+                                  current.order.status() == v1::ORDER_STATUS_DISPATCHED) {
+                                return change;
+                              }
+                              BG_RETURN_IF_ERROR(dispatchable(current));
+                              change.dispatch_intent = true;
+                              change.allow_partial = request.allow_partial();
+                              change.event_kind = "DISPATCH_STARTED";
+                              return change;
+                            }));
+    (void)started;
+  }
+  return CompleteDispatch(request.order_id(), &key, caller);
+}
+
+absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& order_id,
+                                                         const IdempotencyKey* key,
+                                                         const Caller& caller) {
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
+  const v1::Order& order = record.order;
+  if (order.status() != v1::ORDER_STATUS_DISPATCHED) {
+    if (!record.dispatch_intent) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order is ", StatusName(order.status()), ": no dispatch under way"));
+    }
+    const InventoryCall call{caller.deadline, caller.actor};
+    std::map<std::string, std::vector<std::string>> by_key;
+    for (const AllocationRecord& a : record.allocations) {
+      if (!a.withdrawn) by_key[a.reservation_key].push_back(a.unit.unit_id());
+    }
+    bool issued_any = false;
+    for (const auto& [reservation_key, unit_ids] : by_key) {
+      v1::IssueRequest issue;
+      issue.set_request_id(
+          DerivedRequestId({reservation_key, "issue", Hex(Fnv(absl::StrJoin(unit_ids, ",")))}));
+      issue.set_reservation_key(reservation_key);
+      for (const std::string& id : unit_ids) issue.add_unit_ids(id);
+      issue.set_hospital_id(order.hospital_id());
+      issue.set_order_id(order.order_id());
+      absl::StatusOr<v1::IssueResponse> issued = inventory_->Issue(issue, call);
+      if (!issued.ok()) {
+        const absl::Status error = InventoryError(issued.status(), "issue");
+        if (issued.status().code() == absl::StatusCode::kFailedPrecondition && !issued_any) {
+          // Nothing left the shelf: drop the intent so the order can be fixed or cancelled.
+          BG_RETURN_IF_ERROR(
+              store_
+                  ->UpdateOrder(order_id, nullptr, caller.actor, Now(), caller.deadline,
+                                [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                                  OrderChange change;
+                                  if (!current.dispatch_intent) return change;
+                                  change.dispatch_intent = false;
+                                  change.event_kind = "DISPATCH_FAILED";
+                                  change.event_note = std::string(error.message());
+                                  return change;
+                                })
+                  .status());
+        }
+        return error;
+      }
+      issued_any = true;
+    }
+    BG_RETURN_IF_ERROR(Fault("dispatch.after_issue"));
+  }
+
+  std::vector<std::string> stations;
+  if (order.massive_transfusion()) {
+    BG_ASSIGN_OR_RETURN(stations, StationsOf(order.hospital_id(), caller.deadline));
+  }
+  const absl::Time now = Now();
+  std::string follow_up_id;
+  BG_ASSIGN_OR_RETURN(
+      UpdateResult result,
+      store_->UpdateOrder(order_id, key, caller.actor, now, caller.deadline,
+                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                            OrderChange change;
+                            follow_up_id.clear();
+                            const v1::Order& o = current.order;
+                            if (o.status() == v1::ORDER_STATUS_DISPATCHED) return change;
+                            if (!current.dispatch_intent) {
+                              return absl::FailedPreconditionError(absl::StrCat(
+                                  "order is ", StatusName(o.status()), ": no dispatch under way"));
+                            }
+                            change.status = v1::ORDER_STATUS_DISPATCHED;
+                            change.dispatch_intent = false;
+                            change.event_kind = "DISPATCHED";
+                            std::set<std::string> issued_keys;
+                            for (const AllocationRecord& a : current.allocations) {
+                              if (!a.withdrawn) issued_keys.insert(a.reservation_key);
+                            }
+                            for (const std::string& k : issued_keys) {
+                              change.reservation_states.emplace_back(k, ReservationState::kIssued);
+                            }
+                            for (const v1::OrderLine& line : o.lines()) {
+                              if (line.allocated_quantity() >= line.quantity()) continue;
+                              change.close_lines_short.push_back(line.line_no());
+                              change.new_exceptions.push_back(MakeException(
+                                  v1::ORDER_EXCEPTION_KIND_SHORT_DISPATCHED, line.line_no(), "",
+                                  absl::StrCat(ComponentName(line.component()), ": ",
+                                               line.allocated_quantity(), " of ", line.quantity(),
+                                               " ", MeasureOf(line.component()), " dispatched"),
+                                  caller.actor, now));
+                            }
+                            if (o.massive_transfusion()) {
+                              // The next round of the protocol, placed now (DOMAIN.md section 8).
+                              OrderRecord next;
+                              v1::Order& n = next.order;
+                              n.set_order_id(NewOrderId());
+                              n.set_hospital_id(o.hospital_id());
+                              n.set_request_id(absl::StrCat("mt:", o.massive_transfusion_id(),
+                                                            ":round:", o.round() + 1));
+                              n.set_status(v1::ORDER_STATUS_RECEIVED);
+                              *n.mutable_patient() = o.patient();
+                              n.set_priority(o.priority());
+                              n.set_indication(o.indication());
+                              *n.mutable_approvals() = o.approvals();
+                              n.set_ward(o.ward());
+                              n.set_massive_transfusion(true);
+                              n.set_massive_transfusion_id(o.massive_transfusion_id());
+                              n.set_round(o.round() + 1);
+                              next.request_hash = Hex(Fnv(n.request_id()));
+                              for (const v1::OrderLine& line : o.lines()) {
+                                v1::OrderLine* l = n.add_lines();
+                                l->set_line_no(line.line_no());
+                                l->set_component(line.component());
+                                l->set_quantity(line.quantity());
+                              }
+                              for (const v1::OrderLine& line : n.lines()) {
+                                BG_ASSIGN_OR_RETURN(ReservationRecord r,
+                                                    NewReservation(n, line.line_no(), 1, 0,
+                                                                   line.quantity(), stations));
+                                next.reservations.push_back(std::move(r));
+                              }
+                              follow_up_id = n.order_id();
+                              change.follow_up = std::move(next);
+                            }
+                            return change;
+                          }));
+  if (!follow_up_id.empty() && !result.replayed) {
+    LogInfo("massive_transfusion_round_placed",
+            {{"order_id", follow_up_id}, {"previous", order_id}});
+    absl::Status allocated = AllocateOrder(follow_up_id, caller);
+    if (!allocated.ok()) {
+      LogWarning("massive_transfusion_round_allocation_deferred",
+                 {{"order_id", follow_up_id}, {"status", allocated.ToString()}});
+    }
+  }
+  return result.order;
+}
+
+absl::StatusOr<v1::Order> RequestLogic::ConfirmDelivery(const v1::ConfirmDeliveryRequest& request,
+                                                        const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
+  if (CharacterCount(request.received_by()) > 100) {
+    return InvalidField("received_by", "longer than 100 characters");
+  }
+  const absl::Time now = Now();
+  absl::Time received_at = now;
+  if (request.has_received_at()) {
+    BG_ASSIGN_OR_RETURN(received_at, ParseTimestamp("received_at", request.received_at()));
+    if (received_at > now + kNeededByTolerance) {
+      return InvalidField("received_at", "is in the future");
+    }
+  }
+  const IdempotencyKey key = MakeKey("ConfirmDelivery", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      UpdateResult result,
+      store_->UpdateOrder(request.order_id(), &key, caller.actor, now, caller.deadline,
+                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                            OrderChange change;
+                            BG_RETURN_IF_ERROR(CheckOwner(current.order, request.hospital_id()));
+                            const v1::OrderStatus status = current.order.status();
+                            if (status == v1::ORDER_STATUS_DELIVERED ||
+                                status == v1::ORDER_STATUS_COMPLETED) {
+                              return change;
+                            }
+                            if (status != v1::ORDER_STATUS_DISPATCHED) {
+                              return absl::FailedPreconditionError(absl::StrCat(
+                                  "order is ", StatusName(status), ": it was not dispatched"));
+                            }
+                            change.status = v1::ORDER_STATUS_DELIVERED;
+                            change.delivered_at = received_at;
+                            change.received_by = request.received_by();
+                            change.event_note = request.received_by();
+                            return change;
+                          }));
+  return result.order;
+}
+
+absl::StatusOr<v1::Order> RequestLogic::ReportTransfusion(
+    const v1::ReportTransfusionRequest& request, const Caller& caller) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
+  BG_ASSIGN_OR_RETURN(Din din, ParseDin(request.din()));
+  BG_RETURN_IF_ERROR(ValidateReportTransfusion(request));
+  const IdempotencyKey key = MakeKey("ReportTransfusion", caller, request.request_id(), request);
+  v1::Order replayed;
+  BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
+  if (done) return replayed;
+
+  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(request.order_id(), caller.deadline));
+  BG_RETURN_IF_ERROR(CheckOwner(record.order, request.hospital_id()));
+  const v1::OrderStatus status = record.order.status();
+  if (status != v1::ORDER_STATUS_DISPATCHED && status != v1::ORDER_STATUS_DELIVERED &&
+      status != v1::ORDER_STATUS_COMPLETED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("order is ", StatusName(status), ": no unit has been issued"));
+  }
+  auto find_unit = [&](const OrderRecord& r) -> absl::StatusOr<const AllocationRecord*> {
+    std::vector<const AllocationRecord*> matches;
+    for (const AllocationRecord& a : r.allocations) {
+      if (a.withdrawn || a.unit.din() != din.ToString()) continue;
+      if (request.component() != v1::COMPONENT_UNSPECIFIED &&
+          a.unit.component() != request.component()) {
+        continue;
+      }
+      matches.push_back(&a);
+    }
+    if (matches.empty()) {
+      return InvalidField("din",
+                          absl::StrCat(din.ToString(), " is not on order ", r.order.order_id()));
+    }
+    if (matches.size() > 1) {
+      return InvalidField("component", absl::StrCat("order holds several units with DIN ",
+                                                    din.ToString(), ": give the component"));
+    }
+    return matches[0];
+  };
+  auto same_outcome = [](v1::TransfusionOutcome recorded, v1::TransfusionOutcome reported) {
+    if (recorded == v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED) {
+      recorded = v1::TRANSFUSION_OUTCOME_TRANSFUSED;
+    }
+    return recorded == reported;
+  };
+  BG_ASSIGN_OR_RETURN(const AllocationRecord* unit, find_unit(record));
+  if (unit->unit.outcome() != v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
+    if (!same_outcome(unit->unit.outcome(), request.outcome())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unit ", unit->unit.din(), " was already reported ",
+                       v1::TransfusionOutcome_Name(unit->unit.outcome())));
+    }
+  } else {
+    v1::RecordOutcomeRequest outcome;
+    outcome.set_request_id(
+        DerivedRequestId({record.order.order_id(), "outcome", Hex(Fnv(unit->unit.unit_id())),
+                          absl::StrCat(request.outcome())}));
+    outcome.set_unit_id(unit->unit.unit_id());
+    outcome.set_outcome(request.outcome());
+    if (request.has_cold_chain_ok()) outcome.set_cold_chain_ok(request.cold_chain_ok());
+    outcome.set_order_id(record.order.order_id());
+    if (request.has_occurred_at()) *outcome.mutable_occurred_at() = request.occurred_at();
+    outcome.set_note(request.note());
+    absl::StatusOr<v1::Unit> recorded =
+        inventory_->RecordOutcome(outcome, InventoryCall{caller.deadline, caller.actor});
+    if (!recorded.ok()) return InventoryError(recorded.status(), "record outcome");
+  }
+
+  const absl::Time now = Now();
+  const absl::Time at = request.has_occurred_at() ? FromTimestamp(request.occurred_at()) : now;
+  BG_ASSIGN_OR_RETURN(
+      UpdateResult result,
+      store_->UpdateOrder(
+          request.order_id(), &key, caller.actor, now, caller.deadline,
+          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+            OrderChange change;
+            BG_ASSIGN_OR_RETURN(const AllocationRecord* a, find_unit(current));
+            OrderChange::UnitOutcome outcome;
+            outcome.unit_id = a->unit.unit_id();
+            if (a->unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
+              outcome.outcome = request.outcome();
+              outcome.at = at;
+            } else if (same_outcome(a->unit.outcome(), request.outcome())) {
+              outcome.outcome = a->unit.outcome();
+              outcome.at = FromTimestamp(a->unit.outcome_at());
+            } else {
+              return absl::FailedPreconditionError(
+                  absl::StrCat("unit ", a->unit.din(), " was already reported ",
+                               v1::TransfusionOutcome_Name(a->unit.outcome())));
+            }
+            const bool new_outcome = a->unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED;
+            const bool new_reaction =
+                request.has_adverse_reaction() && !a->unit.has_adverse_reaction();
+            if (!new_outcome && !new_reaction) return change;  // a repeat: nothing new
+            if (new_reaction) outcome.adverse_reaction = request.adverse_reaction();
+            change.outcomes.push_back(outcome);
+            change.event_kind = new_outcome ? "OUTCOME_REPORTED" : "ADVERSE_REACTION_ADDED";
+            change.event_note =
+                absl::StrCat(a->unit.din(), ": ", v1::TransfusionOutcome_Name(outcome.outcome));
+            bool all = true;
+            for (const AllocationRecord& other : current.allocations) {
+              if (other.withdrawn || other.unit.unit_id() == a->unit.unit_id()) continue;
+              if (other.unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) all = false;
+            }
+            const v1::OrderStatus s = current.order.status();
+            if (all && s != v1::ORDER_STATUS_COMPLETED) {
+              change.status = v1::ORDER_STATUS_COMPLETED;
+            } else if (s == v1::ORDER_STATUS_DISPATCHED) {
+              change.status = v1::ORDER_STATUS_DELIVERED;  // a report implies delivery
+            }
+            if (s == v1::ORDER_STATUS_DISPATCHED) change.delivered_at = now;
+            return change;
+          }));
+  return result.order;
+}
+
+absl::StatusOr<v1::FindOrdersByDinsResponse> RequestLogic::FindOrdersByDins(
+    const v1::FindOrdersByDinsRequest& request, const Caller& caller) {
+  if (request.dins().empty()) return InvalidField("dins", "at least one DIN is required");
+  if (request.dins_size() > kMaxDinsPerLookup) {
+    return InvalidField("dins", absl::StrCat("at most ", kMaxDinsPerLookup, " DINs"));
+  }
+  std::vector<std::string> dins;
+  for (int i = 0; i < request.dins_size(); ++i) {
+    absl::StatusOr<Din> din = ParseDin(request.dins(i));
+    if (!din.ok()) {
+      std::string message(din.status().message());
+      if (absl::StartsWith(message, "din: ")) message.erase(0, 5);
+      return InvalidField(absl::StrCat("dins[", i, "]"), message);
+    }
+    dins.push_back(din->ToString());
+  }
+  std::optional<absl::Time> since;
+  if (request.has_since()) {
+    BG_ASSIGN_OR_RETURN(since, ParseTimestamp("since", request.since()));
+  }
+  BG_ASSIGN_OR_RETURN(std::vector<v1::UnitDelivery> deliveries,
+                      store_->FindDeliveries(dins, since, caller.deadline));
+  v1::FindOrdersByDinsResponse response;
+  for (v1::UnitDelivery& d : deliveries) *response.add_deliveries() = std::move(d);
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background work.
+
+absl::StatusOr<int> RequestLogic::ReconcileOrders(bool all, absl::Time deadline) {
+  const absl::Time changed_before = all ? absl::InfiniteFuture() : Now() - options_.reconcile_grace;
+  BG_ASSIGN_OR_RETURN(
+      std::vector<std::string> ids,
+      store_->ListOrdersToReconcile(changed_before, options_.job_batch_size, deadline));
+  int done = 0;
+  for (const std::string& id : ids) {
+    absl::StatusOr<v1::Order> order = ReconcileOrder(id, Caller{"system:reconciler", deadline});
+    if (order.ok()) {
+      ++done;
+    } else {
+      LogWarning("reconcile_failed", {{"order_id", id}, {"status", order.status().ToString()}});
+    }
+  }
+  return done;
+}
+
+absl::StatusOr<int> RequestLogic::FillBackorders(absl::Time deadline) {
+  BG_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                      store_->ListBackorderedOrders(options_.job_batch_size, deadline));
+  int done = 0;
+  for (const std::string& id : ids) {
+    absl::Status status = AllocateOrder(id, Caller{"system:backorder", deadline});
+    if (status.ok()) {
+      ++done;
+    } else {
+      LogWarning("backorder_fill_failed", {{"order_id", id}, {"status", status.ToString()}});
+      if (status.code() == absl::StatusCode::kUnavailable) break;  // inventory is down
+    }
+  }
+  return done;
+}
+
+absl::StatusOr<int> RequestLogic::PresumeTransfusions(absl::Time deadline) {
+  const absl::Time now = Now();
+  BG_ASSIGN_OR_RETURN(auto units,
+                      store_->ListUnreportedUnits(now - options_.presumed_transfused_after,
+                                                  options_.job_batch_size, deadline));
+  const Caller caller{"system:presumed-transfused", deadline};
+  int done = 0;
+  for (const auto& [order_id, unit_id] : units) {
+    v1::RecordOutcomeRequest outcome;
+    outcome.set_request_id(
+        DerivedRequestId({order_id, "outcome", Hex(Fnv(unit_id)),
+                          absl::StrCat(v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED)}));
+    outcome.set_unit_id(unit_id);
+    outcome.set_outcome(v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED);
+    outcome.set_order_id(order_id);
+    outcome.set_note("no outcome reported in time");
+    absl::StatusOr<v1::Unit> recorded =
+        inventory_->RecordOutcome(outcome, InventoryCall{deadline, caller.actor});
+    if (!recorded.ok()) {
+      LogWarning(
+          "presume_transfused_failed",
+          {{"order_id", order_id}, {"unit_id", unit_id}, {"status", recorded.status().ToString()}});
+      if (recorded.status().code() == absl::StatusCode::kUnavailable) break;
+      continue;
+    }
+    absl::StatusOr<UpdateResult> updated = store_->UpdateOrder(
+        order_id, nullptr, caller.actor, now, deadline,
+        [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+          OrderChange change;
+          bool found = false;
+          bool all = true;
+          for (const AllocationRecord& a : current.allocations) {
+            if (a.withdrawn) continue;
+            if (a.unit.unit_id() == unit_id &&
+                a.unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
+              found = true;
+            } else if (a.unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
+              all = false;
+            }
+          }
+          if (!found) return change;
+          change.outcomes.push_back(
+              {unit_id, v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED, now, std::nullopt});
+          change.event_kind = "PRESUMED_TRANSFUSED";
+          change.event_note = unit_id;
+          if (all) change.status = v1::ORDER_STATUS_COMPLETED;
+          return change;
+        });
+    if (updated.ok()) {
+      ++done;
+    } else {
+      LogWarning("presume_transfused_failed",
+                 {{"order_id", order_id}, {"status", updated.status().ToString()}});
+    }
+  }
+  return done;
+}
+
+}  // namespace bloodgrid::request
