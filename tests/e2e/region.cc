@@ -1,0 +1,241 @@
+#include "tests/e2e/region.h"
+
+#include <cppconn/connection.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <fcntl.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/mysql_pool.h"
+#include "gateway/auth.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/integration/test_db.h"
+
+extern char** environ;
+
+namespace bloodgrid::e2e {
+namespace {
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void RunAdminSql(const std::vector<std::string>& statements) {
+  auto pool = db::ConnectionPool::Create(testing::AdminDbOptions());
+  absl::Status status = db::RunTransaction(*pool, "e2e admin", absl::Now() + absl::Seconds(30),
+                                           [&](db::Connection& conn) {
+                                             for (const std::string& s : statements) conn.Execute(s);
+                                             return absl::OkStatus();
+                                           });
+  ASSERT_TRUE(status.ok()) << status;
+}
+
+const char* const kServices[] = {"donor", "inventory", "request"};
+
+}  // namespace
+
+Region::Region(const std::string& name) : name_(name) {
+  std::random_device rd;
+  const std::string tag = absl::StrCat("e", rd() % 100000000);
+  dir_ = absl::StrCat(BLOODGRID_BINARY_DIR, "/e2e-runs/", name, "-", tag);
+  std::filesystem::create_directories(dir_);
+  const std::string db_password = absl::StrCat("pw", rd());
+  std::vector<std::string> sql;
+  for (const char* service : kServices) {
+    const std::string schema = absl::StrCat(tag, "_", service);
+    schemas_[service] = schema;
+    sql.push_back(absl::StrCat("CREATE DATABASE `", schema, "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"));
+    sql.push_back(absl::StrCat("CREATE USER '", schema, "'@'127.0.0.1' IDENTIFIED BY '", db_password, "'"));
+    sql.push_back(absl::StrCat("GRANT ALL PRIVILEGES ON `", schema, "`.* TO '", schema, "'@'127.0.0.1'"));
+  }
+  RunAdminSql(sql);
+  std::ofstream(dir_ + "/db_password") << db_password << "\n";
+  std::ofstream(dir_ + "/tokens")
+      << gateway::Sha256Hex(kAdminToken) << " admin console\n"
+      << gateway::Sha256Hex(kDispatchToken) << " dispatcher dispatch\n"
+      << gateway::Sha256Hex(kHospital1Token) << " hospital H1\n"
+      << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
+  for (const char* service : {"donor", "inventory", "request", "gateway"}) ports_[service] = FreePort();
+  for (const char* service : {"donor", "inventory", "request", "gateway"}) Start(service);
+  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ports_["gateway"]),
+                                 grpc::InsecureChannelCredentials());
+  hospital_ = v1::HospitalApi::NewStub(channel_);
+  admin_ = v1::AdminApi::NewStub(channel_);
+  dispatch_ = v1::DispatchApi::NewStub(channel_);
+}
+
+Region::~Region() {
+  for (auto& [service, pid] : pids_) {
+    if (pid > 0) kill(pid, SIGTERM);
+  }
+  for (auto& [service, pid] : pids_) {
+    if (pid <= 0) continue;
+    const absl::Time give_up = absl::Now() + absl::Seconds(15);
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (absl::Now() > give_up) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ADD_FAILURE() << service << " did not stop within 15 s of SIGTERM";
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  std::vector<std::string> sql;
+  for (const auto& [service, schema] : schemas_) {
+    sql.push_back(absl::StrCat("DROP DATABASE IF EXISTS `", schema, "`"));
+    sql.push_back(absl::StrCat("DROP USER IF EXISTS '", schema, "'@'127.0.0.1'"));
+  }
+  RunAdminSql(sql);
+}
+
+void Region::Start(const std::string& service) {
+  const db::DbOptions admin = testing::AdminDbOptions();
+  const std::string binary_name = service == "gateway" ? "gateway" : service + "_service";
+  const std::string binary = absl::StrCat(BLOODGRID_BINARY_DIR, "/", binary_name, "/", binary_name);
+  std::vector<std::string> args = {binary, absl::StrCat("--port=", ports_[service]),
+                                   "--listen_address=127.0.0.1", "--drain_seconds=2"};
+  if (service == "gateway") {
+    args.push_back(absl::StrCat("--tokens_file=", dir_, "/tokens"));
+    args.push_back(absl::StrCat("--donor_target=127.0.0.1:", ports_["donor"]));
+    args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
+    args.push_back(absl::StrCat("--request_target=127.0.0.1:", ports_["request"]));
+  } else {
+    args.push_back(absl::StrCat("--db_host=", admin.host));
+    args.push_back(absl::StrCat("--db_port=", admin.port));
+    args.push_back(absl::StrCat("--db_name=", schemas_[service]));
+    args.push_back(absl::StrCat("--db_user=", schemas_[service]));
+    args.push_back(absl::StrCat("--db_password_file=", dir_, "/db_password"));
+    args.push_back(absl::StrCat("--policy_file=", BLOODGRID_SOURCE_DIR,
+                                "/config/policies/cn-gb18467-2011.textproto"));
+    if (service == "request") {
+      args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
+    }
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  const std::string log = absl::StrCat(dir_, "/", service, ".log");
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ASSERT_EQ(rc, 0) << "cannot start " << binary;
+  pids_[service] = pid;
+  WaitServing(ports_[service], absl::Seconds(60));
+}
+
+void Region::Kill(const std::string& service) {
+  pid_t pid = pids_[service];
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  pids_[service] = 0;
+}
+
+void Region::Restart(const std::string& service) {
+  Kill(service);
+  Start(service);
+}
+
+void Region::WaitServing(int port, absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    if (stub->Check(&context, request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  FAIL() << "port " << port << " not SERVING within " << timeout << " (logs in " << dir_ << ")";
+}
+
+std::unique_ptr<grpc::ClientContext> Region::Context(const std::string& token,
+                                                     absl::Duration timeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
+  return context;
+}
+
+int64_t Region::CountRows(const std::string& service, const std::string& table) {
+  db::DbOptions options = testing::AdminDbOptions();
+  options.schema = schemas_.at(service);
+  auto pool = db::ConnectionPool::Create(options);
+  int64_t count = -1;
+  absl::Status status = db::RunTransaction(
+      *pool, "count", absl::Now() + absl::Seconds(30), [&](db::Connection& conn) {
+        std::unique_ptr<sql::Statement> stmt(conn.raw().createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            stmt->executeQuery(absl::StrCat("SELECT COUNT(*) FROM `", table, "`")));
+        if (rs->next()) count = rs->getInt64(1);
+        return absl::OkStatus();
+      });
+  EXPECT_TRUE(status.ok()) << status;
+  return count;
+}
+
+std::map<std::string, int64_t> Region::AllRowCounts() {
+  std::map<std::string, int64_t> counts;
+  auto pool = db::ConnectionPool::Create(testing::AdminDbOptions());
+  for (const auto& [service, schema] : schemas_) {
+    absl::Status status = db::RunTransaction(
+        *pool, "count all", absl::Now() + absl::Seconds(30), [&](db::Connection& conn) {
+          std::vector<std::string> tables;
+          {
+            std::unique_ptr<sql::Statement> stmt(conn.raw().createStatement());
+            std::unique_ptr<sql::ResultSet> rs(stmt->executeQuery(absl::StrCat(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = '", schema,
+                "' AND table_type = 'BASE TABLE'")));
+            while (rs->next()) tables.push_back(rs->getString(1));
+          }
+          for (const std::string& table : tables) {
+            std::unique_ptr<sql::Statement> stmt(conn.raw().createStatement());
+            std::unique_ptr<sql::ResultSet> rs(
+                stmt->executeQuery(absl::StrCat("SELECT COUNT(*) FROM `", schema, "`.`", table, "`")));
+            if (rs->next()) counts[absl::StrCat(service, ".", table)] = rs->getInt64(1);
+          }
+          return absl::OkStatus();
+        });
+    EXPECT_TRUE(status.ok()) << status;
+  }
+  return counts;
+}
+
+}  // namespace bloodgrid::e2e
