@@ -48,8 +48,10 @@ struct ServerOptions {
   absl::Duration health_probe_interval = absl::Seconds(2);
   // Largest request accepted (bigger ones fail with RESOURCE_EXHAUSTED before any handler).
   int max_receive_message_bytes = 4 << 20;
-  // Upper bound of threads the synchronous server may use for handlers.
-  int max_threads = 64;
+  // Upper bound of threads the synchronous server may use, its own polling threads included:
+  // it must exceed the expected number of concurrent calls, or a burst is answered with
+  // RESOURCE_EXHAUSTED. Idle threads cost little (their stacks are mostly untouched).
+  int max_threads = 256;
   // Connections are closed (gracefully) after this age so clients re-resolve and rebalance.
   absl::Duration max_connection_age = absl::Minutes(5);
 };

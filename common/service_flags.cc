@@ -26,7 +26,8 @@ ABSL_FLAG(bool, migrate, true, "apply schema migrations at start-up");
 ABSL_FLAG(std::string, policy_file, "config/policies/cn-gb18467-2011.textproto",
           "policy profile (protobuf text format)");
 ABSL_FLAG(int, drain_seconds, 20, "how long in-flight calls may finish after SIGTERM");
-ABSL_FLAG(int, max_threads, 64, "maximum handler threads");
+ABSL_FLAG(int, max_threads, 256,
+          "maximum server threads, polling threads included; above the expected concurrent calls");
 ABSL_FLAG(std::string, time_zone, "UTC",
           "the region's time zone (IANA name, e.g. Asia/Shanghai): calendar dates are days there");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");

@@ -17,7 +17,8 @@ ABSL_FLAG(std::string, tokens_file, "", "tokens file: '<sha256 hex> <role> <subj
 ABSL_FLAG(int, downstream_timeout_ms, 10000, "cap of one call to an internal service");
 ABSL_FLAG(int, max_request_bytes, 1 << 20, "largest request accepted");
 ABSL_FLAG(int, drain_seconds, 20, "how long in-flight calls may finish after SIGTERM");
-ABSL_FLAG(int, max_threads, 128, "maximum handler threads");
+ABSL_FLAG(int, max_threads, 256,
+          "maximum server threads, polling threads included; above the expected concurrent calls");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 int main(int argc, char** argv) {
