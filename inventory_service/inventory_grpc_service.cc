@@ -1,0 +1,220 @@
+#include "inventory_service/inventory_grpc_service.h"
+
+#include <grpcpp/server_context.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "common/call_context.h"
+#include "common/grpc_status.h"
+
+namespace bloodgrid::inventory {
+namespace {
+
+CallInfo Call(const grpc::ServerContext& context) {
+  CallInfo call;
+  call.deadline = CallDeadline(context);
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kActorMetadataKey);
+  if (it != metadata.end() && it->second.length() > 0) {
+    call.actor.assign(it->second.data(), std::min<size_t>(it->second.length(), 160));
+  }
+  return call;
+}
+
+template <typename Response>
+grpc::Status Respond(absl::StatusOr<Response> result, Response* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status InventoryGrpcService::UpsertStation(grpc::ServerContext* context,
+                                                 const v1::UpsertStationRequest* request,
+                                                 v1::Station* response) {
+  return Respond(inventory_.UpsertStation(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetStation(grpc::ServerContext* context,
+                                              const v1::GetStationRequest* request,
+                                              v1::Station* response) {
+  return Respond(inventory_.GetStation(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ListStations(grpc::ServerContext* context,
+                                                const v1::ListStationsRequest* request,
+                                                v1::ListStationsResponse* response) {
+  return Respond(inventory_.ListStations(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::SetParLevel(grpc::ServerContext* context,
+                                               const v1::SetParLevelRequest* request,
+                                               v1::ParLevel* response) {
+  return Respond(inventory_.SetParLevel(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ListParLevels(grpc::ServerContext* context,
+                                                 const v1::ListParLevelsRequest* request,
+                                                 v1::ListParLevelsResponse* response) {
+  return Respond(inventory_.ListParLevels(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::RegisterCollection(grpc::ServerContext* context,
+                                                      const v1::RegisterCollectionRequest* request,
+                                                      v1::RegisterCollectionResponse* response) {
+  return Respond(inventory_.RegisterCollection(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::RecordTestResults(grpc::ServerContext* context,
+                                                     const v1::RecordTestResultsRequest* request,
+                                                     v1::RecordTestResultsResponse* response) {
+  return Respond(inventory_.RecordTestResults(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ProcessDonation(grpc::ServerContext* context,
+                                                   const v1::ProcessDonationRequest* request,
+                                                   v1::ProcessDonationResponse* response) {
+  return Respond(inventory_.ProcessDonation(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::Reserve(grpc::ServerContext* context,
+                                           const v1::ReserveRequest* request,
+                                           v1::Reservation* response) {
+  return Respond(inventory_.Reserve(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ConfirmReservation(grpc::ServerContext* context,
+                                                      const v1::ConfirmReservationRequest* request,
+                                                      v1::Reservation* response) {
+  return Respond(inventory_.ConfirmReservation(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetReservation(grpc::ServerContext* context,
+                                                  const v1::GetReservationRequest* request,
+                                                  v1::Reservation* response) {
+  return Respond(inventory_.GetReservation(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::Release(grpc::ServerContext* context,
+                                           const v1::ReleaseRequest* request,
+                                           v1::Reservation* response) {
+  return Respond(inventory_.Release(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::Issue(grpc::ServerContext* context,
+                                         const v1::IssueRequest* request,
+                                         v1::IssueResponse* response) {
+  return Respond(inventory_.Issue(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::RecordOutcome(grpc::ServerContext* context,
+                                                 const v1::RecordOutcomeRequest* request,
+                                                 v1::Unit* response) {
+  return Respond(inventory_.RecordOutcome(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::CreateTransfer(grpc::ServerContext* context,
+                                                  const v1::CreateTransferRequest* request,
+                                                  v1::Transfer* response) {
+  return Respond(inventory_.CreateTransfer(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::DispatchTransfer(grpc::ServerContext* context,
+                                                    const v1::DispatchTransferRequest* request,
+                                                    v1::Transfer* response) {
+  return Respond(inventory_.DispatchTransfer(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ReceiveTransfer(grpc::ServerContext* context,
+                                                   const v1::ReceiveTransferRequest* request,
+                                                   v1::Transfer* response) {
+  return Respond(inventory_.ReceiveTransfer(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::CancelTransfer(grpc::ServerContext* context,
+                                                  const v1::CancelTransferRequest* request,
+                                                  v1::Transfer* response) {
+  return Respond(inventory_.CancelTransfer(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetTransfer(grpc::ServerContext* context,
+                                               const v1::GetTransferRequest* request,
+                                               v1::Transfer* response) {
+  return Respond(inventory_.GetTransfer(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ListTransfers(grpc::ServerContext* context,
+                                                 const v1::ListTransfersRequest* request,
+                                                 v1::ListTransfersResponse* response) {
+  return Respond(inventory_.ListTransfers(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::DiscardUnit(grpc::ServerContext* context,
+                                               const v1::DiscardUnitRequest* request,
+                                               v1::Unit* response) {
+  return Respond(inventory_.DiscardUnit(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::QuarantineByDonor(grpc::ServerContext* context,
+                                                     const v1::QuarantineByDonorRequest* request,
+                                                     v1::QuarantineByDonorResponse* response) {
+  return Respond(inventory_.QuarantineByDonor(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetStockSummary(grpc::ServerContext* context,
+                                                   const v1::GetStockSummaryRequest* request,
+                                                   v1::GetStockSummaryResponse* response) {
+  return Respond(inventory_.GetStockSummary(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ListUnits(grpc::ServerContext* context,
+                                             const v1::ListUnitsRequest* request,
+                                             v1::ListUnitsResponse* response) {
+  return Respond(inventory_.ListUnits(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetUnit(grpc::ServerContext* context,
+                                           const v1::GetUnitRequest* request, v1::Unit* response) {
+  return Respond(inventory_.GetUnit(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetUnitTrace(grpc::ServerContext* context,
+                                                const v1::GetUnitTraceRequest* request,
+                                                v1::GetUnitTraceResponse* response) {
+  return Respond(inventory_.GetUnitTrace(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetRebalanceInputs(grpc::ServerContext* context,
+                                                      const v1::GetRebalanceInputsRequest* request,
+                                                      v1::GetRebalanceInputsResponse* response) {
+  return Respond(inventory_.GetRebalanceInputs(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::WatchStock(grpc::ServerContext* context,
+                                              const v1::WatchStockRequest* request,
+                                              grpc::ServerWriter<v1::StockEvent>* writer) {
+  absl::StatusOr<std::shared_ptr<StockWatcher>> watcher =
+      inventory_.Watch(Call(*context), *request);
+  if (!watcher.ok()) return ToGrpcStatus(watcher.status());
+  // Initial metadata tells the client the subscription is live.
+  writer->SendInitialMetadata();
+  grpc::Status result = grpc::Status::CANCELLED;
+  while (!context->IsCancelled()) {
+    v1::StockEvent event;
+    absl::Status end;
+    const StockWatcher::Wait wait = (*watcher)->Next(absl::Milliseconds(200), &event, &end);
+    if (wait == StockWatcher::Wait::kEnded) {
+      result = ToGrpcStatus(end);
+      break;
+    }
+    if (wait == StockWatcher::Wait::kEvent && !writer->Write(event)) break;  // client gone
+  }
+  inventory_.Unwatch(*watcher);
+  return result;
+}
+
+}  // namespace bloodgrid::inventory
