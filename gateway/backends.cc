@@ -1,8 +1,6 @@
 #include "gateway/backends.h"
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
+#include <grpcpp/channel.h>
 
 #include <algorithm>
 
@@ -10,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/service_channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace bloodgrid::gateway {
@@ -17,19 +16,14 @@ namespace {
 
 constexpr char kActorMetadata[] = "x-bloodgrid-actor";
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int max_receive) {
-  grpc::ChannelArguments args;
-  args.SetLoadBalancingPolicyName("round_robin");
-  args.SetMaxReceiveMessageSize(max_receive);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
-
 }  // namespace
 
 Backends::Backends(const BackendOptions& options) : options_(options) {
-  donor_channel_ = MakeChannel(options.donor_target, options.max_receive_message_bytes);
-  inventory_channel_ = MakeChannel(options.inventory_target, options.max_receive_message_bytes);
-  request_channel_ = MakeChannel(options.request_target, options.max_receive_message_bytes);
+  donor_channel_ = CreateServiceChannel(options.donor_target, options.max_receive_message_bytes);
+  inventory_channel_ =
+      CreateServiceChannel(options.inventory_target, options.max_receive_message_bytes);
+  request_channel_ =
+      CreateServiceChannel(options.request_target, options.max_receive_message_bytes);
   donor_ = v1::DonorService::NewStub(donor_channel_);
   inventory_ = v1::InventoryService::NewStub(inventory_channel_);
   request_ = v1::RequestService::NewStub(request_channel_);

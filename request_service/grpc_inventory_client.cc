@@ -2,9 +2,6 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include <algorithm>
 #include <utility>
@@ -12,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "bloodgrid/v1/inventory.grpc.pb.h"
 #include "common/grpc_status.h"
+#include "common/service_channel.h"
 
 namespace bloodgrid::request {
 namespace {
@@ -117,9 +115,7 @@ class GrpcInventoryClient : public InventoryClient {
 }  // namespace
 
 std::shared_ptr<grpc::Channel> NewInventoryChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return CreateServiceChannel(target);
 }
 
 std::unique_ptr<InventoryClient> NewGrpcInventoryClient(std::shared_ptr<grpc::Channel> channel,
