@@ -4,6 +4,7 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <fcntl.h>
+#include <grpcpp/channel.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/mysql_pool.h"
+#include "common/service_channel.h"
 #include "gateway/auth.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/test_db.h"
@@ -80,8 +82,7 @@ Region::Region(const std::string& name) : name_(name) {
       << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
   for (const char* service : {"donor", "inventory", "request", "gateway"}) ports_[service] = FreePort();
   for (const char* service : {"donor", "inventory", "request", "gateway"}) Start(service);
-  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ports_["gateway"]),
-                                 grpc::InsecureChannelCredentials());
+  channel_ = CreateServiceChannel(absl::StrCat("127.0.0.1:", ports_["gateway"]));
   hospital_ = v1::HospitalApi::NewStub(channel_);
   admin_ = v1::AdminApi::NewStub(channel_);
   dispatch_ = v1::DispatchApi::NewStub(channel_);
@@ -168,11 +169,12 @@ void Region::Restart(const std::string& service) {
 }
 
 void Region::WaitServing(int port, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = grpc::health::v1::Health::NewStub(channel);
   const absl::Time give_up = absl::Now() + timeout;
   while (absl::Now() < give_up) {
+    // A fresh channel per attempt: one that met a refused connection (the process was not
+    // listening yet) would sit out gRPC's reconnect backoff.
+    auto stub = grpc::health::v1::Health::NewStub(
+        CreateServiceChannel(absl::StrCat("127.0.0.1:", port)));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     grpc::health::v1::HealthCheckRequest request;
