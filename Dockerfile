@@ -16,7 +16,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-      libabsl-dev libmysqlcppconn-dev libgtest-dev libgmock-dev \
+      libabsl-dev libmysqlcppconn-dev libgtest-dev libgmock-dev libssl-dev libglpk-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -43,7 +43,7 @@ FROM ${DEBIAN_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libabsl20220623 libmysqlcppconn7v5 ca-certificates \
+      libgrpc++1.51 libprotobuf32 libabsl20220623 libmysqlcppconn7v5 libglpk40 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 bloodgrid \

@@ -6,7 +6,7 @@ BLOODGRID_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BLOODGRID_PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev libmysqlcppconn-dev libgtest-dev libgmock-dev libssl-dev
+  libabsl-dev libmysqlcppconn-dev libgtest-dev libgmock-dev libssl-dev libglpk-dev
   mariadb-server mariadb-client
   python3-grpcio python3-grpc-tools python3-protobuf
 )
