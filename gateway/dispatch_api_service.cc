@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "gateway/api_services.h"
 #include "gateway/forward.h"
+#include "planner/rebalance_planner.h"
 
 namespace bloodgrid::gateway {
 
@@ -18,12 +19,27 @@ grpc::Status DispatchApiService::DispatchOrder(grpc::ServerContext* context,
 }
 
 grpc::Status DispatchApiService::PlanRebalance(grpc::ServerContext* context,
-                                               const v1::PlanRebalanceRequest*,
-                                               v1::PlanRebalanceResponse*) {
+                                               const v1::PlanRebalanceRequest* request,
+                                               v1::PlanRebalanceResponse* response) {
   BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kDispatchApiRoles, "PlanRebalance");
-  (void)principal;
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "PlanRebalance: the rebalancing planner is not available yet");
+  if (request->horizon_hours() < 1 || request->horizon_hours() > 336) {
+    return ToGrpcStatus(InvalidField("horizon_hours", "must be 1..336"));
+  }
+  // The inventory gathers the region's stock, par levels, demand and transport times; the
+  // planner (pure, planner/rebalance_planner.h) turns them into proposals.
+  v1::GetRebalanceInputsRequest inputs_request;
+  inputs_request.set_horizon_hours(request->horizon_hours());
+  v1::GetRebalanceInputsResponse inputs;
+  grpc::Status status =
+      Forward(backends_, *context, principal, backends_.inventory(),
+              &v1::InventoryService::StubInterface::GetRebalanceInputs, inputs_request, &inputs);
+  if (!status.ok()) return status;
+  planner::PlannerOptions options;
+  if (request->has_station_id()) options.station_id = request->station_id();
+  absl::StatusOr<v1::PlanRebalanceResponse> plan = planner::PlanRebalance(inputs, options);
+  if (!plan.ok()) return ToGrpcStatus(plan.status());
+  *response = *std::move(plan);
+  return grpc::Status::OK;
 }
 
 grpc::Status DispatchApiService::CreateTransfer(grpc::ServerContext* context,

@@ -191,6 +191,274 @@ TEST_F(GatewayE2eTest, EmergencyOrderForAnUnknownTypeGetsORhDNegativeRedCells) {
   EXPECT_EQ(order.lines(0).units(0).blood_type().rhd(), v1::RH_D_NEGATIVE);
 }
 
+TEST_F(GatewayE2eTest, DispatchPlansATransferForAShortageAndCarriesItOut) {
+  // S2 wants at least 4 U of O+ red cells and has none; S1 holds 3 bags nobody needs there.
+  const v1::BloodType o_pos = Type(v1::ABO_GROUP_O, v1::RH_D_POSITIVE);
+  for (int i = 0; i < 3; ++i) StockUp(*region_, o_pos);
+  v1::SetParLevelRequest par;
+  par.set_request_id(NextRequestId());
+  par.set_station_id("S2");
+  par.set_component(v1::COMPONENT_RED_CELLS);
+  *par.mutable_blood_type() = o_pos;
+  par.set_minimum(4);
+  par.set_target(8);
+  v1::ParLevel set;
+  grpc::Status status = region_->admin().SetParLevel(Admin().get(), par, &set);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  v1::PlanRebalanceRequest plan_request;
+  plan_request.set_horizon_hours(48);
+  v1::PlanRebalanceResponse plan;
+  status = region_->dispatch().PlanRebalance(Dispatcher().get(), plan_request, &plan);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::TransferProposal* to_s2 = nullptr;
+  for (const v1::TransferProposal& p : plan.proposals()) {
+    if (p.from_station_id() == "S1" && p.to_station_id() == "S2") to_s2 = &p;
+  }
+  ASSERT_NE(to_s2, nullptr) << plan.ShortDebugString();
+  EXPECT_FALSE(to_s2->reasons().empty()) << "every proposal says why";
+
+  // The dispatcher carries it out: created and dispatched in one call, then received at S2.
+  v1::CreateTransferRequest create;
+  create.set_request_id(NextRequestId());
+  create.set_from_station_id("S1");
+  create.set_to_station_id("S2");
+  *create.mutable_items() = to_s2->items();
+  create.set_reason(absl::StrCat("proposal ", to_s2->proposal_id()));
+  v1::Transfer transfer;
+  status = region_->dispatch().CreateTransfer(Dispatcher().get(), create, &transfer);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(transfer.status(), v1::TRANSFER_STATUS_IN_TRANSIT);
+  ASSERT_FALSE(transfer.units().empty());
+  for (const v1::Unit& unit : transfer.units()) {
+    EXPECT_TRUE(unit.donor_id().empty()) << "a dispatcher never sees the donor";
+  }
+  v1::ReceiveTransferRequest receive;
+  receive.set_request_id(NextRequestId());
+  receive.set_transfer_id(transfer.transfer_id());
+  status = region_->dispatch().ReceiveTransfer(Dispatcher().get(), receive, &transfer);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(transfer.status(), v1::TRANSFER_STATUS_RECEIVED);
+  for (const v1::Unit& unit : transfer.units()) {
+    EXPECT_EQ(unit.station_id(), "S2");
+    EXPECT_EQ(unit.status(), v1::UNIT_STATUS_AVAILABLE);
+  }
+  // A bad horizon is refused.
+  plan_request.set_horizon_hours(0);
+  EXPECT_EQ(region_->dispatch().PlanRebalance(Dispatcher().get(), plan_request, &plan).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The console's everyday calls, each once through the gateway with an admin token.
+TEST_F(GatewayE2eTest, ConsoleTourThroughTheGateway) {
+  const v1::BloodType a_neg = Type(v1::ABO_GROUP_A, v1::RH_D_NEGATIVE);
+  const std::string donor_id = RegisterDonor(a_neg);
+  const std::string din = Donate(donor_id, absl::Hours(2));
+  auto ok = [](const grpc::Status& status, const char* rpc) {
+    EXPECT_TRUE(status.ok()) << rpc << ": " << status.error_message();
+    return status.ok();
+  };
+
+  v1::SearchDonorsRequest search;
+  search.set_name_prefix("Test");
+  v1::SearchDonorsResponse found;
+  if (ok(region_->admin().SearchDonors(Admin().get(), search, &found), "SearchDonors")) {
+    EXPECT_FALSE(found.donors().empty());
+  }
+  v1::GetDonorRequest get;
+  get.set_donor_id(donor_id);
+  v1::Donor donor;
+  if (ok(region_->admin().GetDonor(Admin().get(), get, &donor), "GetDonor")) {
+    EXPECT_EQ(donor.donation_count(), 1);
+  }
+  v1::ListDonationsRequest donations_request;
+  donations_request.set_donor_id(donor_id);
+  v1::ListDonationsResponse donations;
+  if (ok(region_->admin().ListDonations(Admin().get(), donations_request, &donations),
+         "ListDonations")) {
+    ASSERT_EQ(donations.donations_size(), 1);
+    EXPECT_EQ(donations.donations(0).din(), din);
+  }
+
+  // A temporary deferral, listed, then voided: the donor is eligible again but for the interval.
+  v1::DeferDonorRequest defer;
+  defer.set_request_id(NextRequestId());
+  defer.set_donor_id(donor_id);
+  defer.set_kind(v1::DEFERRAL_KIND_TEMPORARY);
+  defer.set_reason_code("TATTOO");
+  defer.set_deferred_by("nurse-1");
+  v1::Deferral deferral;
+  ok(region_->admin().DeferDonor(Admin().get(), defer, &deferral), "DeferDonor");
+  v1::ListDeferralsRequest list_deferrals;
+  list_deferrals.set_donor_id(donor_id);
+  list_deferrals.set_active_only(true);
+  v1::ListDeferralsResponse deferrals;
+  if (ok(region_->admin().ListDeferrals(Admin().get(), list_deferrals, &deferrals),
+         "ListDeferrals")) {
+    EXPECT_EQ(deferrals.deferrals_size(), 1);
+  }
+  v1::VoidDeferralRequest void_request;
+  void_request.set_request_id(NextRequestId());
+  void_request.set_deferral_id(deferral.deferral_id());
+  void_request.set_voided_by("doctor-1");
+  void_request.set_reason("entered for the wrong donor");
+  v1::Deferral voided;
+  if (ok(region_->admin().VoidDeferral(Admin().get(), void_request, &voided), "VoidDeferral")) {
+    EXPECT_TRUE(voided.voided());
+  }
+  v1::CheckEligibilityRequest check;
+  check.set_donor_id(donor_id);
+  check.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
+  v1::CheckEligibilityResponse eligibility;
+  if (ok(region_->admin().CheckEligibility(Admin().get(), check, &eligibility),
+         "CheckEligibility")) {
+    EXPECT_FALSE(eligibility.eligible()) << "donated two hours ago: the interval applies";
+    EXPECT_FALSE(eligibility.next_eligible_date().empty());
+  }
+
+  // Call-up: a fresh A- donor is a candidate; an appeal records the answer.
+  const std::string candidate = RegisterDonor(a_neg);
+  v1::FindAppealCandidatesRequest appeal_candidates;
+  *appeal_candidates.mutable_blood_type() = a_neg;
+  appeal_candidates.set_station_id("S1");
+  appeal_candidates.set_limit(10);
+  v1::FindAppealCandidatesResponse candidates;
+  if (ok(region_->admin().FindAppealCandidates(Admin().get(), appeal_candidates, &candidates),
+         "FindAppealCandidates")) {
+    bool listed = false;
+    for (const auto& c : candidates.candidates()) listed |= c.donor_id() == candidate;
+    EXPECT_TRUE(listed);
+  }
+  v1::CreateAppealRequest create_appeal;
+  create_appeal.set_request_id(NextRequestId());
+  create_appeal.set_station_id("S1");
+  *create_appeal.mutable_blood_type() = a_neg;
+  create_appeal.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
+  create_appeal.set_donations_needed(2);
+  create_appeal.set_reason("A- stock below par");
+  create_appeal.add_donor_ids(candidate);
+  create_appeal.set_created_by("duty officer");
+  v1::Appeal appeal;
+  ok(region_->admin().CreateAppeal(Admin().get(), create_appeal, &appeal), "CreateAppeal");
+  v1::RecordAppealResponseRequest answer;
+  answer.set_request_id(NextRequestId());
+  answer.set_appeal_id(appeal.appeal_id());
+  answer.set_donor_id(candidate);
+  answer.set_response(v1::APPEAL_RESPONSE_ACCEPTED);
+  ok(region_->admin().RecordAppealResponse(Admin().get(), answer, &appeal), "RecordAppealResponse");
+  v1::GetAppealRequest get_appeal;
+  get_appeal.set_appeal_id(appeal.appeal_id());
+  if (ok(region_->admin().GetAppeal(Admin().get(), get_appeal, &appeal), "GetAppeal")) {
+    EXPECT_EQ(appeal.counts().accepted(), 1);
+  }
+  v1::ListAppealsRequest list_appeals;
+  list_appeals.set_station_id("S1");
+  v1::ListAppealsResponse appeals;
+  if (ok(region_->admin().ListAppeals(Admin().get(), list_appeals, &appeals), "ListAppeals")) {
+    EXPECT_EQ(appeals.appeals_size(), 1);
+  }
+  v1::ListBloodTypeConflictsRequest conflicts_request;
+  v1::ListBloodTypeConflictsResponse conflicts;
+  ok(region_->admin().ListBloodTypeConflicts(Admin().get(), conflicts_request, &conflicts),
+     "ListBloodTypeConflicts");
+
+  // Reimbursement: 400 mL donated within 5 years gives 1200 mL; a claim debits it, once.
+  v1::GetReimbursementBalanceRequest balance_request;
+  balance_request.set_donor_id(donor_id);
+  v1::ReimbursementBalance balance;
+  ok(region_->admin().GetReimbursementBalance(Admin().get(), balance_request, &balance),
+     "GetReimbursementBalance");
+  v1::ClaimReimbursementRequest claim;
+  claim.set_request_id(NextRequestId());
+  claim.set_donor_id(donor_id);
+  claim.set_claimant_relation(v1::CLAIMANT_RELATION_SELF);
+  claim.set_volume_ml(400);
+  claim.set_invoice_no(absl::StrCat("INV-", NextRequestId()));
+  claim.set_blood_fee(80000);
+  v1::ClaimReimbursementResponse claimed;
+  ok(region_->admin().ClaimReimbursement(Admin().get(), claim, &claimed), "ClaimReimbursement");
+  claim.set_request_id(NextRequestId());
+  EXPECT_EQ(region_->admin().ClaimReimbursement(Admin().get(), claim, &claimed).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS)
+      << "one claim per invoice";
+  v1::ListReimbursementLedgerRequest ledger_request;
+  ledger_request.set_donor_id(donor_id);
+  v1::ListReimbursementLedgerResponse ledger;
+  if (ok(region_->admin().ListReimbursementLedger(Admin().get(), ledger_request, &ledger),
+         "ListReimbursementLedger")) {
+    EXPECT_FALSE(ledger.entries().empty());
+  }
+
+  // Stock: the quarantined unit is listed, then discarded as damaged.
+  v1::ListUnitsRequest units_request;
+  units_request.set_din(din);
+  v1::ListUnitsResponse units;
+  if (ok(region_->admin().ListUnits(Admin().get(), units_request, &units), "ListUnits")) {
+    ASSERT_EQ(units.units_size(), 1);
+    EXPECT_EQ(units.units(0).status(), v1::UNIT_STATUS_QUARANTINED);
+  }
+  v1::DiscardUnitRequest discard;
+  discard.set_request_id(NextRequestId());
+  discard.set_din(din);
+  discard.set_reason(v1::DISCARD_REASON_DAMAGED);
+  discard.set_note("bag leaking at the seal");
+  v1::Unit discarded;
+  if (ok(region_->admin().DiscardUnit(Admin().get(), discard, &discarded), "DiscardUnit")) {
+    EXPECT_EQ(discarded.status(), v1::UNIT_STATUS_DISCARDED);
+  }
+  v1::GetStockSummaryRequest summary_request;
+  v1::GetStockSummaryResponse summary;
+  ok(region_->admin().GetStockSummary(Admin().get(), summary_request, &summary), "GetStockSummary");
+  v1::ListStationsRequest stations_request;
+  v1::ListStationsResponse stations;
+  if (ok(region_->admin().ListStations(Admin().get(), stations_request, &stations),
+         "ListStations")) {
+    EXPECT_EQ(stations.stations_size(), 2);
+  }
+  v1::ListHospitalsRequest hospitals_request;
+  v1::ListHospitalsResponse hospitals;
+  if (ok(region_->admin().ListHospitals(Admin().get(), hospitals_request, &hospitals),
+         "ListHospitals")) {
+    EXPECT_EQ(hospitals.hospitals_size(), 2);
+  }
+
+  // Orders: a routine order without a physician's sign-off goes to review; the admin approves.
+  v1::PlaceOrderRequest unsigned_order = RedCellOrder(a_neg, 2, v1::PRIORITY_ROUTINE);
+  unsigned_order.clear_approvals();
+  v1::Order order;
+  ASSERT_TRUE(ok(region_->hospital().PlaceOrder(H1().get(), unsigned_order, &order), "PlaceOrder"));
+  EXPECT_EQ(order.status(), v1::ORDER_STATUS_IN_REVIEW);
+  EXPECT_FALSE(order.review_reason().empty());
+  v1::ListOrdersRequest list_orders;
+  list_orders.set_status(v1::ORDER_STATUS_IN_REVIEW);
+  v1::ListOrdersResponse orders;
+  if (ok(region_->admin().ListOrders(Admin().get(), list_orders, &orders), "ListOrders")) {
+    EXPECT_EQ(orders.orders_size(), 1);
+  }
+  v1::ReviewOrderRequest review;
+  review.set_request_id(NextRequestId());
+  review.set_order_id(order.order_id());
+  review.set_approve(true);
+  review.set_reviewer("transfusion committee");
+  review.set_note("post-operative bleeding, approved");
+  if (ok(region_->admin().ReviewOrder(Admin().get(), review, &order), "ReviewOrder")) {
+    EXPECT_NE(order.status(), v1::ORDER_STATUS_IN_REVIEW);
+  }
+  v1::CancelOrderRequest cancel;
+  cancel.set_request_id(NextRequestId());
+  cancel.set_order_id(order.order_id());
+  cancel.set_reason("patient stabilised");
+  if (ok(region_->hospital().CancelOrder(H1().get(), cancel, &order), "CancelOrder")) {
+    EXPECT_EQ(order.status(), v1::ORDER_STATUS_CANCELLED);
+  }
+  v1::GetAvailabilityRequest availability_request;
+  v1::GetAvailabilityResponse availability;
+  if (ok(region_->hospital().GetAvailability(H2().get(), availability_request, &availability),
+         "GetAvailability")) {
+    EXPECT_EQ(availability.counts_size(), 5 * 8);
+  }
+}
+
 TEST_F(GatewayE2eTest, AuthorisationThroughTheGateway) {
   v1::ListOrdersRequest list;
   v1::ListOrdersResponse orders;
