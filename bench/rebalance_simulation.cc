@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <random>
 #include <set>
 #include <utility>
@@ -121,7 +122,7 @@ absl::StatusOr<Region> MakeRegion(const SimulationOptions& options,
   for (int s = 0; s < n; ++s) {
     Station st;
     st.id = s == 0 ? "CENTRAL" : absl::StrFormat("BR-%02d", s);
-    const double angle = 2 * M_PI * unit(rng);
+    const double angle = 2 * std::numbers::pi * unit(rng);
     const double radius = s == 0 ? 0.0 : 20.0 + 70.0 * unit(rng);
     st.x_km = radius * std::cos(angle);
     st.y_km = radius * std::sin(angle);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/civil_time.h"
@@ -632,8 +633,8 @@ TEST(PlannerTest, InactiveStationsAreLeftOut) {
   EXPECT_EQ(Plan(r.inputs(), Simple()).proposals_size(), 0);
 }
 
-TEST(PlannerTest, SameInputSameOutputWhateverTheOrder) {
-  std::mt19937 rng(7);
+// A region of six stations with random stock, demand and par levels (fixed seed).
+v1::GetRebalanceInputsResponse RandomRegion(std::mt19937& rng) {
   TestRegion r(72);
   const std::vector<std::string> stations = {"S1", "S2", "S3", "S4", "S5", "S6"};
   for (const std::string& s : stations) r.Station(s);
@@ -654,17 +655,23 @@ TEST(PlannerTest, SameInputSameOutputWhateverTheOrder) {
       const int64_t plt_par = rng() % 3;
       v1::StockPosition& plt = r.Cell(s, kPlatelets, type, plt_demand, plt_par);
       for (int k = 0; k < 3; ++k) {
-        const int bags = static_cast<int>(rng() % 5);
-        if (bags > 0) TestRegion::Lot(plt, 20 + 30 * k, bags, bags, 72);
+        const int doses = static_cast<int>(rng() % 5);
+        if (doses > 0) TestRegion::Lot(plt, 20 + 30 * k, doses, doses, 72);
       }
     }
   }
-  v1::PlanRebalanceResponse first = Plan(r.inputs(), PlannerOptions());
-  v1::PlanRebalanceResponse second = Plan(r.inputs(), PlannerOptions());
+  return r.inputs();
+}
+
+TEST(PlannerTest, SameInputSameOutputWhateverTheOrder) {
+  std::mt19937 rng(7);
+  const v1::GetRebalanceInputsResponse inputs = RandomRegion(rng);
+  v1::PlanRebalanceResponse first = Plan(inputs, PlannerOptions());
+  v1::PlanRebalanceResponse second = Plan(inputs, PlannerOptions());
   EXPECT_GT(first.proposals_size(), 0);
   EXPECT_EQ(first.SerializeAsString(), second.SerializeAsString());
 
-  v1::GetRebalanceInputsResponse shuffled = r.inputs();
+  v1::GetRebalanceInputsResponse shuffled = inputs;
   std::shuffle(shuffled.mutable_positions()->begin(), shuffled.mutable_positions()->end(), rng);
   std::shuffle(shuffled.mutable_stations()->begin(), shuffled.mutable_stations()->end(), rng);
   std::shuffle(shuffled.mutable_transport_times()->begin(),
@@ -675,6 +682,22 @@ TEST(PlannerTest, SameInputSameOutputWhateverTheOrder) {
   for (const v1::ComponentEffect& e : first.summary()) {
     EXPECT_LE(e.expected_shortage_after(), e.expected_shortage_before());
   }
+}
+
+TEST(PlannerTest, ConcurrentPlansAreTheSame) {
+  std::mt19937 rng(11);
+  const v1::GetRebalanceInputsResponse inputs = RandomRegion(rng);
+  const std::string expected = Plan(inputs, PlannerOptions()).SerializeAsString();
+  std::vector<std::string> results(4);
+  std::vector<std::thread> threads;
+  for (std::string& result : results) {
+    threads.emplace_back([&inputs, &result] {
+      absl::StatusOr<v1::PlanRebalanceResponse> plan = PlanRebalance(inputs, PlannerOptions());
+      if (plan.ok()) result = plan->SerializeAsString();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::string& result : results) EXPECT_EQ(result, expected);
 }
 
 // ---------------------------------------------------------------------------------------------
