@@ -1,8 +1,10 @@
 // DispatchApi: automated dispatch between stations (dispatcher role; admins too). Dispatchers
 // never see donor identity: every reply is masked.
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/call_context.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "gateway/api_services.h"
 #include "gateway/forward.h"
@@ -37,7 +39,16 @@ grpc::Status DispatchApiService::PlanRebalance(grpc::ServerContext* context,
   planner::PlannerOptions options;
   if (request->has_station_id()) options.station_id = request->station_id();
   absl::StatusOr<v1::PlanRebalanceResponse> plan = planner::PlanRebalance(inputs, options);
-  if (!plan.ok()) return ToGrpcStatus(plan.status());
+  if (!plan.ok()) {
+    // Only the station filter comes from the caller; any other refusal means the inventory
+    // sent inputs the planner cannot use: a defect to log, not the caller's mistake.
+    if (plan.status().code() == absl::StatusCode::kInvalidArgument &&
+        !absl::StartsWith(plan.status().message(), "station_id:")) {
+      LogError("planner_rejected_inputs", {{"status", plan.status().ToString()}});
+      return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    }
+    return ToGrpcStatus(plan.status());
+  }
   *response = *std::move(plan);
   return grpc::Status::OK;
 }

@@ -243,10 +243,14 @@ TEST_F(GatewayE2eTest, DispatchPlansATransferForAShortageAndCarriesItOut) {
     EXPECT_EQ(unit.station_id(), "S2");
     EXPECT_EQ(unit.status(), v1::UNIT_STATUS_AVAILABLE);
   }
-  // A bad horizon is refused.
+  // A bad horizon or an unknown station is the caller's mistake.
   plan_request.set_horizon_hours(0);
   EXPECT_EQ(region_->dispatch().PlanRebalance(Dispatcher().get(), plan_request, &plan).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  plan_request.set_horizon_hours(24);
+  plan_request.set_station_id("NO-SUCH-STATION");
+  status = region_->dispatch().PlanRebalance(Dispatcher().get(), plan_request, &plan);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
 }
 
 // The console's everyday calls, each once through the gateway with an admin token.
