@@ -1,14 +1,11 @@
 // DispatchApi: automated dispatch between stations (dispatcher role; admins too). Dispatchers
 // never see donor identity: every reply is masked.
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "common/call_context.h"
 #include "common/grpc_status.h"
-#include "common/log.h"
 #include "common/status.h"
 #include "gateway/api_services.h"
 #include "gateway/forward.h"
-#include "planner/rebalance_planner.h"
+#include "gateway/workflows.h"
 
 namespace bloodgrid::gateway {
 
@@ -24,31 +21,9 @@ grpc::Status DispatchApiService::PlanRebalance(grpc::ServerContext* context,
                                                const v1::PlanRebalanceRequest* request,
                                                v1::PlanRebalanceResponse* response) {
   BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kDispatchApiRoles, "PlanRebalance");
-  if (request->horizon_hours() < 1 || request->horizon_hours() > 336) {
-    return ToGrpcStatus(InvalidField("horizon_hours", "must be 1..336"));
-  }
-  // The inventory gathers the region's stock, par levels, demand and transport times; the
-  // planner (pure, planner/rebalance_planner.h) turns them into proposals.
-  v1::GetRebalanceInputsRequest inputs_request;
-  inputs_request.set_horizon_hours(request->horizon_hours());
-  v1::GetRebalanceInputsResponse inputs;
-  grpc::Status status =
-      Forward(backends_, *context, principal, backends_.inventory(),
-              &v1::InventoryService::StubInterface::GetRebalanceInputs, inputs_request, &inputs);
-  if (!status.ok()) return status;
-  planner::PlannerOptions options;
-  if (request->has_station_id()) options.station_id = request->station_id();
-  absl::StatusOr<v1::PlanRebalanceResponse> plan = planner::PlanRebalance(inputs, options);
-  if (!plan.ok()) {
-    // Only the station filter comes from the caller; any other refusal means the inventory
-    // sent inputs the planner cannot use: a defect to log, not the caller's mistake.
-    if (plan.status().code() == absl::StatusCode::kInvalidArgument &&
-        !absl::StartsWith(plan.status().message(), "station_id:")) {
-      LogError("planner_rejected_inputs", {{"status", plan.status().ToString()}});
-      return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
-    }
-    return ToGrpcStatus(plan.status());
-  }
+  absl::StatusOr<v1::PlanRebalanceResponse> plan =
+      PlanRegionWorkflow(backends_, principal, CallDeadline(*context), *request);
+  if (!plan.ok()) return ToGrpcStatus(plan.status());
   *response = *std::move(plan);
   return grpc::Status::OK;
 }
@@ -61,19 +36,12 @@ grpc::Status DispatchApiService::CreateTransfer(grpc::ServerContext* context,
     return ToGrpcStatus(
         InvalidField("reservation_key", "is set by the request service only, not by clients"));
   }
-  // Create, then dispatch: a dispatcher's transfer leaves at once. Both steps are idempotent
-  // on request_id (the dispatch step's key is derived from the transfer), so a retry after a
-  // failure between them completes the dispatch.
-  v1::Transfer created;
-  grpc::Status status =
-      Forward(backends_, *context, principal, backends_.inventory(),
-              &v1::InventoryService::StubInterface::CreateTransfer, *request, &created);
-  if (!status.ok()) return status;
-  v1::DispatchTransferRequest dispatch;
-  dispatch.set_request_id(absl::StrCat("gw.dispatch.", created.transfer_id()));
-  dispatch.set_transfer_id(created.transfer_id());
-  return Forward(backends_, *context, principal, backends_.inventory(),
-                 &v1::InventoryService::StubInterface::DispatchTransfer, dispatch, response);
+  absl::StatusOr<v1::Transfer> transfer =
+      CreateAndDispatchTransferWorkflow(backends_, principal, CallDeadline(*context), *request);
+  if (!transfer.ok()) return ToGrpcStatus(transfer.status());
+  *response = *std::move(transfer);
+  MaskDonorIdentity(principal, *response);
+  return grpc::Status::OK;
 }
 
 grpc::Status DispatchApiService::ReceiveTransfer(grpc::ServerContext* context,

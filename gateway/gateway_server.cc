@@ -31,6 +31,14 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::BuildAndStart(
           {gateway->hospital_api_.get(), gateway->admin_api_.get(), gateway->dispatch_api_.get()},
           {"bloodgrid.v1.HospitalApi", "bloodgrid.v1.AdminApi", "bloodgrid.v1.DispatchApi"},
           [backends] { return backends->CheckHealth(absl::Seconds(1)); }));
+  if (options.auto_dispatch.interval > absl::ZeroDuration()) {
+    if (options.auto_dispatch.horizon_hours < 1 || options.auto_dispatch.horizon_hours > 336) {
+      return InvalidField("auto_dispatch_horizon_hours", "must be 1..336");
+    }
+    gateway->auto_dispatch_ =
+        std::make_unique<AutoDispatcher>(*gateway->backends_, options.auto_dispatch);
+    gateway->auto_dispatch_->Start();
+  }
   return gateway;
 }
 
@@ -47,6 +55,7 @@ absl::Status GatewayServer::ReloadTokens() {
 }
 
 void GatewayServer::Shutdown() {
+  if (auto_dispatch_ != nullptr) auto_dispatch_->Stop();
   if (server_ != nullptr) server_->Shutdown();
 }
 

@@ -1,6 +1,7 @@
 // The gateway process: HospitalApi, AdminApi and DispatchApi on one port, authenticated with
 // the tokens file, composed over the three internal services. Health is NOT_SERVING while any
-// required backend is not SERVING.
+// required backend is not SERVING. With an auto-dispatch interval it also runs the rebalancing
+// planner on that schedule and carries out its transfers (gateway/auto_dispatch.h).
 #ifndef BLOODGRID_GATEWAY_GATEWAY_SERVER_H_
 #define BLOODGRID_GATEWAY_GATEWAY_SERVER_H_
 
@@ -10,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/server_bootstrap.h"
+#include "gateway/auto_dispatch.h"
 #include "gateway/backends.h"
 
 namespace bloodgrid::gateway {
@@ -23,6 +25,8 @@ struct GatewayOptions {
   ServerOptions server;
   BackendOptions backends;
   std::string tokens_file;
+  // Automated dispatch (off by default).
+  AutoDispatchOptions auto_dispatch;
 };
 
 class GatewayServer {
@@ -45,6 +49,7 @@ class GatewayServer {
   std::unique_ptr<AdminApiService> admin_api_;
   std::unique_ptr<DispatchApiService> dispatch_api_;
   std::unique_ptr<ServiceServer> server_;
+  std::unique_ptr<AutoDispatcher> auto_dispatch_;
 };
 
 }  // namespace bloodgrid::gateway

@@ -19,6 +19,10 @@ ABSL_FLAG(int, max_request_bytes, 1 << 20, "largest request accepted");
 ABSL_FLAG(int, drain_seconds, 20, "how long in-flight calls may finish after SIGTERM");
 ABSL_FLAG(int, max_threads, 256,
           "maximum server threads, polling threads included; above the expected concurrent calls");
+ABSL_FLAG(int, auto_dispatch_interval_s, 0,
+          "run the rebalancing planner every N seconds and carry out its transfers (0 = off)");
+ABSL_FLAG(int, auto_dispatch_horizon_hours, 48, "planning horizon of automated dispatch");
+ABSL_FLAG(bool, auto_dispatch_dry_run, false, "log automated dispatch proposals only");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 int main(int argc, char** argv) {
@@ -38,6 +42,9 @@ int main(int argc, char** argv) {
   options.backends.request_target = absl::GetFlag(FLAGS_request_target);
   options.backends.call_timeout_cap = absl::Milliseconds(absl::GetFlag(FLAGS_downstream_timeout_ms));
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.auto_dispatch.interval = absl::Seconds(absl::GetFlag(FLAGS_auto_dispatch_interval_s));
+  options.auto_dispatch.horizon_hours = absl::GetFlag(FLAGS_auto_dispatch_horizon_hours);
+  options.auto_dispatch.dry_run = absl::GetFlag(FLAGS_auto_dispatch_dry_run);
 
   auto gateway = bloodgrid::gateway::GatewayServer::BuildAndStart(options);
   if (!gateway.ok()) {

@@ -4,9 +4,12 @@
 #include <set>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/log.h"
 #include "gateway/backends.h"
+#include "planner/rebalance_planner.h"
 
 namespace bloodgrid::gateway {
 namespace {
@@ -158,6 +161,57 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
   }
   for (auto& [id, notice] : by_hospital) *report.add_hospitals_to_notify() = std::move(notice);
   return response;
+}
+
+absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::PlanRebalanceRequest& request) {
+  if (request.horizon_hours() < 1 || request.horizon_hours() > 336) {
+    return InvalidField("horizon_hours", "must be 1..336");
+  }
+  // The inventory gathers the region's stock, par levels, demand and transport times; the
+  // planner (pure, planner/rebalance_planner.h) turns them into proposals.
+  v1::GetRebalanceInputsRequest inputs_request;
+  inputs_request.set_horizon_hours(request.horizon_hours());
+  v1::GetRebalanceInputsResponse inputs;
+  {
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().GetRebalanceInputs(&context, inputs_request, &inputs);
+    if (!status.ok()) return DownstreamError(status);
+  }
+  planner::PlannerOptions options;
+  if (request.has_station_id()) options.station_id = request.station_id();
+  absl::StatusOr<v1::PlanRebalanceResponse> plan = planner::PlanRebalance(inputs, options);
+  // Only the station filter comes from the caller; any other refusal means the inventory sent
+  // inputs the planner cannot use: a defect to log, not the caller's mistake.
+  if (!plan.ok() && plan.status().code() == absl::StatusCode::kInvalidArgument &&
+      !absl::StartsWith(plan.status().message(), "station_id:")) {
+    LogError("planner_rejected_inputs", {{"status", plan.status().ToString()}});
+    return absl::InternalError("internal error");
+  }
+  return plan;
+}
+
+absl::StatusOr<v1::Transfer> CreateAndDispatchTransferWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::CreateTransferRequest& request) {
+  v1::Transfer created;
+  {
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().CreateTransfer(&context, request, &created);
+    if (!status.ok()) return DownstreamError(status);
+  }
+  v1::DispatchTransferRequest dispatch;
+  dispatch.set_request_id(absl::StrCat("gw.dispatch.", created.transfer_id()));
+  dispatch.set_transfer_id(created.transfer_id());
+  v1::Transfer dispatched;
+  grpc::ClientContext context;
+  backends.Prepare(context, principal, deadline);
+  grpc::Status status = backends.inventory().DispatchTransfer(&context, dispatch, &dispatched);
+  if (!status.ok()) return DownstreamError(status);
+  return dispatched;
 }
 
 v1::GetAvailabilityResponse AvailabilityFromStock(const v1::GetStockSummaryResponse& stock,

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/admin_api.pb.h"
+#include "bloodgrid/v1/dispatch_api.pb.h"
 #include "bloodgrid/v1/hospital_api.pb.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "gateway/auth.h"
@@ -34,6 +35,21 @@ absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
 absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::RecordTestResultsRequest& request);
+
+// DispatchApi.PlanRebalance: reads the region's inputs from the inventory and runs the
+// planner. INVALID_ARGUMENT for a horizon outside 1..336 or an unknown station_id; a planner
+// refusal of the inventory's own inputs is logged and INTERNAL (a defect, not the caller's).
+absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(Backends& backends,
+                                                             const Principal& principal,
+                                                             absl::Time deadline,
+                                                             const v1::PlanRebalanceRequest& request);
+
+// DispatchApi.CreateTransfer: creates the transfer, then dispatches it (IN_TRANSIT). Both
+// steps are idempotent (the dispatch step's request_id derives from the transfer), so a retry
+// after a failure between them completes the dispatch.
+absl::StatusOr<v1::Transfer> CreateAndDispatchTransferWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::CreateTransferRequest& request);
 
 // HospitalApi.GetAvailability from a stock summary: for each component asked (all five, or
 // the one given) one row per each of the 8 ABO/RhD types, zero rows included, summing AVAILABLE

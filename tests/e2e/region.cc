@@ -59,7 +59,8 @@ const char* const kServices[] = {"donor", "inventory", "request"};
 
 }  // namespace
 
-Region::Region(const std::string& name) : name_(name) {
+Region::Region(const std::string& name, std::vector<std::string> gateway_flags)
+    : name_(name), gateway_flags_(std::move(gateway_flags)) {
   std::random_device rd;
   const std::string tag = absl::StrCat("e", rd() % 100000000);
   dir_ = absl::StrCat(BLOODGRID_BINARY_DIR, "/e2e-runs/", name, "-", tag);
@@ -125,6 +126,7 @@ void Region::Start(const std::string& service) {
     args.push_back(absl::StrCat("--donor_target=127.0.0.1:", ports_["donor"]));
     args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
     args.push_back(absl::StrCat("--request_target=127.0.0.1:", ports_["request"]));
+    args.insert(args.end(), gateway_flags_.begin(), gateway_flags_.end());
   } else {
     args.push_back(absl::StrCat("--db_host=", admin.host));
     args.push_back(absl::StrCat("--db_port=", admin.port));

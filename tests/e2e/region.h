@@ -34,12 +34,15 @@ class Region {
  public:
   // Creates the schemas and users and starts every process; fails the test (ASSERT) when the
   // gateway does not report SERVING within a minute.
-  explicit Region(const std::string& name);
+  // `gateway_flags` are added to the gateway's command line.
+  explicit Region(const std::string& name, std::vector<std::string> gateway_flags = {});
   ~Region();
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
 
   int gateway_port() const { return ports_.at("gateway"); }
+  // The log file of a process ("donor", "inventory", "request", "gateway").
+  std::string LogPath(const std::string& service) const { return dir_ + "/" + service + ".log"; }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
   // A client context with a deadline and the bearer token.
@@ -66,6 +69,7 @@ class Region {
   void WaitServing(int port, absl::Duration timeout);
 
   std::string name_;
+  std::vector<std::string> gateway_flags_;
   std::string dir_;
   std::map<std::string, std::string> schemas_;  // service -> schema
   std::map<std::string, int> ports_;

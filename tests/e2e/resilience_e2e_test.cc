@@ -4,7 +4,8 @@
 //  - a retried RecordDonation returns the same donation and unit;
 //  - the gateway is NOT_SERVING while a backend is down and recovers on its own;
 //  - WatchStock relays inventory events and ends cleanly when the client goes;
-//  - an oversized request is refused before any handler runs, changing nothing.
+//  - an oversized request is refused before any handler runs, changing nothing;
+//  - automated dispatch carries out the planner's transfer on schedule; a dry run only logs.
 #include <gmock/gmock.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -223,6 +225,69 @@ TEST_F(ResilienceE2eTest, OversizedRequestIsRefusedAndChangesNothing) {
   grpc::Status status = region_->hospital().PlaceOrder(HospitalContext(1).get(), request, &order);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_EQ(region_->AllRowCounts(), before);
+}
+
+// Automated dispatch: the gateway runs the planner every second and carries out its proposals.
+void SetUpShortageAtS2(Region& region) {
+  SetUpTopology(region);
+  const v1::BloodType o_pos = Type(v1::ABO_GROUP_O, v1::RH_D_POSITIVE);
+  for (int i = 0; i < 3; ++i) StockUp(region, o_pos);
+  v1::SetParLevelRequest par;
+  par.set_request_id(NextRequestId());
+  par.set_station_id("S2");
+  par.set_component(v1::COMPONENT_RED_CELLS);
+  *par.mutable_blood_type() = o_pos;
+  par.set_minimum(4);
+  par.set_target(8);
+  v1::ParLevel set;
+  grpc::Status status = region.admin().SetParLevel(AdminContext().get(), par, &set);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+}
+
+std::vector<v1::Transfer> Transfers(Region& region) {
+  v1::ListTransfersRequest request;
+  v1::ListTransfersResponse response;
+  grpc::Status status = region.dispatch().ListTransfers(DispatcherContext().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return {response.transfers().begin(), response.transfers().end()};
+}
+
+TEST(AutoDispatchE2eTest, CarriesOutThePlannersTransfersOnSchedule) {
+  Region region("autodispatch", {"--auto_dispatch_interval_s=1"});
+  SetUpShortageAtS2(region);
+  std::vector<v1::Transfer> transfers;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < give_up && (transfers = Transfers(region)).empty()) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_FALSE(transfers.empty()) << "no transfer within 30 s";
+  EXPECT_EQ(transfers[0].from_station_id(), "S1");
+  EXPECT_EQ(transfers[0].to_station_id(), "S2");
+  EXPECT_EQ(transfers[0].status(), v1::TRANSFER_STATUS_IN_TRANSIT);
+  EXPECT_THAT(transfers[0].created_by(), ::testing::HasSubstr("auto-dispatch"));
+  EXPECT_THAT(transfers[0].reason(), ::testing::HasSubstr("automated dispatch"));
+  // Later rounds see the stock in transit and do not send it again.
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_EQ(Transfers(region).size(), transfers.size());
+}
+
+TEST(AutoDispatchE2eTest, ADryRunLogsProposalsAndMovesNothing) {
+  Region region("autodispatch-dry",
+                {"--auto_dispatch_interval_s=1", "--auto_dispatch_dry_run=true"});
+  SetUpShortageAtS2(region);
+  bool logged = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < give_up && !logged) {
+    std::ifstream log(region.LogPath("gateway"));
+    std::string line;
+    while (std::getline(log, line)) {
+      logged |= line.find("event=auto_dispatch_proposal") != std::string::npos &&
+                line.find("from=S1 to=S2") != std::string::npos;
+    }
+    if (!logged) absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(logged) << "the dry run logs the proposal";
+  EXPECT_TRUE(Transfers(region).empty());
 }
 
 }  // namespace
