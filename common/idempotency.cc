@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/hash.h"
 #include "common/mysql_pool.h"
 #include "common/sql_error.h"
 #include "common/status.h"
@@ -51,12 +52,7 @@ std::string RequestFingerprint(const google::protobuf::Message& request) {
     out.SetSerializationDeterministic(true);
     request.SerializeToCodedStream(&out);
   }
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return absl::StrFormat("%016x", hash);
+  return Fnv1a64Hex(bytes);
 }
 
 absl::StatusOr<bool> ClaimOrReplay(Connection& conn, const IdempotencyKey& key,

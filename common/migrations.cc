@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/mysql_pool.h"
 #include "common/sql_error.h"
@@ -136,14 +137,7 @@ std::vector<std::string> SplitSqlStatements(absl::string_view script) {
   return statements;
 }
 
-std::string MigrationChecksum(absl::string_view sql) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : sql) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return absl::StrFormat("%016x", hash);
-}
+std::string MigrationChecksum(absl::string_view sql) { return Fnv1a64Hex(sql); }
 
 absl::StatusOr<int> CurrentSchemaVersion(ConnectionPool& pool) {
   int version = 0;

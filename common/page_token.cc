@@ -1,6 +1,7 @@
 #include "common/page_token.h"
 
 #include "absl/strings/escaping.h"
+#include "common/hash.h"
 #include "common/status.h"
 
 namespace bloodgrid {
@@ -33,14 +34,10 @@ absl::StatusOr<int> EffectivePageSize(int32_t requested) {
 }
 
 uint64_t FilterHash(std::initializer_list<absl::string_view> parts) {
-  uint64_t hash = 14695981039346656037ull;
+  uint64_t hash = kFnv1aOffsetBasis;
   for (absl::string_view part : parts) {
-    for (unsigned char c : part) {
-      hash ^= c;
-      hash *= 1099511628211ull;
-    }
-    hash ^= 0xff;  // separator, so ("ab","c") differs from ("a","bc")
-    hash *= 1099511628211ull;
+    hash = Fnv1a64(part, hash);
+    hash = Fnv1a64("\xff", hash);  // separator, so ("ab","c") differs from ("a","bc")
   }
   return hash;
 }

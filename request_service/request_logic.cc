@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "common/din.h"
+#include "common/hash.h"
 #include "common/idempotency.h"
 #include "common/log.h"
 #include "common/page_token.h"
@@ -32,21 +33,11 @@ std::string NewOrderId() {
   return absl::StrFormat("ORD-%08x%012x", high & 0xffffffffu, low & 0xffffffffffffu);
 }
 
-uint64_t Fnv(absl::string_view text) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
-std::string Hex(uint64_t value) { return absl::StrFormat("%016x", value); }
 
 // The idempotency scope of an RPC for a caller (common.proto: keys are scoped by RPC and caller).
 std::string Scope(absl::string_view rpc, absl::string_view actor) {
   std::string scope = absl::StrCat(rpc, "|", actor);
-  if (scope.size() > 64) scope = absl::StrCat(rpc, "|", Hex(Fnv(actor)));
+  if (scope.size() > 64) scope = absl::StrCat(rpc, "|", Fnv1a64Hex(actor));
   return scope;
 }
 
@@ -805,7 +796,7 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
   for (const auto& [key, unit_ids] : to_release) {
     v1::ReleaseRequest release;
     std::string joined = absl::StrJoin(unit_ids, ",");
-    release.set_request_id(DerivedRequestId({key, "withdraw", Hex(Fnv(joined))}));
+    release.set_request_id(DerivedRequestId({key, "withdraw", Fnv1a64Hex(joined)}));
     release.set_reservation_key(key);
     for (const std::string& id : unit_ids) release.add_unit_ids(id);
     release.set_reason("expired before dispatch");
@@ -1075,7 +1066,8 @@ absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& orde
     for (const auto& [reservation_key, unit_ids] : by_key) {
       v1::IssueRequest issue;
       issue.set_request_id(
-          DerivedRequestId({reservation_key, "issue", Hex(Fnv(absl::StrJoin(unit_ids, ",")))}));
+          DerivedRequestId(
+              {reservation_key, "issue", Fnv1a64Hex(absl::StrJoin(unit_ids, ","))}));
       issue.set_reservation_key(reservation_key);
       for (const std::string& id : unit_ids) issue.add_unit_ids(id);
       issue.set_hospital_id(order.hospital_id());
@@ -1160,7 +1152,7 @@ absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& orde
                               n.set_massive_transfusion(true);
                               n.set_massive_transfusion_id(o.massive_transfusion_id());
                               n.set_round(o.round() + 1);
-                              next.request_hash = Hex(Fnv(n.request_id()));
+                              next.request_hash = Fnv1a64Hex(n.request_id());
                               for (const v1::OrderLine& line : o.lines()) {
                                 v1::OrderLine* l = n.add_lines();
                                 l->set_line_no(line.line_no());
@@ -1285,7 +1277,7 @@ absl::StatusOr<v1::Order> RequestLogic::ReportTransfusion(
   } else {
     v1::RecordOutcomeRequest outcome;
     outcome.set_request_id(
-        DerivedRequestId({record.order.order_id(), "outcome", Hex(Fnv(unit->unit.unit_id())),
+        DerivedRequestId({record.order.order_id(), "outcome", Fnv1a64Hex(unit->unit.unit_id()),
                           absl::StrCat(request.outcome())}));
     outcome.set_unit_id(unit->unit.unit_id());
     outcome.set_outcome(request.outcome());
@@ -1419,7 +1411,7 @@ absl::StatusOr<int> RequestLogic::PresumeTransfusions(absl::Time deadline) {
   for (const auto& [order_id, unit_id] : units) {
     v1::RecordOutcomeRequest outcome;
     outcome.set_request_id(
-        DerivedRequestId({order_id, "outcome", Hex(Fnv(unit_id)),
+        DerivedRequestId({order_id, "outcome", Fnv1a64Hex(unit_id),
                           absl::StrCat(v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED)}));
     outcome.set_unit_id(unit_id);
     outcome.set_outcome(v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED);

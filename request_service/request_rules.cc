@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/hash.h"
 #include "common/status.h"
 #include "request_service/proto_time.h"
 
@@ -662,12 +663,7 @@ std::string ReservationKey(absl::string_view order_id, int line_no, int attempt)
 std::string DerivedRequestId(std::initializer_list<absl::string_view> parts) {
   std::string id = absl::StrReplaceAll(absl::StrJoin(parts, ":"), {{"/", ":"}});
   if (id.size() > 128) {
-    uint64_t hash = 14695981039346656037ull;
-    for (unsigned char c : id) {
-      hash ^= c;
-      hash *= 1099511628211ull;
-    }
-    id = absl::StrCat(id.substr(0, 100), ":", absl::StrFormat("%016x", hash));
+    id = absl::StrCat(id.substr(0, 100), ":", Fnv1a64Hex(id));
   }
   return id;
 }
