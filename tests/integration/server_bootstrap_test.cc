@@ -2,7 +2,9 @@
 // shutdown goes NOT_SERVING and stops the server; and the one status conversion.
 #include "common/server_bootstrap.h"
 
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
@@ -97,6 +99,60 @@ TEST(ServerBootstrapTest, ShutdownStopsServingAndIsIdempotent) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "an idle server drains at once";
   EXPECT_FALSE((*server)->serving());
   EXPECT_EQ(CheckHealth(port, "").code, grpc::StatusCode::UNAVAILABLE);
+}
+
+// Lists services through grpc.reflection.v1alpha with a raw generic call (a second copy of the
+// reflection proto would clash with the one grpc++_reflection links). The request is
+// ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+std::string ReflectionListServices(int port) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](intptr_t expected) {
+    return cq.Next(&tag, &ok) && ok && reinterpret_cast<intptr_t>(tag) == expected;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (!step(1)) return "";
+  const std::string request_bytes("\x3a\x00", 2);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  call->Write(request, reinterpret_cast<void*>(2));
+  if (!step(2)) return "";
+  call->WritesDone(reinterpret_cast<void*>(3));
+  if (!step(3)) return "";
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(4));
+  std::string text;
+  if (step(4)) {
+    std::vector<grpc::Slice> slices;
+    if (response.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) {
+        text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return text;
+}
+
+TEST(ServerBootstrapTest, ServesReflection) {
+  auto server = ServiceServer::BuildAndStart(TestOptions(), {}, {}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string listed = ReflectionListServices((*server)->port());
+  EXPECT_NE(listed.find("grpc.health.v1.Health"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("grpc.reflection.v1alpha.ServerReflection"), std::string::npos);
 }
 
 TEST(ServerBootstrapTest, RejectsBadOptions) {
