@@ -223,6 +223,25 @@ constexpr char kInTransitLevels[] =
     "FROM units u FORCE INDEX (idx_units_reserve) JOIN transfers t "
     "ON t.transfer_id = u.transfer_id WHERE u.status = ? "
     "GROUP BY t.to_station_id, u.component, u.abo, u.rhd";
+// One row of the stock view (the stock watch's reads after a change): each touches only the
+// index entries of that row, so a change costs the same whatever else the station holds.
+// idx_units_station: (station_id, status, component, abo, rhd) is an equality prefix for each
+// of the three statuses.
+constexpr char kKeyLevels[] =
+    "SELECT status, COUNT(*), CAST(SUM(quantity) AS SIGNED), "
+    "CAST(SUM(CASE WHEN expires_us <= ? THEN 1 ELSE 0 END) AS SIGNED), "
+    "CAST(SUM(CASE WHEN expires_us <= ? THEN quantity ELSE 0 END) AS SIGNED) "
+    "FROM units FORCE INDEX (idx_units_station) WHERE station_id = ? AND status IN (?, ?, ?) "
+    "AND component = ? AND abo = ? AND rhd = ? GROUP BY status";
+// idx_units_reserve: (status, component, abo, rhd) is an equality prefix.
+constexpr char kKeyInTransit[] =
+    "SELECT COUNT(*), CAST(COALESCE(SUM(u.quantity), 0) AS SIGNED) "
+    "FROM units u FORCE INDEX (idx_units_reserve) JOIN transfers t "
+    "ON t.transfer_id = u.transfer_id WHERE u.status = ? AND u.component = ? AND u.abo = ? "
+    "AND u.rhd = ? AND t.to_station_id = ?";
+constexpr char kKeyParLevel[] =
+    "SELECT minimum, target FROM par_levels WHERE station_id = ? AND component = ? AND abo = ? "
+    "AND rhd = ?";
 constexpr char kAvailableLots[] =
     "SELECT station_id, component, abo, rhd, expires_us, COUNT(*), CAST(SUM(quantity) AS SIGNED) "
     "FROM units FORCE INDEX (idx_units_reserve) WHERE status = ? "
@@ -2347,6 +2366,61 @@ std::vector<v1::StockLevel> ComputeLevels(Connection& conn, const std::string& s
   return out;
 }
 
+// The stock view's row for one key, read with the three narrow queries above.
+v1::StockLevel ComputeKeyLevel(Connection& conn, const LevelKey& key, int64_t expiring_before_us) {
+  v1::StockLevel level;
+  level.set_station_id(key.station_id);
+  level.set_component(key.component);
+  level.mutable_blood_type()->set_abo(key.abo);
+  level.mutable_blood_type()->set_rhd(key.rhd);
+  sql::PreparedStatement& levels = conn.Prepare(kKeyLevels);
+  Params(levels)
+      .Int(expiring_before_us)
+      .Int(expiring_before_us)
+      .Str(key.station_id)
+      .Int(v1::UNIT_STATUS_QUARANTINED)
+      .Int(v1::UNIT_STATUS_AVAILABLE)
+      .Int(v1::UNIT_STATUS_RESERVED)
+      .Int(key.component)
+      .Int(key.abo)
+      .Int(key.rhd);
+  ForEachRow(levels, [&](const sql::ResultSet& rs) {
+    const auto status = static_cast<v1::UnitStatus>(rs.getInt(1));
+    v1::StockCount count;
+    count.set_units(static_cast<int32_t>(I64(rs, 2)));
+    count.set_quantity(I64(rs, 3));
+    if (status == v1::UNIT_STATUS_AVAILABLE) {
+      *level.mutable_available() = count;
+      level.mutable_expiring_soon()->set_units(static_cast<int32_t>(I64(rs, 4)));
+      level.mutable_expiring_soon()->set_quantity(I64(rs, 5));
+    } else if (status == v1::UNIT_STATUS_RESERVED) {
+      *level.mutable_reserved() = count;
+    } else {
+      *level.mutable_quarantined() = count;
+    }
+  });
+  sql::PreparedStatement& transit = conn.Prepare(kKeyInTransit);
+  Params(transit)
+      .Int(v1::UNIT_STATUS_IN_TRANSIT)
+      .Int(key.component)
+      .Int(key.abo)
+      .Int(key.rhd)
+      .Str(key.station_id);
+  ForEachRow(transit, [&](const sql::ResultSet& rs) {
+    if (I64(rs, 1) == 0) return;
+    level.mutable_in_transit_in()->set_units(static_cast<int32_t>(I64(rs, 1)));
+    level.mutable_in_transit_in()->set_quantity(I64(rs, 2));
+  });
+  sql::PreparedStatement& par = conn.Prepare(kKeyParLevel);
+  Params(par).Str(key.station_id).Int(key.component).Int(key.abo).Int(key.rhd);
+  ForEachRow(par, [&](const sql::ResultSet& rs) {
+    level.set_par_minimum(I64(rs, 1));
+    level.set_par_target(I64(rs, 2));
+  });
+  level.set_below_par(level.available().quantity() < level.par_minimum());
+  return level;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::StockLevels(
@@ -2368,27 +2442,10 @@ absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::ReadLevels(
   using Levels = std::vector<v1::StockLevel>;
   return RunOp<Levels>(
       pool_, "read stock levels", ctx, nullptr, nullptr, [&](Txn& t, Levels& out) -> absl::Status {
-        std::set<std::string> stations;
-        for (const LevelKey& key : keys) stations.insert(key.station_id);
-        std::map<LevelKey, v1::StockLevel> found;
-        for (const std::string& station : stations) {
-          for (v1::StockLevel& level : ComputeLevels(t.conn, station, v1::COMPONENT_UNSPECIFIED,
-                                                     ToMicros(t.ctx.now + expiring_window))) {
-            const LevelKey key = KeyOf(level);
-            if (keys.count(key) > 0) found.emplace(key, std::move(level));
-          }
-        }
+        out.clear();
+        const int64_t expiring_before = ToMicros(t.ctx.now + expiring_window);
         for (const LevelKey& key : keys) {
-          auto it = found.find(key);
-          if (it != found.end()) {
-            out.push_back(std::move(it->second));
-            continue;
-          }
-          v1::StockLevel& zero = out.emplace_back();  // nothing left and no par level
-          zero.set_station_id(key.station_id);
-          zero.set_component(key.component);
-          zero.mutable_blood_type()->set_abo(key.abo);
-          zero.mutable_blood_type()->set_rhd(key.rhd);
+          out.push_back(ComputeKeyLevel(t.conn, key, expiring_before));
         }
         return absl::OkStatus();
       });

@@ -90,11 +90,12 @@ bool StockWatcher::ended() const {
 // StockWatchHub
 
 StockWatchHub::StockWatchHub(LevelReader levels, SnapshotReader snapshot, Clock* clock,
-                             size_t max_queue)
+                             size_t max_queue, absl::Duration min_read_interval)
     : levels_(std::move(levels)),
       snapshot_(std::move(snapshot)),
       clock_(clock),
       max_queue_(max_queue),
+      min_read_interval_(min_read_interval),
       thread_([this] { Run(); }) {}
 
 StockWatchHub::~StockWatchHub() { Shutdown(); }
@@ -153,6 +154,7 @@ void StockWatchHub::Shutdown() {
 }
 
 void StockWatchHub::Run() {
+  absl::Time last_read = absl::InfinitePast();
   while (true) {
     std::set<LevelKey> keys;
     std::vector<v1::StockAlert> alerts;
@@ -165,6 +167,12 @@ void StockWatchHub::Run() {
                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || published_ > delivered_; };
       mu_.Await(absl::Condition(&work));
       if (stop_) return;
+      // Pace the reads: changes arriving meanwhile join this batch.
+      const absl::Time next_read = last_read + min_read_interval_;
+      if (!pending_keys_.empty() && absl::Now() < next_read) {
+        mu_.AwaitWithDeadline(absl::Condition(&stop_), next_read);
+        if (stop_) return;
+      }
       keys.swap(pending_keys_);
       alerts.swap(pending_alerts_);
       joining.swap(joining_);
@@ -187,6 +195,7 @@ void StockWatchHub::Run() {
     if (watchers.empty()) {
       last_.clear();  // nobody listens: the levels we knew go stale
     } else if (!keys.empty()) {
+      last_read = absl::Now();
       absl::StatusOr<std::vector<v1::StockLevel>> levels = levels_(keys);
       if (!levels.ok()) {
         LogWarning("stock_watch_read_failed", {{"status", levels.status().ToString()}});

@@ -89,7 +89,11 @@ class StockWatchHub {
   using SnapshotReader =
       std::function<absl::StatusOr<std::vector<v1::StockLevel>>(const std::string& station_id)>;
 
-  StockWatchHub(LevelReader levels, SnapshotReader snapshot, Clock* clock, size_t max_queue = 1024);
+  // Level reads start at least `min_read_interval` apart (wall time): under a stream of writes
+  // the rows they touch are gathered and read together, so the reads' cost on the database
+  // stays bounded whatever the write rate.
+  StockWatchHub(LevelReader levels, SnapshotReader snapshot, Clock* clock, size_t max_queue = 1024,
+                absl::Duration min_read_interval = absl::Milliseconds(100));
   ~StockWatchHub();
   StockWatchHub(const StockWatchHub&) = delete;
   StockWatchHub& operator=(const StockWatchHub&) = delete;
@@ -117,6 +121,7 @@ class StockWatchHub {
   const SnapshotReader snapshot_;
   Clock* const clock_;
   const size_t max_queue_;
+  const absl::Duration min_read_interval_;
 
   absl::Mutex mu_;
   std::set<LevelKey> pending_keys_ ABSL_GUARDED_BY(mu_);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "inventory_service/stock_watch.h"
@@ -158,6 +159,52 @@ TEST_F(StockWatchHubTest, ShutdownEndsEveryWatcherWithUnavailable) {
   std::shared_ptr<StockWatcher> late = hub_.Subscribe("S1", false);
   EXPECT_EQ(late->Next(absl::ZeroDuration(), &event, &end), StockWatcher::Wait::kEnded);
   hub_.Publish(StockChanges{});  // harmless after shutdown
+}
+
+// Writes arriving faster than the read interval are gathered: far fewer reads than changes,
+// and the watcher still ends with every station's latest level.
+TEST(StockWatchHubPacingTest, ChangesDuringTheReadIntervalShareOneRead) {
+  FakeStock stock;
+  absl::Mutex mu;
+  int reads = 0;
+  StockWatchHub hub(
+      [&](const std::set<LevelKey>& keys) {
+        {
+          absl::MutexLock lock(&mu);
+          ++reads;
+        }
+        return stock.Read(keys);
+      },
+      [&](const std::string& station) { return stock.Snapshot(station); }, Clock::Real(), 1024,
+      absl::Milliseconds(300));
+  std::shared_ptr<StockWatcher> watcher = hub.Subscribe(std::nullopt, false);
+  ASSERT_TRUE(hub.Flush(absl::Seconds(5)));
+  // 40 changes over ~0.4 s: unpaced, nearly every one would be a read of its own.
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 40; ++i) {
+    const std::string station = absl::StrCat("S", i % 4);
+    stock.Set(station, i);
+    StockChanges changes;
+    changes.keys.insert(Key(station));
+    hub.Publish(changes);
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const absl::Duration publishing = absl::Now() - start;
+  ASSERT_TRUE(hub.Flush(absl::Seconds(5)));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_GE(reads, 1);
+    // Reads at least 0.3 s apart: one at the start, one per interval, one for the tail.
+    EXPECT_LE(reads, 2 + publishing / absl::Milliseconds(300))
+        << "40 changes over " << publishing;
+  }
+  std::map<std::string, int> latest;
+  v1::StockEvent event;
+  absl::Status end;
+  while (watcher->Next(absl::ZeroDuration(), &event, &end) == StockWatcher::Wait::kEvent) {
+    latest[event.level().station_id()] = event.level().available().units();
+  }
+  EXPECT_EQ(latest, (std::map<std::string, int>{{"S0", 36}, {"S1", 37}, {"S2", 38}, {"S3", 39}}));
 }
 
 }  // namespace
