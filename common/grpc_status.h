@@ -9,8 +9,9 @@
 
 namespace bloodgrid {
 
-// Same code, same message. An INTERNAL or UNKNOWN status keeps only a generic message: its
-// details were logged where it arose and never reach a client.
+// Same code, same message, cut to its first 1024 bytes (followed by "...") when longer: a
+// message may echo the caller's input. An INTERNAL or UNKNOWN status keeps only a generic
+// message: its details were logged where it arose and never reach a client.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // A downstream call's status as absl::Status, code and message kept.

@@ -7,6 +7,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,46 @@
 #include "common/log.h"
 
 namespace bloodgrid {
+namespace {
+
+// gRPC answers a request it cannot parse (a proto3 string field that is not UTF-8, say) with
+// INTERNAL and an empty message before any handler runs; the caller sent it, so it is
+// INVALID_ARGUMENT (DESIGN.md "Errors"). A unary or server-streaming call reads its one request
+// before the handler: POST_RECV_MESSAGE without a message means the request did not parse.
+class UnparsableRequestInterceptor : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparsable_ = true;
+    }
+    if (unparsable_ &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      methods->ModifySendStatus(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "request: not a valid message (string fields must be UTF-8)"));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  bool unparsable_ = false;
+};
+
+class UnparsableRequestInterceptorFactory
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    // A client stream ends with a read that has no message: not a parse failure.
+    using Type = grpc::experimental::ServerRpcInfo::Type;
+    if (info->type() != Type::UNARY && info->type() != Type::SERVER_STREAMING) return nullptr;
+    return new UnparsableRequestInterceptor();
+  }
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
     const ServerOptions& options, const std::vector<grpc::Service*>& services,
@@ -45,6 +86,9 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
   grpc::ResourceQuota quota(absl::StrCat(options.name, "_quota"));
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<UnparsableRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* service : services) builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

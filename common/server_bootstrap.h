@@ -11,6 +11,8 @@
 //  - reports the health name "liveness" SERVING from start to shutdown whatever the probe says,
 //    so an orchestrator's liveness check restarts a wedged process, not one whose database is
 //    down (readiness covers that);
+//  - answers a request that cannot be parsed (a string field that is not UTF-8) with
+//    INVALID_ARGUMENT, not gRPC's INTERNAL: the caller sent it;
 //  - closes client connections after max_connection_age (with a grace period), so clients
 //    re-resolve DNS and spread over replicas added since they connected;
 //  - on Shutdown(): NOT_SERVING first, then stops accepting calls and lets in-flight calls finish

@@ -22,25 +22,29 @@ std::string StepRequestId(absl::string_view step, absl::string_view din) {
 
 }  // namespace
 
+absl::Status CheckStationKnown(Backends& backends, const Principal& principal, absl::Time deadline,
+                               const std::string& station_id, absl::string_view field) {
+  v1::GetStationRequest get_station;
+  get_station.set_station_id(station_id);
+  v1::Station station;
+  grpc::ClientContext context;
+  backends.Prepare(context, principal, deadline);
+  grpc::Status status = backends.inventory().GetStation(&context, get_station, &station);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+      status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    return InvalidField(field, "unknown station");
+  }
+  return status.ok() ? absl::OkStatus() : DownstreamError(status);
+}
+
 absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::RecordDonationRequest& request) {
   // The station is checked first: a donation recorded for a station the inventory does not
   // know could never get its unit.
   if (request.station_id().empty()) return InvalidField("station_id", "is required");
-  {
-    v1::GetStationRequest get_station;
-    get_station.set_station_id(request.station_id());
-    v1::Station station;
-    grpc::ClientContext context;
-    backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.inventory().GetStation(&context, get_station, &station);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
-        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-      return InvalidField("station_id", "unknown station");
-    }
-    if (!status.ok()) return DownstreamError(status);
-  }
+  BG_RETURN_IF_ERROR(
+      CheckStationKnown(backends, principal, deadline, request.station_id(), "station_id"));
   v1::RecordDonationResponse donation;
   {
     grpc::ClientContext context;

@@ -6,8 +6,10 @@
 #define BLOODGRID_GATEWAY_WORKFLOWS_H_
 
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/admin_api.pb.h"
 #include "bloodgrid/v1/dispatch_api.pb.h"
@@ -18,6 +20,11 @@
 namespace bloodgrid::gateway {
 
 class Backends;
+
+// OK when the inventory knows `station_id`. INVALID_ARGUMENT "<field>: unknown station" when it
+// does not or the id is malformed; the inventory's status (mapped) when it cannot answer.
+absl::Status CheckStationKnown(Backends& backends, const Principal& principal, absl::Time deadline,
+                               const std::string& station_id, absl::string_view field);
 
 // AdminApi.RecordDonation: the donor service checks eligibility and records the donation
 // (FAILED_PRECONDITION with the reasons when ineligible), then the inventory registers the

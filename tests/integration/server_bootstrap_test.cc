@@ -1,5 +1,6 @@
 // The shared server bootstrap: health follows the readiness probe (a real database ping),
-// shutdown goes NOT_SERVING and stops the server; and the one status conversion.
+// shutdown goes NOT_SERVING and stops the server, an unparsable request is INVALID_ARGUMENT;
+// and the one status conversion.
 #include "common/server_bootstrap.h"
 
 #include <grpcpp/completion_queue.h>
@@ -155,6 +156,17 @@ TEST(ServerBootstrapTest, ServesReflection) {
   EXPECT_NE(listed.find("grpc.reflection.v1alpha.ServerReflection"), std::string::npos);
 }
 
+TEST(ServerBootstrapTest, AnUnparsableRequestIsInvalidArgument) {
+  auto server = ServiceServer::BuildAndStart(TestOptions(), {}, {}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  // A proto3 string that is not UTF-8: the client sends it (logging an error), the server
+  // cannot parse it. gRPC alone would answer INTERNAL.
+  const HealthAnswer answer = CheckHealth((*server)->port(), "caf\xC3");
+  EXPECT_EQ(answer.code, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CheckHealth((*server)->port(), "").code, grpc::StatusCode::OK)
+      << "a request that parses is answered as before";
+}
+
 TEST(ServerBootstrapTest, RejectsBadOptions) {
   ServerOptions options = TestOptions();
   options.port = 70000;
@@ -182,6 +194,17 @@ TEST(GrpcStatusTest, ConvertsCodesAndHidesInternalDetails) {
   EXPECT_EQ(ToGrpcStatus(absl::UnknownError("x")).error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("db down")).error_code(),
             grpc::StatusCode::UNAVAILABLE);
+  // A message echoing 1 MB of input would not fit gRPC's metadata limit: it is cut, at a
+  // character boundary.
+  grpc::Status echoed = ToGrpcStatus(
+      absl::InvalidArgumentError(absl::StrCat("reason_code: '", std::string(1000000, 'X'), "'")));
+  EXPECT_EQ(echoed.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(echoed.error_message().size(), 1024u + 3);
+  EXPECT_EQ(echoed.error_message().substr(0, 15), "reason_code: 'X");
+  std::string accents;
+  for (int i = 0; i < 600; ++i) accents += "\xC3\xA9";  // "é", 2 bytes
+  grpc::Status cut = ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("x", accents)));
+  EXPECT_EQ(cut.error_message(), absl::StrCat("x", accents.substr(0, 1022), "..."));
   absl::Status back = FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "order o1"));
   EXPECT_EQ(back.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(back.message(), "order o1");
