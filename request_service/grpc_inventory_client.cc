@@ -76,6 +76,20 @@ class GrpcInventoryClient : public InventoryClient {
     });
   }
 
+  absl::StatusOr<v1::Transfer> CreateTransfer(const v1::CreateTransferRequest& request,
+                                              const InventoryCall& call) override {
+    return Unary<v1::Transfer>(call, [&](grpc::ClientContext* ctx, v1::Transfer* out) {
+      return stub_->CreateTransfer(ctx, request, out);
+    });
+  }
+
+  absl::StatusOr<v1::Transfer> CancelTransfer(const v1::CancelTransferRequest& request,
+                                              const InventoryCall& call) override {
+    return Unary<v1::Transfer>(call, [&](grpc::ClientContext* ctx, v1::Transfer* out) {
+      return stub_->CancelTransfer(ctx, request, out);
+    });
+  }
+
   absl::Status WatchStock(const v1::WatchStockRequest& request,
                           const std::function<void(const v1::StockEvent&)>& on_event,
                           WatchCancellation* cancellation) override {

@@ -66,6 +66,10 @@ class InventoryClient {
                                                   const InventoryCall& call) = 0;
   virtual absl::StatusOr<v1::Unit> RecordOutcome(const v1::RecordOutcomeRequest& request,
                                                  const InventoryCall& call) = 0;
+  virtual absl::StatusOr<v1::Transfer> CreateTransfer(const v1::CreateTransferRequest& request,
+                                                      const InventoryCall& call) = 0;
+  virtual absl::StatusOr<v1::Transfer> CancelTransfer(const v1::CancelTransferRequest& request,
+                                                      const InventoryCall& call) = 0;
 
   // Subscribes to the stock stream and calls `on_event` for each event, on the calling thread,
   // until the stream ends; returns the status it ended with (CANCELLED after

@@ -24,6 +24,10 @@ ABSL_FLAG(int, presumed_transfused_hours, 72,
 ABSL_FLAG(int, reconcile_interval_seconds, 30, "period of the half-done order reconciler");
 ABSL_FLAG(int, backorder_sweep_seconds, 300,
           "period of the back-order sweep (stock events trigger it sooner)");
+ABSL_FLAG(bool, fallback_transfers, true,
+          "ROUTINE and URGENT units reserved at a fallback station travel to the hospital's "
+          "serving station on a transfer before dispatch (EMERGENCY units always ship directly); "
+          "false: every order ships straight from the stations that hold its units");
 
 namespace {
 
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
   const int presumed = absl::GetFlag(FLAGS_presumed_transfused_hours);
   if (presumed < 1) return Fail("--presumed_transfused_hours: must be positive");
   options.logic.presumed_transfused_after = absl::Hours(presumed);
+  options.logic.fallback_transfers = absl::GetFlag(FLAGS_fallback_transfers);
   const int reconcile = absl::GetFlag(FLAGS_reconcile_interval_seconds);
   const int sweep = absl::GetFlag(FLAGS_backorder_sweep_seconds);
   if (reconcile < 1) return Fail("--reconcile_interval_seconds: must be positive");

@@ -114,6 +114,8 @@ constexpr char kUpdateAdverseReaction[] =
     "UPDATE allocations SET adverse_reaction = ? WHERE order_id = ? AND unit_id = ?";
 constexpr char kUpdateTransferId[] =
     "UPDATE allocations SET transfer_id = ? WHERE order_id = ? AND unit_id = ?";
+constexpr char kUpdateUnitStation[] =
+    "UPDATE allocations SET station_id = ? WHERE order_id = ? AND unit_id = ?";
 
 constexpr char kSelectExceptions[] =
     "SELECT kind, line_no, din, message, recorded_by, recorded_at FROM order_exceptions "
@@ -667,6 +669,13 @@ void ApplyChange(db::Connection& conn, const OrderRecord& current, const OrderCh
   for (const auto& [unit_id, transfer_id] : change.unit_transfer_ids) {
     sql::PreparedStatement& update = conn.Prepare(kUpdateTransferId);
     update.setString(1, transfer_id);
+    update.setString(2, id);
+    update.setString(3, unit_id);
+    update.executeUpdate();
+  }
+  for (const auto& [unit_id, station_id] : change.unit_station_ids) {
+    sql::PreparedStatement& update = conn.Prepare(kUpdateUnitStation);
+    update.setString(1, station_id);
     update.setString(2, id);
     update.setString(3, unit_id);
     update.executeUpdate();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <set>
 #include <utility>
@@ -25,6 +26,10 @@ namespace {
 // Rounds of AllocateOrder: one allocation phase per round, plus one to settle.
 constexpr int kMaxAllocationRounds = 4;
 constexpr int kMaxDinsPerLookup = 1000;
+// Actor of the transfer calls. Inventory scopes a request_id by (RPC, caller), so every path
+// that plans or cancels an order's transfers (the hospital's PlaceOrder, the dispatcher, the
+// reconciler) calls as the same actor, and a repeat by any of them replays the first call.
+constexpr char kTransferActor[] = "system:request";
 
 std::string NewOrderId() {
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -160,6 +165,18 @@ void WithdrawUnits(const OrderRecord& current, const std::set<std::string>& unit
     const v1::OrderStatus settled = SettledStatus(LinesWith(current.order, removed));
     if (settled != status) change.status = settled;
   }
+}
+
+// "<transfer>: <from> -> <to> (<DINs>)" for each transfer, for an order event.
+std::string DescribeTransfers(const std::vector<v1::Transfer>& transfers) {
+  std::vector<std::string> parts;
+  for (const v1::Transfer& t : transfers) {
+    std::vector<std::string> dins;
+    for (const v1::Unit& u : t.units()) dins.push_back(u.din());
+    parts.push_back(absl::StrCat(t.transfer_id(), ": ", t.from_station_id(), " -> ",
+                                 t.to_station_id(), " (", absl::StrJoin(dins, ", "), ")"));
+  }
+  return absl::StrJoin(parts, "; ");
 }
 
 }  // namespace
@@ -654,28 +671,59 @@ absl::Status RequestLogic::SettleReservations(const std::string& order_id, const
   std::set<std::string> confirmed;
   std::set<std::string> released;
   std::set<std::string> lapsed;
+  TransferFacts facts;
+  std::optional<std::string> destination;  // read once, when a reservation is confirmed
   absl::Status first_error;
+  auto keep = [&first_error](absl::Status status) {
+    if (first_error.ok()) first_error = std::move(status);
+  };
   for (const ReservationRecord& r : record.reservations) {
     if (r.state == ReservationState::kReserved) {
       absl::StatusOr<v1::Reservation> c = inventory_->ConfirmReservation(r.key, call);
-      if (c.ok()) {
-        confirmed.insert(r.key);
-      } else if (c.status().code() == absl::StatusCode::kFailedPrecondition ||
-                 c.status().code() == absl::StatusCode::kNotFound) {
+      if (c.status().code() == absl::StatusCode::kFailedPrecondition ||
+          c.status().code() == absl::StatusCode::kNotFound) {
         lapsed.insert(r.key);  // the hold ran out before the confirmation
-      } else if (first_error.ok()) {
-        first_error = InventoryError(c.status(), "confirm reservation");
+        continue;
       }
+      if (!c.ok()) {
+        keep(InventoryError(c.status(), "confirm reservation"));
+        continue;
+      }
+      if (!destination.has_value()) {
+        absl::StatusOr<std::string> station = TransferDestination(record, caller.deadline);
+        if (!station.ok()) {
+          keep(station.status());
+          continue;
+        }
+        destination = *std::move(station);
+      }
+      // Confirmed before its units go on a transfer: a HELD reservation could lapse while they
+      // travel. Until the transfer is recorded the reservation stays RESERVED here, so the next
+      // settle confirms again and finds the transfer on the units instead of making another.
+      absl::StatusOr<TransferFacts> planned = PlanTransfers(record, *c, *destination, caller);
+      if (planned.status().code() == absl::StatusCode::kFailedPrecondition) {
+        // Inventory will not move these units now (the serving station is inactive, a unit
+        // left the reservation meanwhile): the reservation stands, and DispatchOrder plans
+        // again and says why if it still cannot.
+        LogWarning("transfer_not_planned",
+                   {{"reservation_key", r.key}, {"status", planned.status().ToString()}});
+        confirmed.insert(r.key);
+        continue;
+      }
+      if (!planned.ok()) {
+        keep(planned.status());
+        continue;
+      }
+      if (!planned->created.empty()) BG_RETURN_IF_ERROR(Fault("transfer.after_create"));
+      facts.Add(*std::move(planned));
+      confirmed.insert(r.key);
     } else if (r.state == ReservationState::kAbandoned) {
-      v1::ReleaseRequest release;
-      release.set_request_id(DerivedRequestId({r.key, "release"}));
-      release.set_reservation_key(r.key);
-      release.set_reason(absl::StrCat("order ", StatusName(record.order.status())));
-      absl::StatusOr<v1::Reservation> rel = inventory_->Release(release, call);
-      if (rel.ok() || rel.status().code() == absl::StatusCode::kNotFound) {
-        released.insert(r.key);  // NOT_FOUND: Reserve never ran; nothing is held
-      } else if (first_error.ok()) {
-        first_error = InventoryError(rel.status(), "release");
+      absl::StatusOr<bool> done = ReleaseReservation(
+          r.key, absl::StrCat("order ", StatusName(record.order.status())), caller);
+      if (!done.ok()) {
+        keep(done.status());
+      } else if (*done) {
+        released.insert(r.key);
       }
     }
   }
@@ -701,16 +749,185 @@ absl::Status RequestLogic::SettleReservations(const std::string& order_id, const
                     }
                   }
                 }
+                // Inventory's facts, recorded whatever became of the order meanwhile.
+                change.unit_transfer_ids = facts.transfer_ids;
+                change.unit_station_ids = facts.station_ids;
                 if (!lapsed_units.empty()) {
                   WithdrawUnits(current, lapsed_units, change);
                   change.event_kind = "HOLD_LAPSED";
                   change.event_note =
                       absl::StrCat(lapsed_units.size(), " unit(s) lost: the reservation lapsed");
+                } else if (!facts.created.empty()) {
+                  change.event_kind = "TRANSFER_PLANNED";
+                  change.event_note = DescribeTransfers(facts.created);
                 }
                 return change;
               })
           .status());
   return first_error;
+}
+
+absl::StatusOr<std::string> RequestLogic::TransferDestination(const OrderRecord& record,
+                                                              absl::Time deadline) {
+  if (!TransfersToServingStation(record.order.priority(), options_.fallback_transfers) ||
+      !IsAllocatable(record.order.status()) || record.dispatch_intent) {
+    return std::string();
+  }
+  BG_ASSIGN_OR_RETURN(v1::Hospital hospital,
+                      store_->GetHospital(record.order.hospital_id(), deadline));
+  return hospital.serving_station_id();
+}
+
+absl::StatusOr<RequestLogic::TransferFacts> RequestLogic::PlanTransfers(
+    const OrderRecord& record, const v1::Reservation& held, const std::string& serving_station,
+    const Caller& caller) {
+  TransferFacts facts;
+  std::map<std::string, const AllocationRecord*> allocated;
+  for (const AllocationRecord& a : record.allocations) {
+    if (!a.withdrawn && a.reservation_key == held.reservation_key()) {
+      allocated[a.unit.unit_id()] = &a;
+    }
+  }
+  // Holding station -> (unit_id, the transfer recorded for the unit before) of units to move.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> to_move;
+  for (const v1::Unit& unit : held.units()) {
+    auto it = allocated.find(unit.unit_id());
+    if (it == allocated.end()) continue;
+    if (unit.status() != v1::UNIT_STATUS_RESERVED && unit.status() != v1::UNIT_STATUS_IN_TRANSIT) {
+      continue;
+    }
+    const v1::OrderUnit& recorded = it->second->unit;
+    if (!unit.transfer_id().empty()) {
+      if (unit.transfer_id() != recorded.transfer_id()) {
+        facts.transfer_ids.emplace_back(unit.unit_id(), unit.transfer_id());
+      }
+      continue;
+    }
+    if (unit.station_id() != recorded.station_id()) {
+      facts.station_ids.emplace_back(unit.unit_id(), unit.station_id());
+    }
+    // An expired bag goes nowhere (it is replaced instead).
+    if (!serving_station.empty() && unit.status() == v1::UNIT_STATUS_RESERVED &&
+        unit.station_id() != serving_station && FromTimestamp(unit.expires_at()) > Now()) {
+      to_move[unit.station_id()].emplace_back(unit.unit_id(), recorded.transfer_id());
+    }
+  }
+  for (auto& [station, units] : to_move) {
+    std::sort(units.begin(), units.end());
+    std::vector<std::string> ids;
+    std::vector<std::string> earlier;
+    for (const auto& [unit_id, transfer_id] : units) {
+      ids.push_back(unit_id);
+      earlier.push_back(transfer_id);
+    }
+    v1::CreateTransferRequest create;
+    // The same units of the same reservation make the same request, so a repeat (after a crash,
+    // or by another replica) gets the first transfer back. A transfer recorded for them before
+    // that no longer holds them (a station cancelled it) makes the request a new one.
+    create.set_request_id(DerivedRequestId(
+        {held.reservation_key(), "transfer", station, serving_station,
+         Fnv1a64Hex(absl::StrCat(absl::StrJoin(ids, ","), "|", absl::StrJoin(earlier, ",")))}));
+    create.set_from_station_id(station);
+    create.set_to_station_id(serving_station);
+    for (const std::string& id : ids) create.add_items()->set_unit_id(id);
+    create.set_reason(absl::StrCat("order ", record.order.order_id(), " of hospital ",
+                                   record.order.hospital_id(),
+                                   ": to its serving station before dispatch"));
+    create.set_reservation_key(held.reservation_key());
+    absl::StatusOr<v1::Transfer> transfer =
+        inventory_->CreateTransfer(create, InventoryCall{caller.deadline, kTransferActor});
+    if (!transfer.ok()) return InventoryError(transfer.status(), "create transfer");
+    for (const v1::Unit& unit : transfer->units()) {
+      facts.transfer_ids.emplace_back(unit.unit_id(), transfer->transfer_id());
+    }
+    LogInfo("transfer_planned", {{"order_id", record.order.order_id()},
+                                 {"transfer_id", transfer->transfer_id()},
+                                 {"from", station},
+                                 {"to", serving_station},
+                                 {"units", absl::StrCat(ids.size())}});
+    facts.created.push_back(*std::move(transfer));
+  }
+  return facts;
+}
+
+absl::StatusOr<bool> RequestLogic::CancelTransfer(const std::string& transfer_id,
+                                                  const std::string& reason, const Caller& caller) {
+  v1::CancelTransferRequest cancel;
+  // The reason is part of the request: two paths cancelling for different reasons must not
+  // share a request_id (inventory would refuse the second as another request).
+  cancel.set_request_id(DerivedRequestId({transfer_id, "cancel", Fnv1a64Hex(reason)}));
+  cancel.set_transfer_id(transfer_id);
+  cancel.set_reason(reason);
+  absl::StatusOr<v1::Transfer> transfer =
+      inventory_->CancelTransfer(cancel, InventoryCall{caller.deadline, kTransferActor});
+  if (transfer.ok()) return transfer->status() == v1::TRANSFER_STATUS_CANCELLED;
+  if (transfer.status().code() == absl::StatusCode::kFailedPrecondition) return false;
+  return InventoryError(transfer.status(), "cancel transfer");
+}
+
+absl::StatusOr<bool> RequestLogic::ReleaseReservation(const std::string& key,
+                                                      const std::string& reason,
+                                                      const Caller& caller) {
+  const InventoryCall call{caller.deadline, caller.actor};
+  absl::StatusOr<v1::Reservation> held = inventory_->GetReservation(key, call);
+  if (held.status().code() == absl::StatusCode::kNotFound) return true;  // Reserve never ran
+  if (!held.ok()) return InventoryError(held.status(), "get reservation");
+  bool holds = false;
+  bool travelling = false;
+  std::set<std::string> leaving;  // transfers of its units not dispatched yet
+  for (const v1::Unit& unit : held->units()) {
+    if (unit.status() == v1::UNIT_STATUS_IN_TRANSIT) {
+      holds = true;
+      travelling = true;
+    } else if (unit.status() == v1::UNIT_STATUS_RESERVED) {
+      holds = true;
+      if (!unit.transfer_id().empty()) leaving.insert(unit.transfer_id());
+    }
+  }
+  if (!holds && (held->status() == v1::RESERVATION_STATUS_RELEASED ||
+                 held->status() == v1::RESERVATION_STATUS_EXPIRED)) {
+    return true;  // released before (possibly by another path under another request_id)
+  }
+  std::set<std::string> cancelled;
+  for (const std::string& transfer_id : leaving) {
+    BG_ASSIGN_OR_RETURN(bool stopped, CancelTransfer(transfer_id, reason, caller));
+    if (stopped) {
+      cancelled.insert(transfer_id);
+    } else {
+      travelling = true;  // it left meanwhile: a later pass finds out where it is
+    }
+  }
+  if (!travelling) {
+    v1::ReleaseRequest release;
+    release.set_request_id(DerivedRequestId({key, "release"}));
+    release.set_reservation_key(key);
+    release.set_reason(reason);
+    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+    if (released.ok() || released.status().code() == absl::StatusCode::kNotFound) return true;
+    return InventoryError(released.status(), "release");
+  }
+  // Units on the road can only be released once received (they are RESERVED for this
+  // reservation at the destination then): the others go back to stock now.
+  std::vector<std::string> free;
+  for (const v1::Unit& unit : held->units()) {
+    if (unit.status() == v1::UNIT_STATUS_RESERVED &&
+        (unit.transfer_id().empty() || cancelled.count(unit.transfer_id()) > 0)) {
+      free.push_back(unit.unit_id());
+    }
+  }
+  if (!free.empty()) {
+    std::sort(free.begin(), free.end());
+    v1::ReleaseRequest release;
+    release.set_request_id(
+        DerivedRequestId({key, "release", Fnv1a64Hex(absl::StrJoin(free, ","))}));
+    release.set_reservation_key(key);
+    for (const std::string& id : free) release.add_unit_ids(id);
+    release.set_reason(reason);
+    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+    if (!released.ok()) return InventoryError(released.status(), "release");
+  }
+  LogInfo("release_waits_for_transfer", {{"reservation_key", key}});
+  return false;
 }
 
 absl::StatusOr<v1::Order> RequestLogic::ReconcileOrder(const std::string& order_id,
@@ -736,12 +953,42 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
   for (const AllocationRecord& a : record.allocations) {
     if (!a.withdrawn) by_key[a.reservation_key].push_back(&a);
   }
+  if (by_key.empty()) return absl::OkStatus();
+  BG_ASSIGN_OR_RETURN(const std::string destination, TransferDestination(record, caller.deadline));
   std::map<std::string, std::string> withdrawn;                // unit_id -> why
   std::map<std::string, std::vector<std::string>> to_release;  // key -> expired unit ids
-  std::vector<std::pair<std::string, std::string>> transfers;
+  TransferFacts facts;
+  std::vector<std::string> waiting;  // units on a transfer not received yet
   for (const auto& [key, allocations] : by_key) {
     absl::StatusOr<v1::Reservation> reservation = inventory_->GetReservation(key, call);
     if (!reservation.ok()) return InventoryError(reservation.status(), "get reservation");
+    // A bag that expired while waiting for its transfer to leave can only be released off the
+    // transfer: the transfer is cancelled (the other bags on it get a new one below).
+    std::set<std::string> stale;
+    for (const v1::Unit& u : reservation->units()) {
+      if (u.status() == v1::UNIT_STATUS_RESERVED && !u.transfer_id().empty() &&
+          FromTimestamp(u.expires_at()) <= now) {
+        stale.insert(u.transfer_id());
+      }
+    }
+    for (const std::string& transfer_id : stale) {
+      BG_RETURN_IF_ERROR(CancelTransfer(transfer_id, "a unit on it expired", caller).status());
+    }
+    if (!stale.empty()) {
+      reservation = inventory_->GetReservation(key, call);
+      if (!reservation.ok()) return InventoryError(reservation.status(), "get reservation");
+    }
+    BG_ASSIGN_OR_RETURN(TransferFacts planned,
+                        PlanTransfers(record, *reservation, destination, caller));
+    if (!planned.created.empty()) BG_RETURN_IF_ERROR(Fault("transfer.after_create"));
+    std::map<std::string, std::string> transfer_of;  // unit_id -> transfer holding it now
+    for (const v1::Unit& u : reservation->units()) {
+      if (!u.transfer_id().empty()) transfer_of[u.unit_id()] = u.transfer_id();
+    }
+    for (const auto& [unit_id, transfer_id] : planned.transfer_ids) {
+      transfer_of[unit_id] = transfer_id;
+    }
+    facts.Add(std::move(planned));
     std::map<std::string, const v1::Unit*> units;
     for (const v1::Unit& u : reservation->units()) units[u.unit_id()] = &u;
     for (const AllocationRecord* a : allocations) {
@@ -751,9 +998,12 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
         continue;
       }
       const v1::Unit& unit = *it->second;
+      auto on = transfer_of.find(unit.unit_id());
+      const std::string transfer_id = on == transfer_of.end() ? "" : on->second;
       if (unit.status() == v1::UNIT_STATUS_IN_TRANSIT) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("unit ", unit.din(), " is in transit on transfer ", unit.transfer_id()));
+        waiting.push_back(
+            absl::StrCat("unit ", unit.din(), " is in transit on transfer ", transfer_id));
+        continue;
       }
       if (unit.status() != v1::UNIT_STATUS_RESERVED && unit.status() != v1::UNIT_STATUS_ISSUED) {
         withdrawn[a->unit.unit_id()] = absl::StrCat("now ", v1::UnitStatus_Name(unit.status()));
@@ -761,38 +1011,45 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
       }
       if (unit.status() == v1::UNIT_STATUS_RESERVED && FromTimestamp(unit.expires_at()) <= now) {
         withdrawn[a->unit.unit_id()] = "expired";
-        to_release[key].push_back(unit.unit_id());
+        // Still on a transfer only if it left meanwhile: inventory expires it on arrival.
+        if (transfer_id.empty()) to_release[key].push_back(unit.unit_id());
         continue;
       }
-      if (unit.transfer_id() != a->unit.transfer_id()) {
-        transfers.emplace_back(unit.unit_id(), unit.transfer_id());
+      if (unit.status() == v1::UNIT_STATUS_RESERVED && !transfer_id.empty()) {
+        waiting.push_back(absl::StrCat("unit ", unit.din(), " waits at ", unit.station_id(),
+                                       " for transfer ", transfer_id, " to leave"));
       }
     }
   }
-  if (withdrawn.empty() && transfers.empty()) return absl::OkStatus();
-  BG_RETURN_IF_ERROR(
-      store_
-          ->UpdateOrder(order_id, nullptr, caller.actor, now, caller.deadline,
-                        [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                          OrderChange change;
-                          change.unit_transfer_ids = transfers;
-                          std::set<std::string> units;
-                          for (const AllocationRecord& a : current.allocations) {
-                            auto it = withdrawn.find(a.unit.unit_id());
-                            if (a.withdrawn || it == withdrawn.end()) continue;
-                            units.insert(a.unit.unit_id());
-                            change.new_exceptions.push_back(MakeException(
-                                v1::ORDER_EXCEPTION_KIND_UNIT_WITHDRAWN, a.line_no, a.unit.din(),
-                                absl::StrCat("unit ", a.unit.din(), " withdrawn: ", it->second),
-                                caller.actor, now));
-                          }
-                          if (!units.empty()) {
-                            WithdrawUnits(current, units, change);
-                            change.event_kind = "UNITS_WITHDRAWN";
-                          }
-                          return change;
-                        })
-          .status());
+  if (!withdrawn.empty() || !facts.transfer_ids.empty() || !facts.station_ids.empty()) {
+    BG_RETURN_IF_ERROR(
+        store_
+            ->UpdateOrder(order_id, nullptr, caller.actor, now, caller.deadline,
+                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                            OrderChange change;
+                            change.unit_transfer_ids = facts.transfer_ids;
+                            change.unit_station_ids = facts.station_ids;
+                            std::set<std::string> units;
+                            for (const AllocationRecord& a : current.allocations) {
+                              auto it = withdrawn.find(a.unit.unit_id());
+                              if (a.withdrawn || it == withdrawn.end()) continue;
+                              units.insert(a.unit.unit_id());
+                              change.new_exceptions.push_back(MakeException(
+                                  v1::ORDER_EXCEPTION_KIND_UNIT_WITHDRAWN, a.line_no, a.unit.din(),
+                                  absl::StrCat("unit ", a.unit.din(), " withdrawn: ", it->second),
+                                  caller.actor, now));
+                            }
+                            if (!units.empty()) {
+                              WithdrawUnits(current, units, change);
+                              change.event_kind = "UNITS_WITHDRAWN";
+                            } else if (!facts.created.empty()) {
+                              change.event_kind = "TRANSFER_PLANNED";
+                              change.event_note = DescribeTransfers(facts.created);
+                            }
+                            return change;
+                          })
+            .status());
+  }
   for (const auto& [key, unit_ids] : to_release) {
     v1::ReleaseRequest release;
     std::string joined = absl::StrJoin(unit_ids, ",");
@@ -807,6 +1064,12 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
     }
   }
   if (!withdrawn.empty()) BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller));
+  if (!waiting.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        waiting.front(),
+        waiting.size() > 1 ? absl::StrCat(" (and ", waiting.size() - 1, " more unit(s))") : "",
+        ": the order leaves once its transfers are received"));
+  }
   return absl::OkStatus();
 }
 

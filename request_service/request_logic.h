@@ -14,6 +14,17 @@
 // releases them (or a reconcile does). DispatchOrder records its intent before Issue, so a
 // half-done dispatch is finished, never undone.
 //
+// Transfers (DESIGN.md "Allocation" 2, request_rules.h TransfersToServingStation): once a
+// reservation is confirmed, its units held at a station other than the hospital's serving
+// station are put on a reservation-bound inventory transfer to the serving station, one per
+// (reservation, holding station), with a request_id derived from the reservation, the station
+// and the units. The reservation is marked CONFIRMED on the order together with the transfer
+// ids, so a crash in between leaves it RESERVED and whoever settles it next confirms again and
+// finds the units already on their transfer (inventory shows it on each unit). DispatchOrder
+// waits until every transfer is received. Releasing a reservation cancels its transfers that
+// have not left; one whose units are on the road stays to be released (ABANDONED) until they
+// arrive, and a reconcile pass releases it then.
+//
 // Thread-safe; several replicas may run the same jobs at once (the store's row locks and
 // inventory's idempotency keys make repeated work harmless).
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_LOGIC_H_
@@ -23,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -56,6 +68,10 @@ struct LogicOptions {
   absl::Duration reconcile_grace = absl::Seconds(30);
   // Most orders one background pass looks at.
   int job_batch_size = 200;
+  // ROUTINE and URGENT units held at a fallback station travel to the serving station on a
+  // transfer before dispatch (EMERGENCY ones never do). False: every order ships straight from
+  // the stations that hold its units (fallback stations deliver to hospitals themselves).
+  bool fallback_transfers = true;
 };
 
 // Who is calling and until when.
@@ -72,8 +88,9 @@ class RequestLogic {
                Clock* clock, LogicOptions options);
 
   // Test hook: called at named points of the crash-sensitive sequences
-  // ("place_order.after_intent", "allocate.after_reserve", "dispatch.after_issue"); a non-OK
-  // status stops the operation right there, as if the process had died, and is returned.
+  // ("place_order.after_intent", "allocate.after_reserve", "transfer.after_create",
+  // "dispatch.after_issue"); a non-OK status stops the operation right there, as if the process
+  // had died, and is returned.
   using FaultHook = std::function<absl::Status(absl::string_view point)>;
   void SetFaultHook(FaultHook hook);
 
@@ -108,8 +125,9 @@ class RequestLogic {
   // orders are logged and skipped, only a failure to list work is returned.
 
   // Finishes what a crash or an outage left half-done (RECEIVED orders, reservation intents,
-  // unconfirmed or abandoned reservations, started dispatches) for orders unchanged for
-  // reconcile_grace (or for any age when `all` is true, as at start-up).
+  // unconfirmed reservations and their transfers, abandoned reservations, among them those
+  // waiting for a transfer to arrive before they can be released, started dispatches) for
+  // orders unchanged for reconcile_grace (or for any age when `all` is true, as at start-up).
   absl::StatusOr<int> ReconcileOrders(bool all, absl::Time deadline);
   // Tops up back-ordered (PARTIALLY_ALLOCATED) orders, highest priority first, then oldest.
   absl::StatusOr<int> FillBackorders(absl::Time deadline);
@@ -131,12 +149,51 @@ class RequestLogic {
   // Makes reservations for every line still short (one allocation phase per round), records
   // their units, confirms them. No-op for an order that is not allocatable.
   absl::Status AllocateOrder(const std::string& order_id, const Caller& caller);
-  // Confirms RESERVED reservations, releases ABANDONED ones, and drops the units of a
-  // reservation whose hold lapsed.
+  // Confirms RESERVED reservations (and puts their units held away from the serving station on
+  // transfers), releases ABANDONED ones, and drops the units of a reservation whose hold lapsed.
   absl::Status SettleReservations(const std::string& order_id, const Caller& caller);
-  // Checks every allocated unit with inventory (still held, not expired); drops the others and
-  // tops the order up. FAILED_PRECONDITION naming the DIN for a unit in transit.
+  // Checks every allocated unit with inventory (still held, not expired, its transfer); drops
+  // the others and tops the order up; plans the transfers still missing. FAILED_PRECONDITION
+  // naming the DIN and the transfer for a unit on a transfer not yet received.
   absl::Status VerifyAllocations(const std::string& order_id, const Caller& caller);
+
+  // What inventory shows (or was just asked to do) about the units of one reservation.
+  struct TransferFacts {
+    // (unit_id, transfer_id) not yet on the order's record.
+    std::vector<std::pair<std::string, std::string>> transfer_ids;
+    // (unit_id, station_id) for units now held elsewhere than recorded (a transfer arrived).
+    std::vector<std::pair<std::string, std::string>> station_ids;
+    // Transfers created by this call.
+    std::vector<v1::Transfer> created;
+
+    void Add(TransferFacts other) {
+      for (auto& t : other.transfer_ids) transfer_ids.push_back(std::move(t));
+      for (auto& s : other.station_ids) station_ids.push_back(std::move(s));
+      for (v1::Transfer& t : other.created) created.push_back(std::move(t));
+    }
+  };
+  // Compares `held` (inventory's view of one of the order's reservations) with the order's
+  // allocations and, when `serving_station` is not empty, creates the reservation-bound
+  // transfers that bring its RESERVED units held elsewhere to `serving_station` (one per holding
+  // station; a unit already on a transfer is left on it, an expired one stays where it is).
+  // Errors are InventoryError's.
+  absl::StatusOr<TransferFacts> PlanTransfers(const OrderRecord& record,
+                                              const v1::Reservation& held,
+                                              const std::string& serving_station,
+                                              const Caller& caller);
+  // The station units of `record` must reach before dispatch, or "" when they ship from where
+  // they are (request_rules.h TransfersToServingStation, or the order is past allocation).
+  absl::StatusOr<std::string> TransferDestination(const OrderRecord& record, absl::Time deadline);
+  // Cancels an order's transfer that has not left: true when it is (now) CANCELLED, false when
+  // it already left (or arrived). Errors are InventoryError's.
+  absl::StatusOr<bool> CancelTransfer(const std::string& transfer_id, const std::string& reason,
+                                      const Caller& caller);
+  // Gives back everything reservation `key` still holds: cancels its transfers that have not
+  // left (inventory refuses to release a unit on a transfer), then releases. Units on the road
+  // cannot be released before they arrive: the others are released now and false is returned
+  // (call again later). True when the reservation holds nothing any more (or never existed).
+  absl::StatusOr<bool> ReleaseReservation(const std::string& key, const std::string& reason,
+                                          const Caller& caller);
   // Issues the units of an order whose dispatch intent is recorded, then marks it DISPATCHED
   // (completing `key` when given) and places the next massive-transfusion round.
   absl::StatusOr<v1::Order> CompleteDispatch(const std::string& order_id, const IdempotencyKey* key,

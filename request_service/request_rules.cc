@@ -467,6 +467,10 @@ UnitDeviation AssessUnit(v1::Component component, const Recipient& recipient, Bl
   return deviation;
 }
 
+bool TransfersToServingStation(v1::Priority priority, bool fallback_transfers) {
+  return fallback_transfers && priority != v1::PRIORITY_EMERGENCY;
+}
+
 int64_t ApprovalVolumeMl(v1::Component component, int64_t quantity,
                          const v1::PolicyProfile& policy) {
   switch (component) {

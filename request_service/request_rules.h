@@ -160,6 +160,13 @@ struct UnitDeviation {
 };
 UnitDeviation AssessUnit(v1::Component component, const Recipient& recipient, BloodType unit);
 
+// True when units reserved at a station other than the hospital's serving station travel there
+// on a transfer before the order is dispatched, false when they ship straight from the station
+// that holds them (DESIGN.md "Allocation" 2: bags elsewhere come by transfer). EMERGENCY orders
+// ship directly (the shelf now beats the route); `fallback_transfers` false (a region whose
+// fallback stations deliver to hospitals themselves) ships every order directly.
+bool TransfersToServingStation(v1::Priority priority, bool fallback_transfers);
+
 // ---------------------------------------------------------------------------------------------
 // Indications and approval tiers (DOMAIN.md section 7).
 

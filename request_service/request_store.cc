@@ -7,8 +7,8 @@ bool OrderChange::empty() const {
          !dispatch_intent.has_value() && !allow_partial.has_value() && !delivered_at.has_value() &&
          !received_by.has_value() && new_reservations.empty() && reservation_states.empty() &&
          new_allocations.empty() && withdrawn_unit_ids.empty() && outcomes.empty() &&
-         unit_transfer_ids.empty() && close_lines_short.empty() && new_exceptions.empty() &&
-         !review.has_value() && !follow_up.has_value();
+         unit_transfer_ids.empty() && unit_station_ids.empty() && close_lines_short.empty() &&
+         new_exceptions.empty() && !review.has_value() && !follow_up.has_value();
 }
 
 }  // namespace bloodgrid::request

@@ -127,8 +127,11 @@ struct OrderChange {
     std::optional<v1::AdverseReaction> adverse_reaction;
   };
   std::vector<UnitOutcome> outcomes;
-  // Unit transfer ids learnt from inventory.
+  // (unit_id, transfer_id): the transfer bringing a unit to the serving station, learnt from
+  // inventory or just created. Kept after the unit arrives (the route is part of the record).
   std::vector<std::pair<std::string, std::string>> unit_transfer_ids;
+  // (unit_id, station_id): the station that holds a unit now (a transfer delivered it).
+  std::vector<std::pair<std::string, std::string>> unit_station_ids;
   std::vector<int> close_lines_short;
   std::vector<v1::OrderException> new_exceptions;
   std::optional<v1::OrderReview> review;

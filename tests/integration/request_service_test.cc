@@ -7,7 +7,10 @@
 // idempotent retry after a crash between committing the order and reserving, and after a crash
 // between reserving and recording (retry, and a restarted server's reconciler); cancel after
 // dispatch refused; review; the emergency RhD rules; massive transfusion rounds; presumed
-// transfusion; every bad input rejected with nothing written.
+// transfusion; every bad input rejected with nothing written; units at a fallback station
+// brought to the serving station on a reservation-bound transfer before dispatch (not for
+// EMERGENCY, nor with fallback transfers off), cancelled with the order before it leaves and
+// released on arrival after, and made exactly once across a crash before it was recorded.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
@@ -127,6 +130,7 @@ class RequestServiceTest : public ::testing::Test {
     options.wait_for_database = absl::Seconds(10);
     options.logic.hold_seconds = hold_seconds_;
     options.logic.reconcile_grace = absl::ZeroDuration();
+    options.logic.fallback_transfers = fallback_transfers_;
     options.jobs.reconcile_interval = absl::Seconds(2);
     options.jobs.backorder_interval = absl::Seconds(30);
     options.jobs.presume_interval = absl::Hours(1);
@@ -348,6 +352,56 @@ class RequestServiceTest : public ::testing::Test {
     return unit;
   }
 
+  v1::Transfer GetTransfer(const std::string& transfer_id) {
+    v1::GetTransferRequest request;
+    request.set_transfer_id(transfer_id);
+    v1::Transfer transfer;
+    grpc::Status status = Inv([&](grpc::ClientContext* c) {
+      return inventory_stub_->GetTransfer(c, request, &transfer);
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return transfer;
+  }
+
+  // A station sends the transfer on its way (DispatchTransfer).
+  void SendTransfer(const std::string& transfer_id) {
+    v1::DispatchTransferRequest request;
+    request.set_request_id(absl::StrCat("send-", transfer_id));
+    request.set_transfer_id(transfer_id);
+    v1::Transfer transfer;
+    grpc::Status status = Inv([&](grpc::ClientContext* c) {
+      return inventory_stub_->DispatchTransfer(c, request, &transfer);
+    });
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(transfer.status(), v1::TRANSFER_STATUS_IN_TRANSIT);
+  }
+
+  // The destination books the transfer in (ReceiveTransfer).
+  void ReceiveTransfer(const std::string& transfer_id) {
+    v1::ReceiveTransferRequest request;
+    request.set_request_id(absl::StrCat("receive-", transfer_id));
+    request.set_transfer_id(transfer_id);
+    v1::Transfer transfer;
+    grpc::Status status = Inv([&](grpc::ClientContext* c) {
+      return inventory_stub_->ReceiveTransfer(c, request, &transfer);
+    });
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(transfer.status(), v1::TRANSFER_STATUS_RECEIVED);
+  }
+
+  v1::Reservation GetReservation(const std::string& key) {
+    v1::GetReservationRequest request;
+    request.set_reservation_key(key);
+    v1::Reservation reservation;
+    grpc::Status status = Inv([&](grpc::ClientContext* c) {
+      return inventory_stub_->GetReservation(c, request, &reservation);
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return reservation;
+  }
+
+  int64_t InventoryCount(const std::string& sql) { return inventory_schema_.QueryInt(sql); }
+
   static std::vector<v1::OrderUnit> Units(const v1::Order& order) {
     std::vector<v1::OrderUnit> units;
     for (const v1::OrderLine& line : order.lines()) {
@@ -367,6 +421,7 @@ class RequestServiceTest : public ::testing::Test {
   std::unique_ptr<v1::RequestService::Stub> stub_;
   int din_sequence_ = 0;
   int hold_seconds_ = 900;
+  bool fallback_transfers_ = true;
 };
 
 TEST_F(RequestServiceTest, FullLifecycle) {
@@ -1307,6 +1362,396 @@ TEST_F(RequestServiceTest, InventoryOutageIsUnavailableAndTheRetryCompletes) {
   ASSERT_TRUE(Eventually([&] { return Place(request, &order).ok(); }));
   EXPECT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM orders"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Units held at a fallback station (H1: served by CENTRAL, falling back on BR-NORTH).
+
+TEST_F(RequestServiceTest, RoutineUnitsAtAFallbackStationTravelToTheServingStationFirst) {
+  RestartRequest(/*run_jobs=*/false);
+  const std::string din = AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "A+");
+  const v1::Order order =
+      MustPlace(Order("H1", "tr-1", "A+", {{v1::COMPONENT_RED_CELLS, 2}}, v1::PRIORITY_ROUTINE));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  ASSERT_EQ(Units(order).size(), 1u);
+  const v1::OrderUnit allocated = Units(order)[0];
+  EXPECT_EQ(allocated.din(), din);
+  EXPECT_EQ(allocated.station_id(), "BR-NORTH");
+  ASSERT_FALSE(allocated.transfer_id().empty());
+
+  // Inventory holds the transfer, not yet dispatched, with exactly this unit, bound to the
+  // order's reservation (which the order has confirmed).
+  const v1::Transfer transfer = GetTransfer(allocated.transfer_id());
+  EXPECT_EQ(transfer.status(), v1::TRANSFER_STATUS_CREATED);
+  EXPECT_EQ(transfer.from_station_id(), "BR-NORTH");
+  EXPECT_EQ(transfer.to_station_id(), "CENTRAL");
+  EXPECT_EQ(transfer.reservation_key(), order.order_id() + "/1/1");
+  EXPECT_THAT(transfer.reason(), HasSubstr(order.order_id()));
+  ASSERT_EQ(transfer.units_size(), 1);
+  EXPECT_EQ(transfer.units(0).unit_id(), allocated.unit_id());
+  const v1::Unit held = GetUnit(allocated.unit_id());
+  EXPECT_EQ(held.status(), v1::UNIT_STATUS_RESERVED);
+  EXPECT_EQ(held.reservation_key(), order.order_id() + "/1/1");
+  EXPECT_EQ(held.transfer_id(), transfer.transfer_id());
+  EXPECT_EQ(GetReservation(order.order_id() + "/1/1").status(), v1::RESERVATION_STATUS_CONFIRMED);
+  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM reservations WHERE order_id = '",
+                               order.order_id(), "' AND state = 3")),
+            1);
+  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM order_events WHERE order_id = '",
+                               order.order_id(), "' AND kind = 'TRANSFER_PLANNED'")),
+            1);
+
+  // Not before the transfer is received: neither waiting for it to leave, nor on the road.
+  v1::Order dispatched;
+  grpc::Status status = Dispatch(order.order_id(), &dispatched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr(din));
+  EXPECT_THAT(status.error_message(), HasSubstr(transfer.transfer_id()));
+  SendTransfer(transfer.transfer_id());
+  status = Dispatch(order.order_id(), &dispatched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr(din));
+  EXPECT_THAT(status.error_message(), HasSubstr("in transit"));
+  EXPECT_EQ(GetUnit(allocated.unit_id()).status(), v1::UNIT_STATUS_IN_TRANSIT);
+  EXPECT_EQ(Get(order.order_id()).status(), v1::ORDER_STATUS_ALLOCATED);
+
+  // Received at CENTRAL (still reserved for the order): the order leaves from there.
+  ReceiveTransfer(transfer.transfer_id());
+  const v1::Unit arrived = GetUnit(allocated.unit_id());
+  EXPECT_EQ(arrived.status(), v1::UNIT_STATUS_RESERVED);
+  EXPECT_EQ(arrived.station_id(), "CENTRAL");
+  status = Dispatch(order.order_id(), &dispatched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(dispatched.status(), v1::ORDER_STATUS_DISPATCHED);
+  const v1::Unit issued = GetUnit(allocated.unit_id());
+  EXPECT_EQ(issued.status(), v1::UNIT_STATUS_ISSUED);
+  EXPECT_EQ(issued.station_id(), "CENTRAL");
+  EXPECT_EQ(issued.order_id(), order.order_id());
+  ASSERT_EQ(Units(dispatched).size(), 1u);
+  EXPECT_EQ(Units(dispatched)[0].station_id(), "CENTRAL");
+  EXPECT_EQ(Units(dispatched)[0].transfer_id(), transfer.transfer_id());
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 1);
+}
+
+TEST_F(RequestServiceTest, OnlyTheUnitsHeldAtTheFallbackStationTravel) {
+  RestartRequest(/*run_jobs=*/false);
+  const std::string central_din = AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "B+");
+  const std::string north_din = AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "B+");
+  const v1::Order order = MustPlace(Order("H1", "tr-mixed", "B+", {{v1::COMPONENT_RED_CELLS, 4}}));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  ASSERT_EQ(Units(order).size(), 2u);
+  std::string transfer_id;
+  std::string north_unit;
+  for (const v1::OrderUnit& u : Units(order)) {
+    if (u.din() == central_din) {
+      EXPECT_EQ(u.station_id(), "CENTRAL");
+      EXPECT_TRUE(u.transfer_id().empty());
+      EXPECT_TRUE(GetUnit(u.unit_id()).transfer_id().empty());
+    } else {
+      EXPECT_EQ(u.din(), north_din);
+      EXPECT_EQ(u.station_id(), "BR-NORTH");
+      transfer_id = u.transfer_id();
+      north_unit = u.unit_id();
+    }
+  }
+  ASSERT_FALSE(transfer_id.empty());
+  const v1::Transfer transfer = GetTransfer(transfer_id);
+  ASSERT_EQ(transfer.units_size(), 1);
+  EXPECT_EQ(transfer.units(0).unit_id(), north_unit);
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 1);
+
+  v1::Order dispatched;
+  grpc::Status status = Dispatch(order.order_id(), &dispatched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr(north_din));
+  SendTransfer(transfer_id);
+  ReceiveTransfer(transfer_id);
+  status = Dispatch(order.order_id(), &dispatched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  for (const v1::OrderUnit& u : Units(dispatched)) {
+    const v1::Unit unit = GetUnit(u.unit_id());
+    EXPECT_EQ(unit.status(), v1::UNIT_STATUS_ISSUED);
+    EXPECT_EQ(unit.station_id(), "CENTRAL");
+    EXPECT_EQ(u.station_id(), "CENTRAL");
+  }
+}
+
+TEST_F(RequestServiceTest, EmergencyUnitsShipStraightFromTheFallbackStation) {
+  RestartRequest(/*run_jobs=*/false);
+  AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "O+");
+  const v1::Order order = MustPlace(
+      Order("H1", "tr-emergency", "O+", {{v1::COMPONENT_RED_CELLS, 2}}, v1::PRIORITY_EMERGENCY));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  ASSERT_EQ(Units(order).size(), 1u);
+  EXPECT_EQ(Units(order)[0].station_id(), "BR-NORTH");
+  EXPECT_TRUE(Units(order)[0].transfer_id().empty());
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 0);
+
+  v1::Order dispatched;
+  grpc::Status status = Dispatch(order.order_id(), &dispatched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(dispatched.status(), v1::ORDER_STATUS_DISPATCHED);
+  const v1::Unit issued = GetUnit(Units(order)[0].unit_id());
+  EXPECT_EQ(issued.status(), v1::UNIT_STATUS_ISSUED);
+  EXPECT_EQ(issued.station_id(), "BR-NORTH");
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 0);
+}
+
+TEST_F(RequestServiceTest, WithoutFallbackTransfersEveryOrderShipsFromTheHoldingStation) {
+  fallback_transfers_ = false;
+  RestartRequest(/*run_jobs=*/false);
+  AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "AB+");
+  const v1::Order order = MustPlace(
+      Order("H1", "tr-direct", "AB+", {{v1::COMPONENT_RED_CELLS, 2}}, v1::PRIORITY_ROUTINE));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  ASSERT_EQ(Units(order).size(), 1u);
+  EXPECT_TRUE(Units(order)[0].transfer_id().empty());
+  v1::Order dispatched;
+  grpc::Status status = Dispatch(order.order_id(), &dispatched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::Unit issued = GetUnit(Units(order)[0].unit_id());
+  EXPECT_EQ(issued.status(), v1::UNIT_STATUS_ISSUED);
+  EXPECT_EQ(issued.station_id(), "BR-NORTH");
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 0);
+}
+
+TEST_F(RequestServiceTest, DispatchPlansATransferTheAllocationDidNotMake) {
+  // Allocated while the region shipped directly; transfers are then switched on.
+  fallback_transfers_ = false;
+  RestartRequest(/*run_jobs=*/false);
+  const std::string din = AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "A-");
+  const v1::Order order = MustPlace(Order("H1", "tr-late", "A-", {{v1::COMPONENT_RED_CELLS, 2}}));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  EXPECT_TRUE(Units(order)[0].transfer_id().empty());
+  fallback_transfers_ = true;
+  RestartRequest(/*run_jobs=*/false);
+
+  v1::Order dispatched;
+  grpc::Status status = Dispatch(order.order_id(), &dispatched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr(din));
+  const std::string transfer_id = Units(Get(order.order_id()))[0].transfer_id();
+  ASSERT_FALSE(transfer_id.empty());
+  EXPECT_THAT(status.error_message(), HasSubstr(transfer_id));
+  // Asking again plans nothing more.
+  status = Dispatch(order.order_id(), &dispatched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 1);
+  const v1::Transfer transfer = GetTransfer(transfer_id);
+  EXPECT_EQ(transfer.from_station_id(), "BR-NORTH");
+  EXPECT_EQ(transfer.to_station_id(), "CENTRAL");
+  ASSERT_EQ(transfer.units_size(), 1);
+  EXPECT_EQ(transfer.units(0).din(), din);
+
+  SendTransfer(transfer_id);
+  ReceiveTransfer(transfer_id);
+  status = Dispatch(order.order_id(), &dispatched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(GetUnit(Units(dispatched)[0].unit_id()).station_id(), "CENTRAL");
+}
+
+TEST_F(RequestServiceTest, CancellingBeforeTheTransferLeavesPutsTheUnitsBackAtTheFallback) {
+  RestartRequest(/*run_jobs=*/false);
+  AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "O-");
+  const v1::Order order = MustPlace(
+      Order("H1", "tr-cancel", "O-", {{v1::COMPONENT_RED_CELLS, 2}}, v1::PRIORITY_ROUTINE));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  const v1::OrderUnit allocated = Units(order)[0];
+  ASSERT_FALSE(allocated.transfer_id().empty());
+
+  v1::Order cancelled;
+  grpc::Status status = Cancel(order.order_id(), &cancelled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(cancelled.status(), v1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(GetTransfer(allocated.transfer_id()).status(), v1::TRANSFER_STATUS_CANCELLED);
+  const v1::Unit unit = GetUnit(allocated.unit_id());
+  EXPECT_EQ(unit.status(), v1::UNIT_STATUS_AVAILABLE);
+  EXPECT_EQ(unit.station_id(), "BR-NORTH");
+  EXPECT_TRUE(unit.reservation_key().empty());
+  EXPECT_TRUE(unit.transfer_id().empty());
+  // Nothing held on either side.
+  EXPECT_EQ(GetReservation(order.order_id() + "/1/1").status(), v1::RESERVATION_STATUS_RELEASED);
+  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM reservations WHERE order_id = '",
+                               order.order_id(), "' AND state <> 5")),
+            0);
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM units WHERE status = 3 OR reservation_key IS "
+                           "NOT NULL OR transfer_id IS NOT NULL"),
+            0)
+      << "no unit is RESERVED, held by a reservation or on a transfer";
+}
+
+TEST_F(RequestServiceTest, CancellingWhileTheTransferIsOnTheRoadReleasesTheUnitsOnArrival) {
+  // The background jobs run: their periodic reconcile releases what arrives.
+  const std::string central_din = AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "A+");
+  AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "A+");
+  const v1::Order order =
+      MustPlace(Order("H1", "tr-road", "A+", {{v1::COMPONENT_RED_CELLS, 4}}, v1::PRIORITY_ROUTINE));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  std::string transfer_id;
+  std::string central_unit;
+  std::string north_unit;
+  for (const v1::OrderUnit& u : Units(order)) {
+    if (u.din() == central_din) {
+      central_unit = u.unit_id();
+    } else {
+      north_unit = u.unit_id();
+      transfer_id = u.transfer_id();
+    }
+  }
+  ASSERT_FALSE(transfer_id.empty());
+  SendTransfer(transfer_id);
+
+  v1::Order cancelled;
+  grpc::Status status = Cancel(order.order_id(), &cancelled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(cancelled.status(), v1::ORDER_STATUS_CANCELLED);
+  // What is on the shelf goes back at once; the bag on the road stays the reservation's.
+  EXPECT_EQ(GetUnit(central_unit).status(), v1::UNIT_STATUS_AVAILABLE);
+  EXPECT_EQ(GetUnit(north_unit).status(), v1::UNIT_STATUS_IN_TRANSIT);
+  const std::string key = order.order_id() + "/1/1";
+  EXPECT_EQ(GetUnit(north_unit).reservation_key(), key);
+  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM reservations WHERE reservation_key = '", key,
+                               "' AND state = 6")),
+            1)
+      << "still to be released";
+
+  // Reconcile passes before the arrival change nothing.
+  clock_.Advance(absl::Minutes(1));
+  const int64_t passes = request_->jobs()->reconcile_passes();
+  ASSERT_TRUE(Eventually([&] { return request_->jobs()->reconcile_passes() >= passes + 2; }));
+  EXPECT_EQ(GetUnit(north_unit).status(), v1::UNIT_STATUS_IN_TRANSIT);
+  EXPECT_EQ(GetTransfer(transfer_id).status(), v1::TRANSFER_STATUS_IN_TRANSIT);
+
+  // It arrives at CENTRAL, reserved for the cancelled order; the next pass releases it there.
+  ReceiveTransfer(transfer_id);
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(Eventually([&] { return GetUnit(north_unit).status() == v1::UNIT_STATUS_AVAILABLE; }))
+      << GetUnit(north_unit).DebugString();
+  const v1::Unit unit = GetUnit(north_unit);
+  EXPECT_EQ(unit.station_id(), "CENTRAL");
+  EXPECT_TRUE(unit.reservation_key().empty());
+  EXPECT_EQ(GetReservation(key).status(), v1::RESERVATION_STATUS_RELEASED);
+  ASSERT_TRUE(Eventually(
+      [&] { return Count("SELECT COUNT(*) FROM reservations WHERE state IN (1, 2, 6)") == 0; }));
+  EXPECT_EQ(Get(order.order_id()).status(), v1::ORDER_STATUS_CANCELLED);
+}
+
+TEST_F(RequestServiceTest, ABagThatExpiredWaitingForItsTransferIsTakenOffAndReplaced) {
+  RestartRequest(/*run_jobs=*/false);
+  // CPD red cells keep 21 days, MAP (the default) 35: the CPD bag is allocated first.
+  const std::string cpd_din =
+      AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "O+", 200, v1::PolicyProfile::ANTICOAGULANT_CPD);
+  AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "O+");
+  AddUnit("BR-NORTH", v1::COMPONENT_RED_CELLS, "O+");
+  const v1::Order order = MustPlace(
+      Order("H1", "tr-expired", "O+", {{v1::COMPONENT_RED_CELLS, 4}}, v1::PRIORITY_ROUTINE));
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
+  ASSERT_EQ(Units(order).size(), 2u);
+  const std::string first_transfer = Units(order)[0].transfer_id();
+  ASSERT_FALSE(first_transfer.empty());
+  EXPECT_EQ(Units(order)[1].transfer_id(), first_transfer) << "one transfer per station";
+  std::string cpd_unit;
+  std::string kept_unit;
+  for (const v1::OrderUnit& u : Units(order))
+    (u.din() == cpd_din ? cpd_unit : kept_unit) = u.unit_id();
+  ASSERT_FALSE(cpd_unit.empty());
+
+  // Three weeks pass at the request service before anyone dispatches.
+  clock_.Advance(absl::Hours(24 * 22));
+  v1::Order dispatched;
+  grpc::Status status = Dispatch(order.order_id(), &dispatched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // The transfer carrying the expired bag is cancelled and the bag released at BR-NORTH.
+  EXPECT_EQ(GetTransfer(first_transfer).status(), v1::TRANSFER_STATUS_CANCELLED);
+  const v1::Unit expired = GetUnit(cpd_unit);
+  EXPECT_EQ(expired.status(), v1::UNIT_STATUS_AVAILABLE);
+  EXPECT_EQ(expired.station_id(), "BR-NORTH");
+  EXPECT_TRUE(expired.transfer_id().empty());
+  // The other bag travels on a new transfer; the replacement on one of its own.
+  const v1::Order replaced = Get(order.order_id());
+  EXPECT_EQ(replaced.status(), v1::ORDER_STATUS_ALLOCATED);
+  ASSERT_EQ(Units(replaced).size(), 2u);
+  std::set<std::string> transfers;
+  for (const v1::OrderUnit& u : Units(replaced)) {
+    EXPECT_NE(u.unit_id(), cpd_unit);
+    ASSERT_FALSE(u.transfer_id().empty()) << u.DebugString();
+    EXPECT_NE(u.transfer_id(), first_transfer);
+    EXPECT_EQ(GetUnit(u.unit_id()).transfer_id(), u.transfer_id());
+    EXPECT_EQ(GetTransfer(u.transfer_id()).status(), v1::TRANSFER_STATUS_CREATED);
+    if (u.unit_id() == kept_unit) {
+      EXPECT_THAT(status.error_message(), HasSubstr(u.din()));
+    }
+    transfers.insert(u.transfer_id());
+  }
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"),
+            1 + static_cast<int64_t>(transfers.size()));
+  bool withdrawn = false;
+  for (const auto& e : replaced.exceptions()) {
+    if (e.kind() == v1::ORDER_EXCEPTION_KIND_UNIT_WITHDRAWN && e.din() == cpd_din) withdrawn = true;
+  }
+  EXPECT_TRUE(withdrawn);
+
+  for (const std::string& t : transfers) {
+    SendTransfer(t);
+    ReceiveTransfer(t);
+  }
+  status = Dispatch(order.order_id(), &dispatched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  for (const v1::OrderUnit& u : Units(dispatched)) {
+    const v1::Unit unit = GetUnit(u.unit_id());
+    EXPECT_EQ(unit.status(), v1::UNIT_STATUS_ISSUED);
+    EXPECT_EQ(unit.station_id(), "CENTRAL");
+  }
+}
+
+TEST_F(RequestServiceTest, ACrashBetweenCreatingATransferAndRecordingItMakesExactlyOne) {
+  RestartRequest(/*run_jobs=*/false);
+  AddUnit("BR-NORTH", v1::COMPONENT_PLATELETS, "B+");
+  AddUnit("BR-NORTH", v1::COMPONENT_PLATELETS, "B+");
+  request_->logic().SetFaultHook([](absl::string_view point) {
+    return point == "transfer.after_create" ? absl::UnavailableError("crashed") : absl::OkStatus();
+  });
+  const v1::PlaceOrderRequest retried =
+      Order("H1", "tr-crash-1", "B+", {{v1::COMPONENT_PLATELETS, 1}}, v1::PRIORITY_ROUTINE);
+  const v1::PlaceOrderRequest reconciled =
+      Order("H1", "tr-crash-2", "B+", {{v1::COMPONENT_PLATELETS, 1}}, v1::PRIORITY_ROUTINE);
+  v1::Order order;
+  EXPECT_EQ(Place(retried, &order).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Place(reconciled, &order).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Inventory made a transfer for each order; neither order knows it, and neither reservation
+  // is marked confirmed on the order.
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers WHERE status = 1"), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM allocations WHERE transfer_id <> ''"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations WHERE state = 2"), 2);
+
+  // The client's retry finds the first order's transfer instead of making another.
+  request_->logic().SetFaultHook(nullptr);
+  ASSERT_TRUE(Place(retried, &order).ok());
+  EXPECT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED);
+  ASSERT_EQ(Units(order).size(), 1u);
+  const std::string first_transfer = Units(order)[0].transfer_id();
+  ASSERT_FALSE(first_transfer.empty());
+  EXPECT_EQ(GetTransfer(first_transfer).reservation_key(), order.order_id() + "/1/1");
+  EXPECT_EQ(GetUnit(Units(order)[0].unit_id()).transfer_id(), first_transfer);
+
+  // The process dies; the restarted server's start-up reconciler records the second one's.
+  RestartRequest(/*run_jobs=*/true);
+  ASSERT_TRUE(Eventually(
+      [&] { return Count("SELECT COUNT(*) FROM allocations WHERE transfer_id <> ''") == 2; }));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations WHERE state <> 3"), 0);
+  EXPECT_EQ(InventoryCount("SELECT COUNT(*) FROM transfers"), 2);
+  for (absl::string_view request_id : {"tr-crash-1", "tr-crash-2"}) {
+    const std::string order_id = request_schema_.QueryString(
+        absl::StrCat("SELECT order_id FROM orders WHERE request_id = '", request_id, "'"));
+    const v1::OrderUnit unit = Units(Get(order_id))[0];
+    const v1::Transfer transfer = GetTransfer(unit.transfer_id());
+    EXPECT_EQ(transfer.reservation_key(), order_id + "/1/1");
+    ASSERT_EQ(transfer.units_size(), 1);
+    EXPECT_EQ(transfer.units(0).unit_id(), unit.unit_id());
+    EXPECT_EQ(InventoryCount(absl::StrCat(
+                  "SELECT COUNT(*) FROM transfers WHERE reservation_key = '", order_id, "/1/1'")),
+              1);
+  }
 }
 
 }  // namespace
