@@ -854,5 +854,15 @@ TEST(KeysTest, ReservationKeysAndDerivedRequestIds) {
   EXPECT_NE(long_id, DerivedRequestId({std::string(200, 'a'), "y"}));
 }
 
+TEST(RouteTest, FallbackBagsTravelToTheServingStationExceptInAnEmergency) {
+  EXPECT_TRUE(TransfersToServingStation(v1::PRIORITY_ROUTINE, true));
+  EXPECT_TRUE(TransfersToServingStation(v1::PRIORITY_URGENT, true));
+  EXPECT_FALSE(TransfersToServingStation(v1::PRIORITY_EMERGENCY, true));
+  for (v1::Priority priority :
+       {v1::PRIORITY_ROUTINE, v1::PRIORITY_URGENT, v1::PRIORITY_EMERGENCY}) {
+    EXPECT_FALSE(TransfersToServingStation(priority, false)) << v1::Priority_Name(priority);
+  }
+}
+
 }  // namespace
 }  // namespace bloodgrid::request
