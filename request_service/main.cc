@@ -24,6 +24,9 @@ ABSL_FLAG(int, presumed_transfused_hours, 72,
 ABSL_FLAG(int, reconcile_interval_seconds, 30, "period of the half-done order reconciler");
 ABSL_FLAG(int, backorder_sweep_seconds, 300,
           "period of the back-order sweep (stock events trigger it sooner)");
+ABSL_FLAG(int, hospital_cache_ms, 2000,
+          "how long an order may use this replica's cached copy of its hospital (stations); "
+          "0 reads the registry for every order");
 ABSL_FLAG(bool, fallback_transfers, true,
           "ROUTINE and URGENT units reserved at a fallback station travel to the hospital's "
           "serving station on a transfer before dispatch (EMERGENCY units always ship directly); "
@@ -66,6 +69,8 @@ int main(int argc, char** argv) {
   if (presumed < 1) return Fail("--presumed_transfused_hours: must be positive");
   options.logic.presumed_transfused_after = absl::Hours(presumed);
   options.logic.fallback_transfers = absl::GetFlag(FLAGS_fallback_transfers);
+  options.logic.hospital_cache_ttl =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_hospital_cache_ms)));
   const int reconcile = absl::GetFlag(FLAGS_reconcile_interval_seconds);
   const int sweep = absl::GetFlag(FLAGS_backorder_sweep_seconds);
   if (reconcile < 1) return Fail("--reconcile_interval_seconds: must be positive");

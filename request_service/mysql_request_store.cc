@@ -850,7 +850,11 @@ absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& o
           result.record = std::move(current);
         } else {
           ApplyChange(conn, current, change, actor, now);
-          BG_ASSIGN_OR_RETURN(result.record, LoadOrderTx(conn, order_id, false));
+          if (change.read_back || key != nullptr) {
+            BG_ASSIGN_OR_RETURN(result.record, LoadOrderTx(conn, order_id, false));
+          } else {
+            result.record = std::move(current);
+          }
         }
         result.order = result.record.order;
         if (key != nullptr) db::CompleteIdempotent(conn, ToDbKey(*key), result.order);

@@ -222,9 +222,27 @@ absl::Status RequestLogic::InventoryError(const absl::Status& status,
   }
 }
 
+absl::StatusOr<v1::Hospital> RequestLogic::CachedHospital(const std::string& hospital_id,
+                                                          absl::Time deadline) {
+  const absl::Time now = absl::Now();
+  if (options_.hospital_cache_ttl > absl::ZeroDuration()) {
+    absl::MutexLock lock(&hospitals_mu_);
+    auto it = hospitals_.find(hospital_id);
+    if (it != hospitals_.end() && now - it->second.read_at < options_.hospital_cache_ttl) {
+      return it->second.hospital;
+    }
+  }
+  BG_ASSIGN_OR_RETURN(v1::Hospital hospital, store_->GetHospital(hospital_id, deadline));
+  if (options_.hospital_cache_ttl > absl::ZeroDuration()) {
+    absl::MutexLock lock(&hospitals_mu_);
+    hospitals_[hospital_id] = CachedHospitalEntry{hospital, now};
+  }
+  return hospital;
+}
+
 absl::StatusOr<std::vector<std::string>> RequestLogic::StationsOf(const std::string& hospital_id,
                                                                   absl::Time deadline) {
-  BG_ASSIGN_OR_RETURN(v1::Hospital hospital, store_->GetHospital(hospital_id, deadline));
+  BG_ASSIGN_OR_RETURN(v1::Hospital hospital, CachedHospital(hospital_id, deadline));
   std::vector<std::string> stations = {hospital.serving_station_id()};
   for (const std::string& s : hospital.fallback_station_ids()) stations.push_back(s);
   return stations;
@@ -308,7 +326,12 @@ absl::StatusOr<v1::Hospital> RequestLogic::UpsertHospital(const v1::UpsertHospit
     BG_RETURN_IF_ERROR(check_station(hospital.fallback_station_ids(i),
                                      absl::StrCat("hospital.fallback_station_ids[", i, "]")));
   }
-  return store_->UpsertHospital(hospital, key, Now(), caller.deadline);
+  absl::StatusOr<v1::Hospital> stored = store_->UpsertHospital(hospital, key, Now(), caller.deadline);
+  {
+    absl::MutexLock lock(&hospitals_mu_);  // this replica's next orders see the change at once
+    hospitals_.erase(hospital.hospital_id());
+  }
+  return stored;
 }
 
 absl::StatusOr<v1::Hospital> RequestLogic::GetHospital(const v1::GetHospitalRequest& request,
@@ -364,8 +387,7 @@ absl::StatusOr<v1::Order> RequestLogic::PlaceOrder(const v1::PlaceOrderRequest& 
       store_->FindOrderByRequest(request.hospital_id(), request.request_id(), caller.deadline));
   if (existing.has_value()) return replay(*existing);
 
-  absl::StatusOr<v1::Hospital> hospital =
-      store_->GetHospital(request.hospital_id(), caller.deadline);
+  absl::StatusOr<v1::Hospital> hospital = CachedHospital(request.hospital_id(), caller.deadline);
   if (hospital.status().code() == absl::StatusCode::kNotFound) {
     return absl::FailedPreconditionError(
         absl::StrCat("hospital ", request.hospital_id(), " is not registered"));
@@ -444,15 +466,19 @@ absl::StatusOr<v1::Order> RequestLogic::PlaceOrder(const v1::PlaceOrderRequest& 
                            {"hospital_id", order.hospital_id()},
                            {"status", StatusName(order.status())}});
   BG_RETURN_IF_ERROR(Fault("place_order.after_intent"));
-  if (!indication.hold_for_review) BG_RETURN_IF_ERROR(AllocateOrder(order.order_id(), caller));
+  if (!indication.hold_for_review) {
+    BG_ASSIGN_OR_RETURN(OrderRecord placed, AllocateOrder(order.order_id(), caller));
+    return placed.order;
+  }
   BG_ASSIGN_OR_RETURN(OrderRecord placed, store_->LoadOrder(order.order_id(), caller.deadline));
   return placed.order;
 }
 
-absl::Status RequestLogic::AllocateOrder(const std::string& order_id, const Caller& caller) {
+absl::StatusOr<OrderRecord> RequestLogic::AllocateOrder(const std::string& order_id,
+                                                        const Caller& caller) {
   BG_ASSIGN_OR_RETURN(OrderRecord initial, store_->LoadOrder(order_id, caller.deadline));
   const v1::Order& order = initial.order;
-  if (!IsAllocatable(order.status()) || initial.dispatch_intent) return absl::OkStatus();
+  if (!IsAllocatable(order.status()) || initial.dispatch_intent) return initial;
   BG_ASSIGN_OR_RETURN(std::vector<std::string> stations,
                       StationsOf(order.hospital_id(), caller.deadline));
   const Recipient recipient = RecipientOf(order.patient(), order.priority());
@@ -496,12 +522,12 @@ absl::Status RequestLogic::AllocateOrder(const std::string& order_id, const Call
               return change;
             }));
     const OrderRecord& record = planned.record;
-    if (!IsAllocatable(record.order.status()) || record.dispatch_intent) break;
+    if (!IsAllocatable(record.order.status()) || record.dispatch_intent) return record;
     std::vector<ReservationRecord> pending;
     for (const ReservationRecord& r : record.reservations) {
       if (r.state == ReservationState::kPending) pending.push_back(r);
     }
-    if (pending.empty()) break;
+    if (pending.empty()) return record;
 
     // 2. Reserve (idempotent on the key: a repeat after a crash returns the same units).
     std::map<std::string, v1::Reservation> results;
@@ -660,13 +686,18 @@ absl::Status RequestLogic::AllocateOrder(const std::string& order_id, const Call
     }
 
     // 4. Confirm what was recorded; release what the order no longer wants.
-    BG_RETURN_IF_ERROR(SettleReservations(order_id, caller));
+    BG_RETURN_IF_ERROR(SettleReservations(order_id, caller, &recorded.record));
   }
-  return absl::OkStatus();
+  return store_->LoadOrder(order_id, caller.deadline);
 }
 
-absl::Status RequestLogic::SettleReservations(const std::string& order_id, const Caller& caller) {
-  BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
+absl::Status RequestLogic::SettleReservations(const std::string& order_id, const Caller& caller,
+                                              const OrderRecord* known) {
+  OrderRecord loaded;
+  if (known == nullptr) {
+    BG_ASSIGN_OR_RETURN(loaded, store_->LoadOrder(order_id, caller.deadline));
+  }
+  const OrderRecord& record = known != nullptr ? *known : loaded;
   const InventoryCall call{caller.deadline, caller.actor};
   std::set<std::string> confirmed;
   std::set<std::string> released;
@@ -761,6 +792,7 @@ absl::Status RequestLogic::SettleReservations(const std::string& order_id, const
                   change.event_kind = "TRANSFER_PLANNED";
                   change.event_note = DescribeTransfers(facts.created);
                 }
+                change.read_back = false;  // only the write matters here
                 return change;
               })
           .status());
@@ -774,7 +806,7 @@ absl::StatusOr<std::string> RequestLogic::TransferDestination(const OrderRecord&
     return std::string();
   }
   BG_ASSIGN_OR_RETURN(v1::Hospital hospital,
-                      store_->GetHospital(record.order.hospital_id(), deadline));
+                      CachedHospital(record.order.hospital_id(), deadline));
   return hospital.serving_station_id();
 }
 
@@ -938,7 +970,7 @@ absl::StatusOr<v1::Order> RequestLogic::ReconcileOrder(const std::string& order_
       (status == v1::ORDER_STATUS_ALLOCATED || status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED)) {
     BG_RETURN_IF_ERROR(CompleteDispatch(order_id, nullptr, caller).status());
   } else if (IsAllocatable(status) && (status == v1::ORDER_STATUS_RECEIVED || HasPending(record))) {
-    BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller));
+    BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller).status());
   }
   BG_RETURN_IF_ERROR(SettleReservations(order_id, caller));
   BG_ASSIGN_OR_RETURN(record, store_->LoadOrder(order_id, caller.deadline));
@@ -1063,7 +1095,7 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
                  {{"reservation_key", key}, {"status", released.status().ToString()}});
     }
   }
-  if (!withdrawn.empty()) BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller));
+  if (!withdrawn.empty()) BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller).status());
   if (!waiting.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         waiting.front(),
@@ -1436,7 +1468,7 @@ absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& orde
   if (!follow_up_id.empty() && !result.replayed) {
     LogInfo("massive_transfusion_round_placed",
             {{"order_id", follow_up_id}, {"previous", order_id}});
-    absl::Status allocated = AllocateOrder(follow_up_id, caller);
+    absl::Status allocated = AllocateOrder(follow_up_id, caller).status();
     if (!allocated.ok()) {
       LogWarning("massive_transfusion_round_allocation_deferred",
                  {{"order_id", follow_up_id}, {"status", allocated.ToString()}});
@@ -1653,7 +1685,7 @@ absl::StatusOr<int> RequestLogic::FillBackorders(absl::Time deadline) {
                       store_->ListBackorderedOrders(options_.job_batch_size, deadline));
   int done = 0;
   for (const std::string& id : ids) {
-    absl::Status status = AllocateOrder(id, Caller{"system:backorder", deadline});
+    absl::Status status = AllocateOrder(id, Caller{"system:backorder", deadline}).status();
     if (status.ok()) {
       ++done;
     } else {

@@ -72,6 +72,10 @@ struct LogicOptions {
   // transfer before dispatch (EMERGENCY ones never do). False: every order ships straight from
   // the stations that hold its units (fallback stations deliver to hospitals themselves).
   bool fallback_transfers = true;
+  // Orders read their hospital (serving and fallback stations) from a per-replica cache this
+  // long: a change made through another replica reaches this one's new orders within it.
+  // Zero reads the registry every time.
+  absl::Duration hospital_cache_ttl = absl::Seconds(2);
 };
 
 // Who is calling and until when.
@@ -148,10 +152,13 @@ class RequestLogic {
 
   // Makes reservations for every line still short (one allocation phase per round), records
   // their units, confirms them. No-op for an order that is not allocatable.
-  absl::Status AllocateOrder(const std::string& order_id, const Caller& caller);
+  // Returns the order as the last write of the allocation left it.
+  absl::StatusOr<OrderRecord> AllocateOrder(const std::string& order_id, const Caller& caller);
   // Confirms RESERVED reservations (and puts their units held away from the serving station on
   // transfers), releases ABANDONED ones, and drops the units of a reservation whose hold lapsed.
-  absl::Status SettleReservations(const std::string& order_id, const Caller& caller);
+  // `known`: the order as the caller just read or wrote it (saves reading it again).
+  absl::Status SettleReservations(const std::string& order_id, const Caller& caller,
+                                  const OrderRecord* known = nullptr);
   // Checks every allocated unit with inventory (still held, not expired, its transfer); drops
   // the others and tops the order up; plans the transfers still missing. FAILED_PRECONDITION
   // naming the DIN and the transfer for a unit on a transfer not yet received.
@@ -201,6 +208,8 @@ class RequestLogic {
 
   absl::StatusOr<std::vector<std::string>> StationsOf(const std::string& hospital_id,
                                                       absl::Time deadline);
+  // The hospital from the registry, through the cache (LogicOptions::hospital_cache_ttl).
+  absl::StatusOr<v1::Hospital> CachedHospital(const std::string& hospital_id, absl::Time deadline);
   absl::StatusOr<int64_t> PriorDailyVolumeMl(const v1::PlaceOrderRequest& request,
                                              absl::Time deadline);
   // A new reservation intent for `line_no` of `order` in `phase`.
@@ -217,6 +226,13 @@ class RequestLogic {
 
   absl::Mutex hook_mu_;
   FaultHook fault_hook_ ABSL_GUARDED_BY(hook_mu_);
+
+  struct CachedHospitalEntry {
+    v1::Hospital hospital;
+    absl::Time read_at;
+  };
+  absl::Mutex hospitals_mu_;
+  std::map<std::string, CachedHospitalEntry> hospitals_ ABSL_GUARDED_BY(hospitals_mu_);
 };
 
 }  // namespace bloodgrid::request

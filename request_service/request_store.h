@@ -100,6 +100,10 @@ struct OrderRecord {
 
 // One change to an order, applied atomically by UpdateOrder. Fields left empty change nothing.
 struct OrderChange {
+  // False: UpdateOrder does not read the order back after applying the change, and its
+  // UpdateResult describes the order as it was before (for callers that only need the write).
+  // Ignored when an idempotency key is completed (its answer is the order after the change).
+  bool read_back = true;
   // New status; UpdateOrder refuses a transition the state machine (request_rules.h) does not
   // allow with FAILED_PRECONDITION. Sets dispatched_at, completed_at or closed_at (CANCELLED,
   // REJECTED) to `now` when entering those statuses.
