@@ -2,10 +2,14 @@
 // Flags (common/service_flags.h) -> Options -> BuildAndStart; runs until SIGTERM/SIGINT.
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/log.h"
 #include "common/service_flags.h"
 #include "inventory_service/inventory_server.h"
+
+ABSL_FLAG(int, reservation_sweep_seconds, 15,
+          "how often HELD reservations past their hold are released (seconds, at least 1)");
 
 int main(int argc, char** argv) {
   bloodgrid::SignalWatcher signals;  // first: every later thread inherits the signal mask
@@ -23,6 +27,13 @@ int main(int argc, char** argv) {
   options.migrate = config->migrate;
   options.policy_file = config->policy_file;
   options.inventory.time_zone = config->time_zone;
+  const int sweep = absl::GetFlag(FLAGS_reservation_sweep_seconds);
+  if (sweep < 1) {
+    bloodgrid::LogError("bad_configuration",
+                        {{"status", "--reservation_sweep_seconds: must be at least 1"}});
+    return 2;
+  }
+  options.reservation_sweep_interval = absl::Seconds(sweep);
   absl::StatusOr<std::unique_ptr<bloodgrid::inventory::InventoryServer>> server =
       bloodgrid::inventory::InventoryServer::BuildAndStart(std::move(options));
   if (!server.ok()) {

@@ -3,18 +3,16 @@
 #include <cppconn/connection.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
-#include <fcntl.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -25,28 +23,14 @@
 #include "common/service_channel.h"
 #include "gateway/auth.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/e2e/owned_db.h"
 #include "tests/integration/test_db.h"
-
-extern char** environ;
 
 namespace bloodgrid::e2e {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-void RunAdminSql(const std::vector<std::string>& statements) {
-  auto pool = db::ConnectionPool::Create(testing::AdminDbOptions());
+void RunAdminSql(const db::DbOptions& admin, const std::vector<std::string>& statements) {
+  auto pool = db::ConnectionPool::Create(admin);
   absl::Status status = db::RunTransaction(*pool, "e2e admin", absl::Now() + absl::Seconds(30),
                                            [&](db::Connection& conn) {
                                              for (const std::string& s : statements) conn.Execute(s);
@@ -57,10 +41,20 @@ void RunAdminSql(const std::vector<std::string>& statements) {
 
 const char* const kServices[] = {"donor", "inventory", "request"};
 
+RegionOptions WithGatewayFlags(std::vector<std::string> gateway_flags) {
+  RegionOptions options;
+  options.service_flags["gateway"] = std::move(gateway_flags);
+  return options;
+}
+
 }  // namespace
 
 Region::Region(const std::string& name, std::vector<std::string> gateway_flags)
-    : name_(name), gateway_flags_(std::move(gateway_flags)) {
+    : Region(name, WithGatewayFlags(std::move(gateway_flags))) {}
+
+Region::Region(const std::string& name, RegionOptions options)
+    : name_(name), options_(std::move(options)) {
+  admin_db_ = options_.db != nullptr ? options_.db->AdminOptions() : testing::AdminDbOptions();
   std::random_device rd;
   const std::string tag = absl::StrCat("e", rd() % 100000000);
   dir_ = absl::StrCat(BLOODGRID_BINARY_DIR, "/e2e-runs/", name, "-", tag);
@@ -74,14 +68,16 @@ Region::Region(const std::string& name, std::vector<std::string> gateway_flags)
     sql.push_back(absl::StrCat("CREATE USER '", schema, "'@'127.0.0.1' IDENTIFIED BY '", db_password, "'"));
     sql.push_back(absl::StrCat("GRANT ALL PRIVILEGES ON `", schema, "`.* TO '", schema, "'@'127.0.0.1'"));
   }
-  RunAdminSql(sql);
+  RunAdminSql(admin_db_, sql);
   std::ofstream(dir_ + "/db_password") << db_password << "\n";
   std::ofstream(dir_ + "/tokens")
       << gateway::Sha256Hex(kAdminToken) << " admin console\n"
       << gateway::Sha256Hex(kDispatchToken) << " dispatcher dispatch\n"
       << gateway::Sha256Hex(kHospital1Token) << " hospital H1\n"
       << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
-  for (const char* service : {"donor", "inventory", "request", "gateway"}) ports_[service] = FreePort();
+  for (const char* service : {"donor", "inventory", "request", "gateway"}) {
+    ports_[service] = PickFreePort();
+  }
   for (const char* service : {"donor", "inventory", "request", "gateway"}) Start(service);
   channel_ = CreateServiceChannel(absl::StrCat("127.0.0.1:", ports_["gateway"]));
   hospital_ = v1::HospitalApi::NewStub(channel_);
@@ -107,16 +103,17 @@ Region::~Region() {
       absl::SleepFor(absl::Milliseconds(20));
     }
   }
+  if (options_.db != nullptr) return;  // the test's own server goes with its schemas
   std::vector<std::string> sql;
   for (const auto& [service, schema] : schemas_) {
     sql.push_back(absl::StrCat("DROP DATABASE IF EXISTS `", schema, "`"));
     sql.push_back(absl::StrCat("DROP USER IF EXISTS '", schema, "'@'127.0.0.1'"));
   }
-  RunAdminSql(sql);
+  RunAdminSql(admin_db_, sql);
 }
 
 void Region::Start(const std::string& service) {
-  const db::DbOptions admin = testing::AdminDbOptions();
+  const db::DbOptions& admin = admin_db_;
   const std::string binary_name = service == "gateway" ? "gateway" : service + "_service";
   const std::string binary = absl::StrCat(BLOODGRID_BINARY_DIR, "/", binary_name, "/", binary_name);
   std::vector<std::string> args = {binary, absl::StrCat("--port=", ports_[service]),
@@ -126,7 +123,6 @@ void Region::Start(const std::string& service) {
     args.push_back(absl::StrCat("--donor_target=127.0.0.1:", ports_["donor"]));
     args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
     args.push_back(absl::StrCat("--request_target=127.0.0.1:", ports_["request"]));
-    args.insert(args.end(), gateway_flags_.begin(), gateway_flags_.end());
   } else {
     args.push_back(absl::StrCat("--db_host=", admin.host));
     args.push_back(absl::StrCat("--db_port=", admin.port));
@@ -139,19 +135,11 @@ void Region::Start(const std::string& service) {
       args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
     }
   }
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  const std::string log = absl::StrCat(dir_, "/", service, ".log");
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ASSERT_EQ(rc, 0) << "cannot start " << binary;
+  if (auto extra = options_.service_flags.find(service); extra != options_.service_flags.end()) {
+    args.insert(args.end(), extra->second.begin(), extra->second.end());
+  }
+  const pid_t pid = SpawnProcess(args, absl::StrCat(dir_, "/", service, ".log"));
+  ASSERT_GT(pid, 0) << "cannot start " << binary << ": " << std::strerror(errno);
   pids_[service] = pid;
   WaitServing(ports_[service], absl::Seconds(60));
 }
@@ -199,7 +187,7 @@ std::unique_ptr<grpc::ClientContext> Region::Context(const std::string& token,
 }
 
 int64_t Region::CountRows(const std::string& service, const std::string& table) {
-  db::DbOptions options = testing::AdminDbOptions();
+  db::DbOptions options = admin_db_;
   options.schema = schemas_.at(service);
   auto pool = db::ConnectionPool::Create(options);
   int64_t count = -1;
@@ -217,7 +205,7 @@ int64_t Region::CountRows(const std::string& service, const std::string& table) 
 
 std::map<std::string, int64_t> Region::AllRowCounts() {
   std::map<std::string, int64_t> counts;
-  auto pool = db::ConnectionPool::Create(testing::AdminDbOptions());
+  auto pool = db::ConnectionPool::Create(admin_db_);
   for (const auto& [service, schema] : schemas_) {
     absl::Status status = db::RunTransaction(
         *pool, "count all", absl::Now() + absl::Seconds(30), [&](db::Connection& conn) {

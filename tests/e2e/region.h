@@ -1,7 +1,12 @@
 // A whole BloodGrid region for end-to-end tests: three schemas with one database user each
-// (rights on its own schema only) on the MariaDB that scripts/test started, the four real
-// binaries (donor_service, inventory_service, request_service, gateway) started as processes on
-// ports picked at run time, and authenticated public-API stubs. Tests drive only the gateway.
+// (rights on its own schema only) on the MariaDB that scripts/test started (or on one the test
+// owns, see RegionOptions::db), the four real binaries (donor_service, inventory_service,
+// request_service, gateway) started as processes on ports picked at run time, and
+// authenticated public-API stubs. Tests drive only the gateway.
+//
+// The processes are children of the thread that started them and are SIGKILLed if it exits
+// (tests/e2e/owned_db.h SpawnProcess): construct the Region, and call Start/Restart, from the
+// test's own thread.
 #ifndef BLOODGRID_TESTS_E2E_REGION_H_
 #define BLOODGRID_TESTS_E2E_REGION_H_
 
@@ -17,6 +22,7 @@
 #include "bloodgrid/v1/admin_api.grpc.pb.h"
 #include "bloodgrid/v1/dispatch_api.grpc.pb.h"
 #include "bloodgrid/v1/hospital_api.grpc.pb.h"
+#include "common/mysql_pool.h"
 
 namespace grpc {
 class Channel;
@@ -30,12 +36,26 @@ inline constexpr char kDispatchToken[] = "e2e-dispatch-token";
 inline constexpr char kHospital1Token[] = "e2e-hospital-h1-token";
 inline constexpr char kHospital2Token[] = "e2e-hospital-h2-token";
 
+class TestMariaDb;
+
+struct RegionOptions {
+  // Extra command-line flags per process ("donor", "inventory", "request", "gateway"), added
+  // after the ones the Region sets (a repeated flag wins), e.g. {"request",
+  // {"--reservation_hold_seconds=10"}}.
+  std::map<std::string, std::vector<std::string>> service_flags;
+  // The MariaDB to run on, not owned, outliving the Region; null: the one scripts/test started
+  // (BLOODGRID_TEST_DB_*). On a test's own server the schemas are not dropped at the end: the
+  // server goes with them.
+  const TestMariaDb* db = nullptr;
+};
+
 class Region {
  public:
   // Creates the schemas and users and starts every process; fails the test (ASSERT) when the
   // gateway does not report SERVING within a minute.
   // `gateway_flags` are added to the gateway's command line.
   explicit Region(const std::string& name, std::vector<std::string> gateway_flags = {});
+  Region(const std::string& name, RegionOptions options);
   ~Region();
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
@@ -65,11 +85,19 @@ class Region {
   // Row counts of every table of every schema, for "nothing was written" checks.
   std::map<std::string, int64_t> AllRowCounts();
 
+  // The schema of "donor", "inventory" or "request", and the database admin account (every
+  // privilege), e.g. for bench/invariants.h.
+  const std::string& schema(const std::string& service) const { return schemas_.at(service); }
+  const db::DbOptions& admin_db() const { return admin_db_; }
+  // The directory of this run's logs and files.
+  const std::string& dir() const { return dir_; }
+
  private:
   void WaitServing(int port, absl::Duration timeout);
 
   std::string name_;
-  std::vector<std::string> gateway_flags_;
+  RegionOptions options_;
+  db::DbOptions admin_db_;
   std::string dir_;
   std::map<std::string, std::string> schemas_;  // service -> schema
   std::map<std::string, int> ports_;
