@@ -1,5 +1,6 @@
-# Shared by scripts/run and scripts/test: Debian packages, the build, a throwaway MariaDB.
-# Source it; it defines functions only (and BLOODGRID_ROOT).
+# Shared by scripts/run, scripts/test, scripts/bench, scripts/fault_suite and scripts/fuzz:
+# Debian packages, the build, a throwaway MariaDB, a region of services. Source it; it defines
+# functions only (and BLOODGRID_ROOT).
 BLOODGRID_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # Debian 12 packages the build, the tests and the run need.
@@ -44,8 +45,9 @@ free_port() {
 }
 
 # mariadb_start DATADIR PORT: a private MariaDB in DATADIR on 127.0.0.1:PORT, in the
-# background. Sets MARIADB_PID and MARIADB_SOCKET. Creates an admin account
-# bloodgrid_admin/$MARIADB_ADMIN_PASSWORD for TCP use.
+# background; MARIADB_EXTRA_ARGS (word-split) are added to its command line. Sets MARIADB_PID
+# and MARIADB_SOCKET. Creates an admin account bloodgrid_admin/$MARIADB_ADMIN_PASSWORD for TCP
+# use.
 mariadb_start() {
   local datadir="$1" port="$2"
   mkdir -p "$datadir"
@@ -60,7 +62,7 @@ mariadb_start() {
   mariadbd --no-defaults --datadir="$datadir" --socket="$MARIADB_SOCKET" --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$datadir/mysqld.pid" --log-error="$datadir/err.log" \
     --user="$(id -un)" --skip-name-resolve --innodb-buffer-pool-size=256M \
-    --max-connections=400 --innodb-flush-log-at-trx-commit=1 &
+    --max-connections=400 --innodb-flush-log-at-trx-commit=1 ${MARIADB_EXTRA_ARGS:-} &
   MARIADB_PID=$!
   local i
   for i in $(seq 1 300); do
@@ -108,3 +110,56 @@ mariadb_stop() {
   wait "$MARIADB_PID" 2>/dev/null || true
   MARIADB_PID=""
 }
+
+# region_start BUILD_DIR RUN_DIR DB_PORT GATEWAY_PORT TOKENS POLICY [gateway flags...]
+# On the MariaDB started by mariadb_start: one schema and one user per service (rights on its
+# own schema only), then the three services on GATEWAY_PORT+1..3 and the gateway on
+# GATEWAY_PORT, logs in RUN_DIR/logs. TOKENS is a file of lines "role subject token"; the
+# gateway gets only their sha256. Services that are not built are skipped. Sets the arrays
+# REGION_PIDS (service -> pid) and REGION_PORTS (service -> port), and appends to PIDS.
+region_start() {
+  local build_dir="$1" run_dir="$2" db_port="$3" gateway_port="$4" tokens="$5" policy="$6"
+  shift 6
+  mkdir -p "$run_dir/secrets" "$run_dir/logs"
+  chmod 700 "$run_dir/secrets"
+  declare -gA REGION_PIDS=() REGION_PORTS=(
+    [gateway]="$gateway_port" [donor]=$((gateway_port + 1)) [inventory]=$((gateway_port + 2))
+    [request]=$((gateway_port + 3)))
+  local svc password
+  for svc in donor inventory request; do
+    password="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    printf '%s\n' "$password" >"$run_dir/secrets/${svc}_db_password"
+    mariadb_create_service_schema "$svc" "${svc}_svc" "$password"
+  done
+  {
+    echo "# sha256(token) role subject"
+    local role subject token
+    while read -r role subject token; do
+      case "$role" in ''|'#'*) continue ;; esac
+      printf '%s %s %s\n' "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)" "$role" "$subject"
+    done <"$tokens"
+  } >"$run_dir/secrets/gateway_tokens"
+  local bin extra
+  for svc in donor inventory request; do
+    bin="$build_dir/${svc}_service/${svc}_service"
+    if [ ! -x "$bin" ]; then log "$svc service is not built; skipping"; continue; fi
+    extra=()
+    [ "$svc" = request ] && extra=(--inventory_target="127.0.0.1:${REGION_PORTS[inventory]}")
+    "$bin" --port="${REGION_PORTS[$svc]}" --db_host=127.0.0.1 --db_port="$db_port" \
+      --db_name="$svc" --db_user="${svc}_svc" \
+      --db_password_file="$run_dir/secrets/${svc}_db_password" --policy_file="$policy" \
+      "${extra[@]}" >"$run_dir/logs/$svc.log" 2>&1 &
+    REGION_PIDS[$svc]=$!
+    PIDS+=($!)
+  done
+  bin="$build_dir/gateway/gateway"
+  if [ ! -x "$bin" ]; then log "gateway is not built; skipping"; return 0; fi
+  "$bin" --port="$gateway_port" --tokens_file="$run_dir/secrets/gateway_tokens" \
+    --donor_target="127.0.0.1:${REGION_PORTS[donor]}" \
+    --inventory_target="127.0.0.1:${REGION_PORTS[inventory]}" \
+    --request_target="127.0.0.1:${REGION_PORTS[request]}" "$@" \
+    >"$run_dir/logs/gateway.log" 2>&1 &
+  REGION_PIDS[gateway]=$!
+  PIDS+=($!)
+}
+
