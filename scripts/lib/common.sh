@@ -5,7 +5,7 @@ BLOODGRID_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # Debian 12 packages the build, the tests and the run need.
 BLOODGRID_PACKAGES=(
-  cmake ninja-build g++ ccache pkg-config
+  cmake ninja-build g++ ccache pkg-config clang libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libmysqlcppconn-dev libgtest-dev libgmock-dev libssl-dev libglpk-dev
   mariadb-server mariadb-client
