@@ -49,6 +49,7 @@
 #include "bloodgrid/v1/request.grpc.pb.h"
 #include "common/din.h"
 #include "common/mysql_pool.h"
+#include "common/national_id.h"
 #include "common/policy.h"
 #include "common/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -625,13 +626,8 @@ void BaselinePhase(Run& run) {
 // National id (GB 11643) with a valid check digit, unique per `n`.
 std::string NationalId(int64_t n) {
   const absl::CivilDay birth = absl::CivilDay(1972, 1, 1) + (n / 1000) % 9000;
-  std::string id = absl::StrFormat("110105%04d%02d%02d%03d", birth.year(), birth.month(),
-                                   birth.day(), n % 1000);
-  static const int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-  int sum = 0;
-  for (int i = 0; i < 17; ++i) sum += (id[i] - '0') * kWeights[i];
-  id += "10X98765432"[sum % 11];
-  return id;
+  return WithChineseIdCheckCharacter(absl::StrFormat(
+      "110105%04d%02d%02d%03d", birth.year(), birth.month(), birth.day(), n % 1000));
 }
 
 // One client of the mixed scenario (through the gateway).

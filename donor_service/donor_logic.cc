@@ -148,15 +148,6 @@ absl::Status ValidateRecordId(absl::string_view id, absl::string_view field, boo
 // ---------------------------------------------------------------------------------------------
 // Identity and contact
 
-char ChineseIdCheckCharacter(absl::string_view first17) {
-  // GB 11643-1999, ISO 7064 MOD 11-2: weight of position i (0-based) is 2^(17 - i) mod 11.
-  static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-  static constexpr char kCheck[] = "10X98765432";
-  int sum = 0;
-  for (int i = 0; i < 17; ++i) sum += (first17[i] - '0') * kWeights[i];
-  return kCheck[sum % 11];
-}
-
 absl::StatusOr<std::string> NormalizeNationalId(absl::string_view raw, absl::string_view field,
                                                 absl::CivilDay today) {
   std::string id(absl::StripAsciiWhitespace(raw));

@@ -22,6 +22,7 @@
 #include "bloodgrid/v1/donor.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/blood.h"
+#include "common/national_id.h"
 #include "donor_service/eligibility.h"
 #include "google/protobuf/field_mask.pb.h"
 
@@ -47,9 +48,7 @@ absl::Status ValidateRecordId(absl::string_view id, absl::string_view field, boo
 // ---------------------------------------------------------------------------------------------
 // Identity and contact
 
-// The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') of the first 17 digits of a PRC
-// resident identity number (GB 11643-1999). `first17` must be 17 ASCII digits.
-char ChineseIdCheckCharacter(absl::string_view first17);
+// ChineseIdCheckCharacter: common/national_id.h.
 
 // Normalises a national id: ASCII whitespace around it is removed and a trailing letter
 // upper-cased. An 18-character id of 17 digits and a digit or X is a PRC resident identity

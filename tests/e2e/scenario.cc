@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/national_id.h"
 
 namespace bloodgrid::e2e {
 
@@ -35,12 +36,8 @@ v1::BloodType Type(v1::AboGroup abo, v1::RhD rhd) {
 }
 
 std::string NationalId(const std::string& birth_yyyymmdd, int sequence) {
-  std::string id = absl::StrFormat("110105%s%03d", birth_yyyymmdd, sequence % 1000);
-  static const int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-  int sum = 0;
-  for (int i = 0; i < 17; ++i) sum += (id[i] - '0') * kWeights[i];
-  id += "10X98765432"[sum % 11];
-  return id;
+  return WithChineseIdCheckCharacter(
+      absl::StrFormat("110105%s%03d", birth_yyyymmdd, sequence % 1000));
 }
 
 std::string NextDin() {

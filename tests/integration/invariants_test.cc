@@ -24,6 +24,7 @@
 #include "bloodgrid/v1/inventory.grpc.pb.h"
 #include "bloodgrid/v1/request.grpc.pb.h"
 #include "common/din.h"
+#include "common/national_id.h"
 #include "donor_service/donor_server.h"
 #include "gmock/gmock.h"
 #include "inventory_service/inventory_server.h"
@@ -49,12 +50,7 @@ v1::BloodType OPos() {
 
 // An 18-digit resident id with a valid ISO 7064 MOD 11-2 check digit (GB 11643-1999).
 std::string NationalId(int sequence) {
-  std::string id = absl::StrFormat("11010519900307%03d", sequence % 1000);
-  static const int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-  int sum = 0;
-  for (int i = 0; i < 17; ++i) sum += (id[i] - '0') * kWeights[i];
-  id += "10X98765432"[sum % 11];
-  return id;
+  return WithChineseIdCheckCharacter(absl::StrFormat("11010519900307%03d", sequence % 1000));
 }
 
 // Rules that fire in `report`.
