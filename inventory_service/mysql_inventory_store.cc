@@ -1783,8 +1783,19 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
         const absl::Time floor = arrival + settings.safety_margin;
         const std::string& rkey = request.reservation_key();
         const bool bound = !rkey.empty();
-        if (bound && !FindReservation(t.conn, rkey, true).has_value()) {
-          return absl::FailedPreconditionError(absl::StrCat("reservation '", rkey, "' not found"));
+        if (bound) {
+          std::optional<v1::Reservation> held_by = FindReservation(t.conn, rkey, true);
+          if (!held_by.has_value()) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("reservation '", rkey, "' not found"));
+          }
+          // A HELD reservation may lapse while its units are on the road; the sweeper would then
+          // leave them held by an expired reservation. Only a confirmed one moves units.
+          if (held_by->status() != v1::RESERVATION_STATUS_CONFIRMED) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("reservation '", rkey, "' is ", ReservationStatusName(held_by->status()),
+                             ": only a CONFIRMED reservation's units travel"));
+          }
         }
         std::vector<UnitRow> picked;
         absl::flat_hash_set<std::string> picked_ids;

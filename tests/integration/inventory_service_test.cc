@@ -1098,7 +1098,8 @@ TEST_F(InventoryServiceTest, ReservationBoundTransferAndArrivals) {
   v1::Reservation r = Reserve(ReserveRequest("ORD-T/1/1", {"BR-1", "CENTRAL"}, 1, {{ONeg(), 0}}));
   ASSERT_THAT(UnitIds(r.units()), ElementsAre(bound.unit_id()));
 
-  // The reservation's bag travels to the hospital's station and stays held by it throughout.
+  // The reservation's bag travels to the hospital's station and stays held by it throughout,
+  // once the reservation is confirmed: a HELD one could lapse on the road.
   v1::CreateTransferRequest create;
   create.set_request_id(NextRequestId());
   create.set_from_station_id("CENTRAL");
@@ -1106,6 +1107,16 @@ TEST_F(InventoryServiceTest, ReservationBoundTransferAndArrivals) {
   create.set_reservation_key("ORD-T/1/1");
   create.add_items()->set_unit_id(bound.unit_id());
   v1::Transfer transfer;
+  const std::string unconfirmed = TableFingerprint();
+  grpc::Status while_held = Call(&Stub::CreateTransfer, create, &transfer);
+  EXPECT_EQ(while_held.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(while_held.error_message(), HasSubstr("HELD"));
+  EXPECT_EQ(TableFingerprint(), unconfirmed);
+  v1::ConfirmReservationRequest confirm;
+  confirm.set_reservation_key("ORD-T/1/1");
+  v1::Reservation confirmed;
+  ASSERT_TRUE(Call(&Stub::ConfirmReservation, confirm, &confirmed).ok());
+  create.set_request_id(NextRequestId());
   ASSERT_TRUE(Call(&Stub::CreateTransfer, create, &transfer).ok());
   ASSERT_EQ(transfer.units_size(), 1);
   EXPECT_EQ(transfer.units(0).status(), v1::UNIT_STATUS_RESERVED);
@@ -1149,6 +1160,8 @@ TEST_F(InventoryServiceTest, ReservationBoundTransferAndArrivals) {
   // Only units held by the named reservation move with it.
   const v1::Unit loose = AvailableExpiringIn("CENTRAL", ONeg(), 20);
   Reserve(ReserveRequest("ORD-U/1/1", {"BR-1"}, 1, {{ONeg(), 0}}));  // nothing at BR-1
+  confirm.set_reservation_key("ORD-U/1/1");
+  ASSERT_TRUE(Call(&Stub::ConfirmReservation, confirm, &confirmed).ok());
   const std::string before = TableFingerprint();
   create.set_request_id(NextRequestId());
   create.set_reservation_key("ORD-U/1/1");
