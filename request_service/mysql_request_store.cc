@@ -117,19 +117,22 @@ constexpr char kUpdateTransferId[] =
 constexpr char kUpdateUnitStation[] =
     "UPDATE allocations SET station_id = ? WHERE order_id = ? AND unit_id = ?";
 
-constexpr char kSelectExceptions[] =
-    "SELECT kind, line_no, din, message, recorded_by, recorded_at FROM order_exceptions "
-    "WHERE order_id = ? ORDER BY exception_id";
 constexpr char kInsertException[] =
     "INSERT INTO order_exceptions (order_id, kind, line_no, din, message, recorded_by, "
     "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
-constexpr char kSelectFindings[] =
-    "SELECT code, line_no, message FROM order_findings WHERE order_id = ? ORDER BY seq";
 constexpr char kInsertFinding[] =
     "INSERT INTO order_findings (order_id, seq, code, line_no, message) VALUES (?, ?, ?, ?, ?)";
-constexpr char kSelectReview[] =
-    "SELECT approve, reviewer, note, retrospective, reviewed_at FROM order_reviews "
-    "WHERE order_id = ?";
+// An order's exceptions, indication findings and review in one round trip (each is usually
+// empty): part 1 = exception (kind, line_no, din, message, recorded_by, recorded_at) in
+// recorded order, part 2 = finding (code, line_no, message) in sequence, part 3 = review
+// (approve, retrospective, reviewer, note, reviewed_at).
+constexpr char kSelectNotes[] =
+    "SELECT 1 AS part, exception_id AS pos, kind AS n1, line_no AS n2, din AS s1, "
+    "message AS s2, recorded_by AS s3, recorded_at AS t FROM order_exceptions WHERE order_id = ? "
+    "UNION ALL SELECT 2, seq, code, line_no, '', message, '', 0 FROM order_findings "
+    "WHERE order_id = ? "
+    "UNION ALL SELECT 3, 0, approve, retrospective, reviewer, note, '', reviewed_at "
+    "FROM order_reviews WHERE order_id = ? ORDER BY part, pos";
 constexpr char kInsertReview[] =
     "INSERT INTO order_reviews (order_id, approve, reviewer, note, retrospective, reviewed_at) "
     "VALUES (?, ?, ?, ?, ?, ?)";
@@ -413,41 +416,40 @@ absl::StatusOr<OrderRecord> LoadOrderTx(db::Connection& conn, const std::string&
     }
   }
   {
-    sql::PreparedStatement& select = conn.Prepare(kSelectExceptions);
+    sql::PreparedStatement& select = conn.Prepare(kSelectNotes);
     select.setString(1, order_id);
+    select.setString(2, order_id);
+    select.setString(3, order_id);
     ResultSetPtr rs(select.executeQuery());
     while (rs->next()) {
-      v1::OrderException* e = order.add_exceptions();
-      e->set_kind(static_cast<v1::OrderExceptionKind>(rs->getInt(1)));
-      e->set_line_no(rs->getInt(2));
-      e->set_din(rs->getString(3));
-      e->set_message(rs->getString(4));
-      e->set_recorded_by(rs->getString(5));
-      ToTimestamp(FromMicros(rs->getInt64(6)), e->mutable_recorded_at());
-    }
-  }
-  {
-    sql::PreparedStatement& select = conn.Prepare(kSelectFindings);
-    select.setString(1, order_id);
-    ResultSetPtr rs(select.executeQuery());
-    while (rs->next()) {
-      v1::IndicationFinding* f = order.add_indication_findings();
-      f->set_code(static_cast<v1::IndicationFindingCode>(rs->getInt(1)));
-      f->set_line_no(rs->getInt(2));
-      f->set_message(rs->getString(3));
-    }
-  }
-  {
-    sql::PreparedStatement& select = conn.Prepare(kSelectReview);
-    select.setString(1, order_id);
-    ResultSetPtr rs(select.executeQuery());
-    if (rs->next()) {
-      v1::OrderReview* r = order.add_reviews();
-      r->set_approve(rs->getBoolean(1));
-      r->set_reviewer(rs->getString(2));
-      r->set_note(rs->getString(3));
-      r->set_retrospective(rs->getBoolean(4));
-      ToTimestamp(FromMicros(rs->getInt64(5)), r->mutable_reviewed_at());
+      switch (rs->getInt(1)) {
+        case 1: {
+          v1::OrderException* e = order.add_exceptions();
+          e->set_kind(static_cast<v1::OrderExceptionKind>(rs->getInt(3)));
+          e->set_line_no(rs->getInt(4));
+          e->set_din(rs->getString(5));
+          e->set_message(rs->getString(6));
+          e->set_recorded_by(rs->getString(7));
+          ToTimestamp(FromMicros(rs->getInt64(8)), e->mutable_recorded_at());
+          break;
+        }
+        case 2: {
+          v1::IndicationFinding* f = order.add_indication_findings();
+          f->set_code(static_cast<v1::IndicationFindingCode>(rs->getInt(3)));
+          f->set_line_no(rs->getInt(4));
+          f->set_message(rs->getString(6));
+          break;
+        }
+        default: {
+          v1::OrderReview* r = order.add_reviews();
+          r->set_approve(rs->getInt(3) != 0);
+          r->set_retrospective(rs->getInt(4) != 0);
+          r->set_reviewer(rs->getString(5));
+          r->set_note(rs->getString(6));
+          ToTimestamp(FromMicros(rs->getInt64(8)), r->mutable_reviewed_at());
+          break;
+        }
+      }
     }
   }
   AssembleLines(record, lines);
