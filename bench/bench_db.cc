@@ -208,52 +208,6 @@ absl::StatusOr<std::map<std::string, int64_t>> GlobalStatus(db::ConnectionPool& 
   return out;
 }
 
-absl::Status ResetStatementStats(db::ConnectionPool& pool) {
-  return db::RunTransaction(
-      pool, "reset statement statistics", absl::Now() + absl::Seconds(30),
-      [&](db::Connection& conn) -> absl::Status {
-        sql::PreparedStatement& enabled = conn.Prepare("SELECT @@performance_schema");
-        std::unique_ptr<sql::ResultSet> rs(enabled.executeQuery());
-        if (!rs->next() || rs->getInt(1) != 1) {
-          return absl::FailedPreconditionError(
-              "performance_schema is off (start MariaDB with --performance-schema=ON)");
-        }
-        conn.Execute("TRUNCATE TABLE performance_schema.events_statements_summary_by_digest");
-        conn.Execute("TRUNCATE TABLE performance_schema.prepared_statements_instances");
-        return absl::OkStatus();
-      });
-}
-
-absl::StatusOr<std::vector<StatementCost>> TopStatements(db::ConnectionPool& pool, int top) {
-  std::vector<StatementCost> out;
-  BG_RETURN_IF_ERROR(db::RunTransaction(
-      pool, "statement statistics", absl::Now() + absl::Seconds(30), [&](db::Connection& conn) {
-        out.clear();
-        sql::PreparedStatement& select = conn.Prepare(
-            "SELECT text, SUM(calls), SUM(ms), SUM(examined) FROM ("
-            " SELECT DIGEST_TEXT AS text, COUNT_STAR AS calls, SUM_TIMER_WAIT / 1000000000 AS ms,"
-            "  SUM_ROWS_EXAMINED AS examined"
-            " FROM performance_schema.events_statements_summary_by_digest"
-            " WHERE DIGEST_TEXT IS NOT NULL"
-            " UNION ALL"
-            " SELECT SQL_TEXT, COUNT_EXECUTE, SUM_TIMER_EXECUTE / 1000000000, SUM_ROWS_EXAMINED"
-            " FROM performance_schema.prepared_statements_instances) AS s "
-            "GROUP BY text ORDER BY SUM(ms) DESC LIMIT ?");
-        select.setInt(1, top);
-        std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
-        while (rs->next()) {
-          StatementCost cost;
-          cost.digest_text = rs->getString(1);
-          cost.calls = rs->getInt64(2);
-          cost.total_ms = static_cast<double>(rs->getDouble(3));
-          cost.rows_examined = rs->getInt64(4);
-          out.push_back(std::move(cost));
-        }
-        return absl::OkStatus();
-      }));
-  return out;
-}
-
 RawReserver::RawReserver(db::ConnectionPool* pool, std::string key_prefix)
     : pool_(pool), key_prefix_(std::move(key_prefix)) {}
 

@@ -62,24 +62,12 @@ absl::StatusOr<std::vector<std::pair<int, int64_t>>> CountUnitsByStatus(db::Conn
 // the database.
 absl::StatusOr<std::map<std::string, int64_t>> GlobalStatus(db::ConnectionPool& pool);
 
-// One statement's share of the database's time (performance_schema: statement digests
-// and prepared statements, which the digests do not count).
-struct StatementCost {
-  std::string digest_text;
-  int64_t calls = 0;
-  double total_ms = 0;
-  int64_t rows_examined = 0;
-};
-// Clears the statement statistics; FAILED_PRECONDITION when performance_schema is off.
-absl::Status ResetStatementStats(db::ConnectionPool& pool);
-// The `top` statement shapes by total time since the last reset.
-absl::StatusOr<std::vector<StatementCost>> TopStatements(db::ConnectionPool& pool, int top);
-
 // The reservation transaction the inventory service runs for one line, issued directly:
 // insert the reservation, read candidates from idx_units_reserve, claim them with
 // SELECT ... FOR UPDATE SKIP LOCKED, mark each RESERVED and write its event, commit. One
 // durable commit, like the service's. `Release` puts the units back and deletes the
-// reservation (a second transaction) so the stock does not run dry. Not thread-safe: one per client thread.
+// reservation (a second transaction) so the stock does not run dry. Not thread-safe: one per
+// client thread.
 class RawReserver {
  public:
   RawReserver(db::ConnectionPool* pool, std::string key_prefix);

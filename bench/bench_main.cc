@@ -87,9 +87,6 @@ ABSL_FLAG(std::string, json, "", "also write the results as JSON to this file ('
 ABSL_FLAG(bool, check_invariants, true, "audit the databases after every phase");
 ABSL_FLAG(int, orphan_grace_s, 120, "invariants: a hold expired this long ago is orphaned");
 ABSL_FLAG(int, call_timeout_ms, 10000, "deadline of every call");
-ABSL_FLAG(bool, db_profile, false,
-          "print each phase's costliest statements (needs MariaDB's performance_schema; "
-          "scripts/bench turns it on for this flag)");
 
 namespace bloodgrid::bench {
 namespace {
@@ -108,7 +105,6 @@ struct PhaseResult {
   int64_t units_after = 0;
   std::map<std::string, int64_t> db_status_before;
   std::map<std::string, int64_t> db_delta;  // growth of the server's counters over the phase
-  std::vector<StatementCost> top_statements;
   std::optional<InvariantReport> invariants;
   std::string invariant_error;
 
@@ -480,11 +476,6 @@ void RunClients(int clients, PhaseResult& result, db::ConnectionPool& db,
     if (absl::StatusOr<std::map<std::string, int64_t>> status = GlobalStatus(db); status.ok()) {
       result.db_status_before = *status;
     }
-    if (absl::GetFlag(FLAGS_db_profile)) {
-      if (absl::Status reset = ResetStatementStats(db); !reset.ok()) {
-        std::fprintf(stderr, "--db_profile: %s\n", std::string(reset.message()).c_str());
-      }
-    }
     for (std::thread& t : threads) t.join();
   }
   result.measured = std::max(absl::ZeroDuration(), absl::Now() - measure_from);
@@ -519,12 +510,6 @@ struct Run {
 
 void FinishPhase(Run& run, PhaseResult& result) {
   if (run.rss) result.rss_peak_kib = run.rss->PeakKib();
-  if (absl::GetFlag(FLAGS_db_profile)) {
-    if (absl::StatusOr<std::vector<StatementCost>> top = TopStatements(*run.region->inventory_db, 12);
-        top.ok()) {
-      result.top_statements = *top;
-    }
-  }
   if (absl::StatusOr<std::map<std::string, int64_t>> after =
           GlobalStatus(*run.region->inventory_db);
       after.ok()) {
@@ -875,14 +860,6 @@ void PrintPhase(const PhaseResult& phase) {
     }
     std::printf("  database per %s with its clean-up: %s\n", phase.primary.c_str(),
                 absl::StrJoin(per_call, ", ").c_str());
-  }
-  if (!phase.top_statements.empty()) {
-    std::printf("  costliest statements (measured period):\n");
-    for (const StatementCost& cost : phase.top_statements) {
-      std::printf("    %9.1f ms %7lld calls %9lld rows  %.110s\n", cost.total_ms,
-                  static_cast<long long>(cost.calls), static_cast<long long>(cost.rows_examined),
-                  cost.digest_text.c_str());
-    }
   }
   std::printf("  units in inventory: %lld before, %lld after\n",
               static_cast<long long>(phase.units_before), static_cast<long long>(phase.units_after));
