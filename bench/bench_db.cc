@@ -96,8 +96,7 @@ absl::StatusOr<int64_t> SeedUnits(db::ConnectionPool& pool, const SeedPlan& plan
   for (ComponentSpec& spec : components) {
     BG_ASSIGN_OR_RETURN(spec.shelf_life, ShelfLife(*plan.policy, spec.component));
   }
-  std::discrete_distribution<int> pick_component(
-      {plan.red_cells, plan.plasma, plan.platelets});
+  std::discrete_distribution<int> pick_component({plan.red_cells, plan.plasma, plan.platelets});
   std::vector<double> type_weights;
   for (const TypeShare& share : plan.mix) type_weights.push_back(share.percent);
   std::discrete_distribution<int> pick_type(type_weights.begin(), type_weights.end());
@@ -120,8 +119,8 @@ absl::StatusOr<int64_t> SeedUnits(db::ConnectionPool& pool, const SeedPlan& plan
         "INSERT INTO unit_events (unit_id, din, component, kind, from_status, to_status, "
         "occurred_us, actor, reason, station_id) VALUES ";
     for (int64_t i = next; i < end; ++i) {
-      BG_ASSIGN_OR_RETURN(Din din, Din::Create(absl::StrFormat("ZB0%02d", i / kDinsPerFacility),
-                                               26, static_cast<int>(i % kDinsPerFacility)));
+      BG_ASSIGN_OR_RETURN(Din din, Din::Create(absl::StrFormat("ZB0%02d", i / kDinsPerFacility), 26,
+                                               static_cast<int>(i % kDinsPerFacility)));
       const ComponentSpec& spec = components[pick_component(rng)];
       const BloodType type = plan.mix[pick_type(rng)].type;
       const std::string& station = plan.station_ids[i % plan.station_ids.size()];
@@ -135,17 +134,15 @@ absl::StatusOr<int64_t> SeedUnits(db::ConnectionPool& pool, const SeedPlan& plan
       const std::string unit_id = UnitIdFor(din.ToString(), spec.component);
       const char* sep = i == next ? "" : ",";
       absl::StrAppend(&donations, sep, "('", din.ToString(), "','", donor, "',",
-                      static_cast<int>(spec.donation_type), ",'", station, "',",
-                      Micros(collected), ",", static_cast<int>(type.abo), ",",
-                      static_cast<int>(type.rhd), ",", static_cast<int>(v1::TESTING_OUTCOME_RELEASED),
-                      ",", Micros(released), ")");
-      absl::StrAppend(&units, sep, "('", unit_id, "','", din.ToString(), "',",
-                      static_cast<int>(spec.component), ",1,'',", static_cast<int>(type.abo), ",",
-                      static_cast<int>(type.rhd), ",", static_cast<int>(v1::UNIT_STATUS_AVAILABLE),
-                      ",0,'", station, "',", spec.quantity, ",", spec.volume_ml, ",",
-                      static_cast<int>(spec.donation_type), ",", Micros(collected), ",",
-                      Micros(expires), ",'", donor, "',", Micros(collected), ",",
-                      Micros(released), ")");
+                      static_cast<int>(spec.donation_type), ",'", station, "',", Micros(collected),
+                      ",", static_cast<int>(type.abo), ",", static_cast<int>(type.rhd), ",",
+                      static_cast<int>(v1::TESTING_OUTCOME_RELEASED), ",", Micros(released), ")");
+      absl::StrAppend(
+          &units, sep, "('", unit_id, "','", din.ToString(), "',", static_cast<int>(spec.component),
+          ",1,'',", static_cast<int>(type.abo), ",", static_cast<int>(type.rhd), ",",
+          static_cast<int>(v1::UNIT_STATUS_AVAILABLE), ",0,'", station, "',", spec.quantity, ",",
+          spec.volume_ml, ",", static_cast<int>(spec.donation_type), ",", Micros(collected), ",",
+          Micros(expires), ",'", donor, "',", Micros(collected), ",", Micros(released), ")");
       // The trace a released unit has: collected into quarantine, then released.
       absl::StrAppend(&events, sep, "('", unit_id, "','", din.ToString(), "',",
                       static_cast<int>(spec.component), ",",

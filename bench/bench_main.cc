@@ -55,7 +55,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 
 ABSL_FLAG(std::string, scenario, "compare", "compare, place-order, mixed, baseline or scale");
-ABSL_FLAG(bool, direct, false, "place-order: call request_service (--request) instead of the gateway");
+ABSL_FLAG(bool, direct, false,
+          "place-order: call request_service (--request) instead of the gateway");
 ABSL_FLAG(std::string, gateway, "127.0.0.1:50050", "gateway address");
 ABSL_FLAG(std::string, request, "", "request_service address (compare, scale, --direct)");
 ABSL_FLAG(std::string, tokens_file, "", "lines 'role subject token': admin, dispatcher, hospitals");
@@ -124,27 +125,9 @@ struct PhaseResult {
   }
 };
 
+// "OK", "UNAVAILABLE", ...: gRPC's code numbers are absl's.
 std::string CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::OK: return "OK";
-    case grpc::CANCELLED: return "CANCELLED";
-    case grpc::UNKNOWN: return "UNKNOWN";
-    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND: return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::ABORTED: return "ABORTED";
-    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::INTERNAL: return "INTERNAL";
-    case grpc::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::DATA_LOSS: return "DATA_LOSS";
-    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return absl::StrCat("CODE_", static_cast<int>(code));
-  }
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 std::string StatusName(v1::OrderStatus status) {
@@ -305,9 +288,9 @@ OrderShape NextShape(OrderMix& mix, const Region& region, std::mt19937_64& rng) 
   shape.type = region.mix[mix.type(rng)].type;
   const double p = mix.unit(rng);
   const double emergency = absl::GetFlag(FLAGS_emergency_share);
-  shape.priority = p < emergency ? v1::PRIORITY_EMERGENCY
+  shape.priority = p < emergency                                       ? v1::PRIORITY_EMERGENCY
                    : p < emergency + absl::GetFlag(FLAGS_urgent_share) ? v1::PRIORITY_URGENT
-                                                                        : v1::PRIORITY_ROUTINE;
+                                                                       : v1::PRIORITY_ROUTINE;
   return shape;
 }
 
@@ -341,10 +324,9 @@ v1::PlaceOrderRequest OrderRequest(const OrderShape& shape) {
   request.mutable_approvals()->set_physician("Dr. Bench");
   // DOMAIN.md section 7: from 800 mL a day the department head signs too (a red-cell unit
   // counts as 200 mL).
-  const int32_t volume_ml =
-      shape.component == v1::COMPONENT_RED_CELLS ? 200 * shape.quantity
-      : shape.component == v1::COMPONENT_PLASMA  ? shape.quantity
-                                                 : 0;
+  const int32_t volume_ml = shape.component == v1::COMPONENT_RED_CELLS ? 200 * shape.quantity
+                            : shape.component == v1::COMPONENT_PLASMA  ? shape.quantity
+                                                                       : 0;
   if (volume_ml >= 800) request.mutable_approvals()->set_department_head("Dr. Head");
   if (shape.priority != v1::PRIORITY_EMERGENCY) {
     *request.mutable_needed_by() = ToProto(absl::Now() + absl::Hours(6));
@@ -558,7 +540,9 @@ void PlaceOrderPhase(Run& run, const std::string& name, bool direct) {
   }
   RunClients(
       absl::GetFlag(FLAGS_clients), result, *run.region->inventory_db,
-      [&](int c) { return [client = clients[c].get()](bool measure) { client->RunOnce(measure); }; },
+      [&](int c) {
+        return [client = clients[c].get()](bool measure) { client->RunOnce(measure); };
+      },
       [&] { return ProgressText(result, mu, started); });
   FinishPhase(run, result);
 }
@@ -575,8 +559,8 @@ void BaselinePhase(Run& run) {
                                                       NextRequestId(absl::StrCat("bench-raw-", c)));
         auto rng = std::make_shared<std::mt19937_64>(absl::GetFlag(FLAGS_seed) * 104729 + c);
         auto mix = std::make_shared<OrderMix>(region.mix);
-        const std::string station =
-            region.serving_station.at(region.tokens.hospitals[c % region.tokens.hospitals.size()].first);
+        const std::string station = region.serving_station.at(
+            region.tokens.hospitals[c % region.tokens.hospitals.size()].first);
         return [&, reserver, rng, mix, station](bool measure) {
           const OrderShape shape = NextShape(*mix, region, *rng);
           const absl::Time start = absl::Now();
@@ -584,7 +568,8 @@ void BaselinePhase(Run& run) {
               reserver->Reserve(station, shape.component, shape.type, shape.quantity);
           const absl::Duration latency = absl::Now() - start;
           const std::string code =
-              reserved.ok() ? "OK" : std::string(absl::StatusCodeToString(reserved.status().code()));
+              reserved.ok() ? "OK"
+                            : std::string(absl::StatusCodeToString(reserved.status().code()));
           OpStats* reserve_stats;
           OpStats* release_stats;
           {
@@ -597,10 +582,9 @@ void BaselinePhase(Run& run) {
           const absl::Time release_start = absl::Now();
           absl::Status released = reserver->Release(reserver->last_key(), reserved->unit_ids);
           if (measure) {
-            release_stats->Record(absl::Now() - release_start,
-                                  released.ok() ? "OK"
-                                                : std::string(absl::StatusCodeToString(
-                                                      released.code())));
+            release_stats->Record(
+                absl::Now() - release_start,
+                released.ok() ? "OK" : std::string(absl::StatusCodeToString(released.code())));
           }
         };
       },
@@ -611,8 +595,8 @@ void BaselinePhase(Run& run) {
 // National id (GB 11643) with a valid check digit, unique per `n`.
 std::string NationalId(int64_t n) {
   const absl::CivilDay birth = absl::CivilDay(1972, 1, 1) + (n / 1000) % 9000;
-  return WithChineseIdCheckCharacter(absl::StrFormat(
-      "110105%04d%02d%02d%03d", birth.year(), birth.month(), birth.day(), n % 1000));
+  return WithChineseIdCheckCharacter(absl::StrFormat("110105%04d%02d%02d%03d", birth.year(),
+                                                     birth.month(), birth.day(), n % 1000));
 }
 
 // One client of the mixed scenario (through the gateway).
@@ -679,8 +663,9 @@ class MixedClient {
     donor.set_national_id(NationalId(n));
     donor.set_name("Bench Donor");
     donor.set_sex(v1::SEX_MALE);
-    donor.set_birth_date(donor.national_id().substr(6, 4) + "-" + donor.national_id().substr(10, 2) +
-                         "-" + donor.national_id().substr(12, 2));
+    donor.set_birth_date(donor.national_id().substr(6, 4) + "-" +
+                         donor.national_id().substr(10, 2) + "-" +
+                         donor.national_id().substr(12, 2));
     *donor.mutable_blood_type() = type.ToProto();
     donor.mutable_contact()->set_phone("13800138000");
     const std::string station = region_.serving_station.at(hospital_.first);
@@ -724,9 +709,9 @@ class MixedClient {
     v1::RecordTestResultsRequest request;
     request.set_request_id(NextRequestId("bench-tests"));
     request.set_din(din);
-    for (v1::ScreeningTest test : {v1::SCREENING_TEST_ALT, v1::SCREENING_TEST_HBSAG,
-                                   v1::SCREENING_TEST_ANTI_HCV, v1::SCREENING_TEST_ANTI_HIV,
-                                   v1::SCREENING_TEST_SYPHILIS}) {
+    for (v1::ScreeningTest test :
+         {v1::SCREENING_TEST_ALT, v1::SCREENING_TEST_HBSAG, v1::SCREENING_TEST_ANTI_HCV,
+          v1::SCREENING_TEST_ANTI_HIV, v1::SCREENING_TEST_SYPHILIS}) {
       v1::TestResultInput& result = *request.add_results();
       result.set_test(test);
       result.set_reactive(false);
@@ -814,7 +799,9 @@ void MixedPhase(Run& run) {
   }
   RunClients(
       absl::GetFlag(FLAGS_clients), result, *run.region->inventory_db,
-      [&](int c) { return [client = clients[c].get()](bool measure) { client->RunOnce(measure); }; },
+      [&](int c) {
+        return [client = clients[c].get()](bool measure) { client->RunOnce(measure); };
+      },
       [&] { return ProgressText(result, mu, started); });
   FinishPhase(run, result);
 }
@@ -845,7 +832,8 @@ void PrintPhase(const PhaseResult& phase) {
   }
   if (!phase.rss_peak_kib.empty()) {
     std::vector<std::string> rss;
-    for (const auto& [name, kib] : phase.rss_peak_kib) rss.push_back(absl::StrCat(name, " ", Kib(kib)));
+    for (const auto& [name, kib] : phase.rss_peak_kib)
+      rss.push_back(absl::StrCat(name, " ", Kib(kib)));
     std::printf("  peak RSS: %s\n", absl::StrJoin(rss, ", ").c_str());
   }
   if (const OpStats* primary = phase.Find(phase.primary);
@@ -854,18 +842,18 @@ void PrintPhase(const PhaseResult& phase) {
     // included.
     std::vector<std::string> per_call;
     for (const auto& [name, delta] : phase.db_delta) {
-      per_call.push_back(absl::StrFormat("%s %.1f", name,
-                                         static_cast<double>(delta) /
-                                             static_cast<double>(primary->count())));
+      per_call.push_back(absl::StrFormat(
+          "%s %.1f", name, static_cast<double>(delta) / static_cast<double>(primary->count())));
     }
     std::printf("  database per %s with its clean-up: %s\n", phase.primary.c_str(),
                 absl::StrJoin(per_call, ", ").c_str());
   }
   std::printf("  units in inventory: %lld before, %lld after\n",
-              static_cast<long long>(phase.units_before), static_cast<long long>(phase.units_after));
+              static_cast<long long>(phase.units_before),
+              static_cast<long long>(phase.units_after));
   if (phase.invariants.has_value()) {
-    std::printf("  invariants: %s (%zu rules)\n",
-                phase.invariants->ok() ? "hold" : "VIOLATED", phase.invariants->rules.size());
+    std::printf("  invariants: %s (%zu rules)\n", phase.invariants->ok() ? "hold" : "VIOLATED",
+                phase.invariants->rules.size());
     if (!phase.invariants->ok()) std::printf("%s\n", phase.invariants->Summary().c_str());
   } else if (!phase.invariant_error.empty()) {
     std::printf("  invariants: could not be checked: %s\n", phase.invariant_error.c_str());
@@ -914,8 +902,8 @@ std::vector<Ratio> Ratios(const Run& run) {
   }
   if (small != nullptr && large != nullptr && p(small, 50) > 0) {
     const double r = p(large, 50) / p(small, 50);
-    ratios.push_back({absl::StrCat(large->name, "/", small->name, " allocation p50"), r, "<= 1.5",
-                      r <= 1.5});
+    ratios.push_back(
+        {absl::StrCat(large->name, "/", small->name, " allocation p50"), r, "<= 1.5", r <= 1.5});
   }
   for (const auto& phase : run.phases) {
     for (const auto& [name, kib] : phase->rss_peak_kib) {
@@ -977,8 +965,8 @@ std::string ToJson(const Run& run, const std::vector<Ratio>& ratios) {
                     ", \"violations\": [");
     if (phase.invariants.has_value()) {
       for (size_t v = 0; v < phase.invariants->violations.size(); ++v) {
-        absl::StrAppend(&out, v == 0 ? "" : ", ", "\"",
-                        JsonEscape(phase.invariants->violations[v]), "\"");
+        absl::StrAppend(&out, v == 0 ? "" : ", ", "\"", JsonEscape(phase.invariants->violations[v]),
+                        "\"");
       }
     }
     absl::StrAppend(&out, "]}");
@@ -1101,7 +1089,8 @@ int Main() {
     int64_t last = 0;
     absl::StatusOr<int64_t> added = SeedUnits(*region.inventory_db, plan, target, [&](int64_t n) {
       last = n;
-      if (n % 50000 == 0) std::fprintf(stderr, "seeding: %lld units added\n", static_cast<long long>(n));
+      if (n % 50000 == 0)
+        std::fprintf(stderr, "seeding: %lld units added\n", static_cast<long long>(n));
     });
     if (!added.ok()) return added.status();
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
