@@ -17,6 +17,7 @@
 #include "common/din.h"
 #include "common/policy.h"
 #include "common/status.h"
+#include "inventory_service/inventory_logic.h"
 
 namespace bloodgrid::bench {
 namespace {
@@ -27,17 +28,6 @@ constexpr int64_t kMaxSeededUnits = 100 * kDinsPerFacility;
 constexpr char kSeedDinPattern[] = "ZB0%";
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
-
-std::string UnitIdFor(const std::string& din, v1::Component component) {
-  switch (component) {
-    case v1::COMPONENT_RED_CELLS:
-      return absl::StrCat(din, "-RC1");
-    case v1::COMPONENT_PLASMA:
-      return absl::StrCat(din, "-PL1");
-    default:
-      return absl::StrCat(din, "-PT1");
-  }
-}
 
 }  // namespace
 
@@ -131,7 +121,7 @@ absl::StatusOr<int64_t> SeedUnits(db::ConnectionPool& pool, const SeedPlan& plan
       // No donor: the donor service has no record of these donations, and an inventory
       // donation that names a donor must be that donor's (bench/invariants.h).
       const std::string donor;
-      const std::string unit_id = UnitIdFor(din.ToString(), spec.component);
+      const std::string unit_id = inventory::UnitIdFor(din.ToString(), spec.component, 1);
       const char* sep = i == next ? "" : ",";
       absl::StrAppend(&donations, sep, "('", din.ToString(), "','", donor, "',",
                       static_cast<int>(spec.donation_type), ",'", station, "',", Micros(collected),

@@ -79,22 +79,12 @@ RssSampler::RssSampler(std::map<std::string, pid_t> processes, absl::Duration pe
     : processes_(std::move(processes)), period_(period) {
   Sample();
   thread_ = std::thread([this] {
-    absl::MutexLock lock(&mu_);
-    while (!stop_) {
-      mu_.AwaitWithTimeout(absl::Condition(&stop_), period_);
-      if (stop_) break;
-      mu_.Unlock();
-      Sample();
-      mu_.Lock();
-    }
+    while (!stop_.WaitForNotificationWithTimeout(period_)) Sample();
   });
 }
 
 RssSampler::~RssSampler() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
+  stop_.Notify();
   thread_.join();
 }
 

@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace bloodgrid::bench {
@@ -63,7 +64,7 @@ class RssSampler {
   const absl::Duration period_;
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> peak_kib_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Notification stop_;
   std::thread thread_;
 };
 

@@ -2301,6 +2301,24 @@ absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByD
 
 namespace {
 
+// One row of the stock-view queries (kStationLevels, kAllLevels, kKeyLevels) from column
+// `first` on: status, units, quantity, units expiring soon, quantity expiring soon.
+void SetStatusCounts(const sql::ResultSet& rs, int first, v1::StockLevel& level) {
+  const auto status = static_cast<v1::UnitStatus>(rs.getInt(first));
+  v1::StockCount count;
+  count.set_units(static_cast<int32_t>(I64(rs, first + 1)));
+  count.set_quantity(I64(rs, first + 2));
+  if (status == v1::UNIT_STATUS_AVAILABLE) {
+    *level.mutable_available() = count;
+    level.mutable_expiring_soon()->set_units(static_cast<int32_t>(I64(rs, first + 3)));
+    level.mutable_expiring_soon()->set_quantity(I64(rs, first + 4));
+  } else if (status == v1::UNIT_STATUS_RESERVED) {
+    *level.mutable_reserved() = count;
+  } else {
+    *level.mutable_quarantined() = count;
+  }
+}
+
 std::vector<v1::StockLevel> ComputeLevels(Connection& conn, const std::string& station_id,
                                           v1::Component component, int64_t expiring_before_us) {
   std::map<LevelKey, v1::StockLevel> rows;
@@ -2333,20 +2351,7 @@ std::vector<v1::StockLevel> ComputeLevels(Connection& conn, const std::string& s
   ForEachRow(levels, [&](const sql::ResultSet& rs) {
     const LevelKey key = key_of(rs);
     if (!wanted(key.component)) return;
-    v1::StockLevel& level = row(key);
-    const auto status = static_cast<v1::UnitStatus>(rs.getInt(5));
-    v1::StockCount count;
-    count.set_units(static_cast<int32_t>(I64(rs, 6)));
-    count.set_quantity(I64(rs, 7));
-    if (status == v1::UNIT_STATUS_AVAILABLE) {
-      *level.mutable_available() = count;
-      level.mutable_expiring_soon()->set_units(static_cast<int32_t>(I64(rs, 8)));
-      level.mutable_expiring_soon()->set_quantity(I64(rs, 9));
-    } else if (status == v1::UNIT_STATUS_RESERVED) {
-      *level.mutable_reserved() = count;
-    } else {
-      *level.mutable_quarantined() = count;
-    }
+    SetStatusCounts(rs, 5, row(key));
   });
   sql::PreparedStatement& transit = conn.Prepare(kInTransitLevels);
   Params(transit).Int(v1::UNIT_STATUS_IN_TRANSIT);
@@ -2395,21 +2400,7 @@ v1::StockLevel ComputeKeyLevel(Connection& conn, const LevelKey& key, int64_t ex
       .Int(key.component)
       .Int(key.abo)
       .Int(key.rhd);
-  ForEachRow(levels, [&](const sql::ResultSet& rs) {
-    const auto status = static_cast<v1::UnitStatus>(rs.getInt(1));
-    v1::StockCount count;
-    count.set_units(static_cast<int32_t>(I64(rs, 2)));
-    count.set_quantity(I64(rs, 3));
-    if (status == v1::UNIT_STATUS_AVAILABLE) {
-      *level.mutable_available() = count;
-      level.mutable_expiring_soon()->set_units(static_cast<int32_t>(I64(rs, 4)));
-      level.mutable_expiring_soon()->set_quantity(I64(rs, 5));
-    } else if (status == v1::UNIT_STATUS_RESERVED) {
-      *level.mutable_reserved() = count;
-    } else {
-      *level.mutable_quarantined() = count;
-    }
-  });
+  ForEachRow(levels, [&](const sql::ResultSet& rs) { SetStatusCounts(rs, 1, level); });
   sql::PreparedStatement& transit = conn.Prepare(kKeyInTransit);
   Params(transit)
       .Int(v1::UNIT_STATUS_IN_TRANSIT)
