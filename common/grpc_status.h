@@ -5,7 +5,10 @@
 
 #include <grpcpp/support/status.h>
 
+#include <utility>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace bloodgrid {
 
@@ -16,6 +19,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // A downstream call's status as absl::Status, code and message kept.
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// The one handler adapter: an operation's result becomes the handler's reply and status.
+template <typename Response>
+grpc::Status Respond(absl::StatusOr<Response> result, Response* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
 
 }  // namespace bloodgrid
 

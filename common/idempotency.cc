@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "common/hash.h"
 #include "common/mysql_pool.h"
+#include "common/page_token.h"
 #include "common/sql_error.h"
 #include "common/status.h"
 
@@ -31,6 +32,23 @@ constexpr char kCompleteKey[] =
     "UPDATE idempotency_keys SET response = ? WHERE scope = ? AND request_id = ?";
 
 }  // namespace
+
+// The scope column (idempotency_keys.scope) is VARCHAR(64).
+constexpr size_t kMaxScopeLength = 64;
+
+std::string IdempotencyScope(absl::string_view rpc, absl::string_view actor) {
+  std::string scope = absl::StrCat(rpc, "|", actor);
+  if (scope.size() <= kMaxScopeLength) return scope;
+  return absl::StrCat(rpc, "|#", absl::StrFormat("%016x", FilterHash({actor})));
+}
+
+absl::StatusOr<IdempotencyKey> MakeIdempotencyKey(absl::string_view rpc, absl::string_view actor,
+                                                  absl::string_view request_id,
+                                                  const google::protobuf::Message& request) {
+  BG_RETURN_IF_ERROR(ValidateRequestId(request_id));
+  return IdempotencyKey{IdempotencyScope(rpc, actor), std::string(request_id),
+                        RequestFingerprint(request)};
+}
 
 absl::Status ValidateRequestId(absl::string_view request_id) {
   if (request_id.empty()) return InvalidField("request_id", "is required");

@@ -44,6 +44,17 @@ struct IdempotencyKey {
   std::string request_hash;
 };
 
+// The one scope format of request_id keys, which are scoped by RPC and caller (common.proto
+// "Idempotency"): "<rpc>|<actor>", or "<rpc>|#<16 hex digits of FilterHash({actor})>" when that
+// would not fit the 64-character scope column.
+std::string IdempotencyScope(absl::string_view rpc, absl::string_view actor);
+
+// The key of a mutating call: IdempotencyScope(rpc, actor), the request_id, and the request's
+// fingerprint. INVALID_ARGUMENT "request_id: ..." when the request_id is malformed.
+absl::StatusOr<IdempotencyKey> MakeIdempotencyKey(absl::string_view rpc, absl::string_view actor,
+                                                  absl::string_view request_id,
+                                                  const google::protobuf::Message& request);
+
 // Checks the shape of a client's request_id: 1-128 characters from [A-Za-z0-9._:-].
 // INVALID_ARGUMENT "request_id: ..." otherwise.
 absl::Status ValidateRequestId(absl::string_view request_id);

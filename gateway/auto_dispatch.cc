@@ -13,27 +13,22 @@
 namespace bloodgrid::gateway {
 
 AutoDispatcher::AutoDispatcher(Backends& backends, const AutoDispatchOptions& options)
-    : backends_(backends), options_(options) {}
+    : backends_(backends),
+      options_(options),
+      task_({.name = "auto_dispatch_round", .interval = options.interval},
+            [this] { return RunOnce().status(); }) {}
 
 AutoDispatcher::~AutoDispatcher() { Stop(); }
 
 void AutoDispatcher::Start() {
-  if (options_.interval <= absl::ZeroDuration() || thread_.joinable()) return;
+  if (options_.interval <= absl::ZeroDuration() || task_.running()) return;
   LogInfo("auto_dispatch_started", {{"interval", absl::FormatDuration(options_.interval)},
                                     {"horizon_hours", std::to_string(options_.horizon_hours)},
                                     {"dry_run", options_.dry_run ? "true" : "false"}});
-  thread_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(options_.interval)) {
-      absl::StatusOr<std::vector<v1::Transfer>> round = RunOnce();
-      if (!round.ok()) LogWarning("auto_dispatch_round_failed", {{"status", round.status().ToString()}});
-    }
-  });
+  task_.Start();
 }
 
-void AutoDispatcher::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
-  if (thread_.joinable()) thread_.join();
-}
+void AutoDispatcher::Stop() { task_.Stop(); }
 
 absl::StatusOr<std::vector<v1::Transfer>> AutoDispatcher::RunOnce() {
   const Principal principal{Role::kDispatcher, "auto-dispatch"};

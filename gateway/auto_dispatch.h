@@ -4,13 +4,12 @@
 #ifndef BLOODGRID_GATEWAY_AUTO_DISPATCH_H_
 #define BLOODGRID_GATEWAY_AUTO_DISPATCH_H_
 
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
+#include "common/periodic_task.h"
 
 namespace bloodgrid::gateway {
 
@@ -43,8 +42,7 @@ class AutoDispatcher {
  private:
   Backends& backends_;
   const AutoDispatchOptions options_;
-  absl::Notification stop_;
-  std::thread thread_;
+  PeriodicTask task_;
 };
 
 }  // namespace bloodgrid::gateway

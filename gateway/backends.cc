@@ -6,18 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/call_context.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/service_channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace bloodgrid::gateway {
-namespace {
-
-constexpr char kActorMetadata[] = "x-bloodgrid-actor";
-
-}  // namespace
-
 Backends::Backends(const BackendOptions& options) : options_(options) {
   donor_channel_ = CreateServiceChannel(options.donor_target, options.max_receive_message_bytes);
   inventory_channel_ =
@@ -31,9 +26,7 @@ Backends::Backends(const BackendOptions& options) : options_(options) {
 
 void Backends::Prepare(grpc::ClientContext& context, const Principal& principal,
                        absl::Time caller_deadline) const {
-  const absl::Time deadline = std::min(caller_deadline, absl::Now() + options_.call_timeout_cap);
-  context.set_deadline(absl::ToChronoTime(deadline));
-  context.AddMetadata(kActorMetadata, principal.Actor());
+  PrepareOutgoingCall(context, principal.Actor(), caller_deadline, options_.call_timeout_cap);
 }
 
 absl::Status Backends::CheckHealth(absl::Duration timeout) const {
