@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/blood.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "planner/mip_solver.h"
@@ -84,17 +85,6 @@ struct Region {
   int only_station = -1;
 };
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  out->set_seconds(seconds);
-  out->set_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-}
-
 absl::StatusOr<Region> ParseRegion(const v1::GetRebalanceInputsResponse& inputs,
                                    const PlannerOptions& options) {
   Region region;
@@ -103,7 +93,7 @@ absl::StatusOr<Region> ParseRegion(const v1::GetRebalanceInputsResponse& inputs,
                                                       inputs.horizon_hours()));
   }
   if (!inputs.has_as_of()) return InvalidField("as_of", "required");
-  region.as_of = ToTime(inputs.as_of());
+  region.as_of = FromTimestamp(inputs.as_of());
   if (options.horizon_hours < 0 || options.horizon_hours > inputs.horizon_hours()) {
     return InvalidField("options.horizon_hours", absl::StrCat("must be 0..", inputs.horizon_hours(),
                                                               " (the inputs' horizon_hours)"));
@@ -220,7 +210,7 @@ absl::StatusOr<Region> ParseRegion(const v1::GetRebalanceInputsResponse& inputs,
                             "units and quantity must be both 0 or both > 0");
       }
       Lot parsed;
-      parsed.expires_at = ToTime(lot.expires_at());
+      parsed.expires_at = FromTimestamp(lot.expires_at());
       parsed.expiry_hours = absl::ToDoubleHours(parsed.expires_at - region.as_of);
       parsed.beyond_horizon = lot.beyond_horizon() || parsed.expiry_hours >= region.lookahead;
       parsed.units = units;
@@ -1230,7 +1220,7 @@ absl::StatusOr<v1::PlanRebalanceResponse> PlanRebalance(
           }
         }
         if (earliest == absl::InfiniteFuture()) earliest = region.as_of;
-        SetTimestamp(earliest, r->mutable_earliest_expiry());
+        ToTimestamp(earliest, r->mutable_earliest_expiry());
         const double hours = absl::ToDoubleHours(earliest - region.as_of);
         std::string text = absl::StrFormat(
             "%s of %s expire%s in %.0f h at %s ", QuantityText(group, origin_before.outdated),
