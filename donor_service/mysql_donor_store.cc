@@ -29,21 +29,35 @@ using db::IdempotencyKey;
 // ---------------------------------------------------------------------------------------------
 // SQL. Instants are DATETIME(6) in UTC, passed and read as "YYYY-MM-DD HH:MM:SS.ffffff".
 
-// The donor columns plus the output-only flags computed as of a day. Parameters 1-3: the day
-// ("YYYY-MM-DD") for `deferred` (twice) and `permanently_deferred`.
-constexpr char kDonorSelect[] =
+// DeferralInForceOn (donor_rules.h) over the deferrals row `f`, the one SQL form of it: every
+// query that filters by "in force" appends this and binds it with BindDeferralInForce.
+constexpr char kDeferralInForce[] =
+    " f.voided = FALSE AND f.start_date <= ? AND (f.ends_on IS NULL OR f.ends_on > ?)";
+
+// The donor columns plus the output-only flags computed as of a day (BindDonorDay binds them).
+constexpr char kDonorColumns[] =
     "SELECT d.donor_id, d.national_id, d.name, d.sex, d.birth_date, d.abo, d.rhd,"
     " d.blood_type_confirmed, d.phone, d.email, d.address, d.home_station_id, d.donation_count,"
     " d.last_donation_date, d.had_adverse_reaction, d.version, d.created_at, d.updated_at,"
     " (SELECT GROUP_CONCAT(p.panel ORDER BY p.panel) FROM donor_panels p"
-    "   WHERE p.donor_id = d.donor_id) AS panels,"
-    " EXISTS (SELECT 1 FROM deferrals f WHERE f.donor_id = d.donor_id AND f.voided = FALSE"
-    "   AND f.start_date <= ? AND (f.ends_on IS NULL OR f.ends_on > ?)) AS deferred,"
-    " EXISTS (SELECT 1 FROM deferrals f WHERE f.donor_id = d.donor_id AND f.voided = FALSE"
-    "   AND f.kind = 2 AND f.start_date <= ?) AS permanently_deferred,"
+    "   WHERE p.donor_id = d.donor_id) AS panels,";
+constexpr char kDonorDeferred[] =
+    " EXISTS (SELECT 1 FROM deferrals f WHERE f.donor_id = d.donor_id AND";
+// PermanentDeferralInForceOn: the kind is bound (IsPermanentDeferral's kind).
+constexpr char kDonorPermanentlyDeferred[] =
+    " EXISTS (SELECT 1 FROM deferrals f WHERE f.donor_id = d.donor_id AND f.kind = ? AND";
+constexpr char kDonorOpenConflict[] =
     " EXISTS (SELECT 1 FROM blood_type_conflicts c WHERE c.donor_id = d.donor_id"
     "   AND c.resolved = FALSE) AS open_conflict"
     " FROM donors d";
+
+const std::string& DonorSelect() {
+  static const std::string* const sql = new std::string(
+      absl::StrCat(kDonorColumns, kDonorDeferred, kDeferralInForce, ") AS deferred,",
+                   kDonorPermanentlyDeferred, kDeferralInForce, ") AS permanently_deferred,",
+                   kDonorOpenConflict));
+  return *sql;
+}
 constexpr char kDonorById[] = " WHERE d.donor_id = ?";
 constexpr char kLockDonor[] = "SELECT version FROM donors WHERE donor_id = ? FOR UPDATE";
 constexpr char kDonorIdByNationalId[] = "SELECT donor_id FROM donors WHERE national_id = ?";
@@ -63,7 +77,7 @@ constexpr char kInsertAudit[] =
     " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr char kLastInsertId[] = "SELECT LAST_INSERT_ID()";
 
-// SearchDonors: kDonorSelect + " WHERE TRUE" + the fragments of the filters given.
+// SearchDonors: DonorSelect() + " WHERE TRUE" + the fragments of the filters given.
 constexpr char kWhereTrue[] = " WHERE TRUE";
 constexpr char kFilterNationalId[] = " AND d.national_id = ?";
 constexpr char kFilterNamePrefix[] = " AND d.name LIKE ?";
@@ -111,15 +125,14 @@ constexpr char kDeferralByIdForUpdate[] = " WHERE f.deferral_id = ? FOR UPDATE";
 constexpr char kDeferralByReactive[] =
     " WHERE f.donor_id = ? AND f.din = ? AND f.reactive_test = ?";
 constexpr char kDeferralsOfDonor[] = " WHERE f.donor_id = ?";
-constexpr char kDeferralsActive[] =
-    " AND f.voided = FALSE AND f.start_date <= ? AND (f.ends_on IS NULL OR f.ends_on > ?)";
+constexpr char kAnd[] = " AND";
 constexpr char kDeferralAfter[] =
     " AND (f.start_date < ? OR (f.start_date = ? AND f.deferral_id < ?))";
 constexpr char kDeferralOrder[] = " ORDER BY f.start_date DESC, f.deferral_id DESC LIMIT ?";
-constexpr char kDeferralsInForce[] =
-    "SELECT deferral_id, reason_code, ends_on FROM deferrals WHERE donor_id = ?"
-    " AND voided = FALSE AND start_date <= ? AND (ends_on IS NULL OR ends_on > ?)"
-    " ORDER BY start_date, deferral_id";
+// The deferrals of one donor in force on a day, oldest first: + kDeferralInForce + order.
+constexpr char kDeferralsInForceOfDonor[] =
+    "SELECT f.deferral_id, f.reason_code, f.ends_on FROM deferrals f WHERE f.donor_id = ? AND";
+constexpr char kDeferralsInForceOrder[] = " ORDER BY f.start_date, f.deferral_id";
 constexpr char kInsertDeferral[] =
     "INSERT INTO deferrals (donor_id, kind, reason_code, note, start_date, ends_on, reactive_test,"
     " din, deferred_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -165,25 +178,23 @@ constexpr char kPoolHistory[] =
     " AND n.collection_date >= ? AND n.collection_date <= ?";
 constexpr char kPoolDeferrals[] =
     "SELECT f.deferral_id, f.donor_id, f.reason_code, f.ends_on FROM deferrals f"
-    " JOIN donors d ON d.donor_id = f.donor_id WHERE d.abo = ? AND d.rhd = ?"
-    " AND f.voided = FALSE AND f.start_date <= ? AND (f.ends_on IS NULL OR f.ends_on > ?)"
-    " ORDER BY f.start_date, f.deferral_id";
+    " JOIN donors d ON d.donor_id = f.donor_id WHERE d.abo = ? AND d.rhd = ? AND";
 
-// Appeals. Counts by response (wire numbers of AppealResponse: 1 pending ... 5 donated).
+// Appeals. Counts by response: BindAppealCounts binds the five responses, in column order.
 constexpr char kAppealSelect[] =
     "SELECT a.appeal_id, a.station_id, a.abo, a.rhd, a.donation_type, a.donations_needed,"
     " a.reason, a.created_by, a.created_at, a.closes_at,"
     " (SELECT COUNT(*) FROM appeal_contacts c WHERE c.appeal_id = a.appeal_id) AS total,"
     " (SELECT COUNT(*) FROM appeal_contacts c WHERE c.appeal_id = a.appeal_id"
-    "   AND c.response = 1) AS pending,"
+    "   AND c.response = ?) AS pending,"
     " (SELECT COUNT(*) FROM appeal_contacts c WHERE c.appeal_id = a.appeal_id"
-    "   AND c.response = 2) AS contacted,"
+    "   AND c.response = ?) AS contacted,"
     " (SELECT COUNT(*) FROM appeal_contacts c WHERE c.appeal_id = a.appeal_id"
-    "   AND c.response = 3) AS accepted,"
+    "   AND c.response = ?) AS accepted,"
     " (SELECT COUNT(*) FROM appeal_contacts c WHERE c.appeal_id = a.appeal_id"
-    "   AND c.response = 4) AS declined,"
+    "   AND c.response = ?) AS declined,"
     " (SELECT COUNT(*) FROM appeal_contacts c WHERE c.appeal_id = a.appeal_id"
-    "   AND c.response = 5) AS donated"
+    "   AND c.response = ?) AS donated"
     " FROM appeals a";
 constexpr char kAppealById[] = " WHERE a.appeal_id = ?";
 constexpr char kLockAppeal[] = "SELECT closes_at FROM appeals WHERE appeal_id = ? FOR UPDATE";
@@ -205,6 +216,7 @@ constexpr char kNextContactPosition[] =
     "SELECT COALESCE(MAX(position), 0) + 1 FROM appeal_contacts WHERE appeal_id = ?";
 constexpr char kDonorExists[] = "SELECT COUNT(*) FROM donors WHERE donor_id = ?";
 constexpr char kFilterAppealStation[] = " AND a.station_id = ?";
+// AppealOpenAt's SQL form; parameter: the instant.
 constexpr char kFilterAppealOpen[] = " AND a.closes_at > ?";
 constexpr char kAppealAfter[] = " AND (a.created_at < ? OR (a.created_at = ? AND a.appeal_id < ?))";
 constexpr char kAppealOrder[] = " ORDER BY a.created_at DESC, a.appeal_id DESC LIMIT ?";
@@ -217,15 +229,15 @@ constexpr char kLockAccount[] =
     " FOR UPDATE";
 constexpr char kSelectCredits[] =
     "SELECT din, donation_date, volume_ml FROM reimbursement_ledger WHERE donor_id = ?"
-    " AND kind = 1 ORDER BY donation_date, entry_id";
+    " AND kind = ? ORDER BY donation_date, entry_id";
 constexpr char kInvoiceClaimed[] = "SELECT COUNT(*) FROM reimbursement_ledger WHERE invoice_no = ?";
 constexpr char kInsertCredit[] =
     "INSERT INTO reimbursement_ledger (donor_id, kind, din, donation_date, volume_ml, created_at,"
-    " created_by) VALUES (?, 1, ?, ?, ?, ?, ?)";
+    " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)";
 constexpr char kInsertDebit[] =
     "INSERT INTO reimbursement_ledger (donor_id, kind, volume_ml, claimant_relation, invoice_no,"
     " invoice_volume_ml, blood_fee, reimbursed_amount, recipient_name, hospital_name,"
-    " invoice_date, created_at, created_by) VALUES (?, 2, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    " invoice_date, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr char kAddSelfClaimed[] =
     "UPDATE reimbursement_accounts SET self_claimed_ml = self_claimed_ml + ?, updated_at = ?"
     " WHERE donor_id = ?";
@@ -335,6 +347,8 @@ class Params {
   }
   Params& OptDouble(const std::optional<double>& value) { return value ? Double(*value) : Null(); }
   Params& OptStr(const std::optional<std::string>& value) { return value ? Str(*value) : Null(); }
+  // The parameters of kDeferralInForce.
+  Params& DeferralInForce(absl::CivilDay day) { return Str(FormatDate(day)).Str(FormatDate(day)); }
 
  private:
   sql::PreparedStatement& statement_;
@@ -452,15 +466,16 @@ v1::Donor ReadDonorRow(sql::ResultSet& rs) {
   return donor;
 }
 
+// The parameters of DonorSelect() for the output-only flags as of `today`.
 Params BindDonorDay(sql::PreparedStatement& statement, absl::CivilDay today) {
   Params params(statement);
-  params.Str(Day(today)).Str(Day(today)).Str(Day(today));
+  params.DeferralInForce(today).Int(v1::DEFERRAL_KIND_PERMANENT).DeferralInForce(today);
   return params;
 }
 
 std::optional<v1::Donor> ReadDonor(Connection& conn, const std::string& donor_id,
                                    absl::CivilDay today) {
-  sql::PreparedStatement& select = conn.Prepare(absl::StrCat(kDonorSelect, kDonorById));
+  sql::PreparedStatement& select = conn.Prepare(absl::StrCat(DonorSelect(), kDonorById));
   BindDonorDay(select, today).Str(donor_id);
   auto rs = Query(select);
   if (!rs->next()) return std::nullopt;
@@ -545,9 +560,11 @@ v1::Deferral ReadDeferralRow(sql::ResultSet& rs, absl::CivilDay today) {
       *deferral.mutable_voided_at() = ToTimestamp(ParseDbTime(Text(rs, "voided_at")));
     }
   }
-  const absl::CivilDay start = ParseDbDay(deferral.start_date());
-  const bool ended = !deferral.ends_on().empty() && ParseDbDay(deferral.ends_on()) <= today;
-  deferral.set_active(!deferral.voided() && start <= today && !ended);
+  DeferralSpan span;
+  span.voided = deferral.voided();
+  span.start_date = ParseDbDay(deferral.start_date());
+  if (!deferral.ends_on().empty()) span.ends_on = ParseDbDay(deferral.ends_on());
+  deferral.set_active(DeferralInForceOn(span, today));
   return deferral;
 }
 
@@ -636,12 +653,24 @@ DeferralInForce DeferralInForceRow(sql::ResultSet& rs) {
 
 std::vector<DeferralInForce> ReadDeferralsInForce(Connection& conn, const std::string& donor_id,
                                                   absl::CivilDay on_date) {
-  sql::PreparedStatement& select = conn.Prepare(kDeferralsInForce);
-  Params(select).Str(donor_id).Str(Day(on_date)).Str(Day(on_date));
+  sql::PreparedStatement& select = conn.Prepare(
+      absl::StrCat(kDeferralsInForceOfDonor, kDeferralInForce, kDeferralsInForceOrder));
+  Params(select).Str(donor_id).DeferralInForce(on_date);
   auto rs = Query(select);
   std::vector<DeferralInForce> deferrals;
   while (rs->next()) deferrals.push_back(DeferralInForceRow(*rs));
   return deferrals;
+}
+
+// The parameters of kAppealSelect's counts.
+Params BindAppealCounts(sql::PreparedStatement& statement) {
+  Params params(statement);
+  params.Int(v1::APPEAL_RESPONSE_PENDING)
+      .Int(v1::APPEAL_RESPONSE_CONTACTED)
+      .Int(v1::APPEAL_RESPONSE_ACCEPTED)
+      .Int(v1::APPEAL_RESPONSE_DECLINED)
+      .Int(v1::APPEAL_RESPONSE_DONATED);
+  return params;
 }
 
 v1::Appeal ReadAppealRow(sql::ResultSet& rs, absl::Time now) {
@@ -656,7 +685,7 @@ v1::Appeal ReadAppealRow(sql::ResultSet& rs, absl::Time now) {
   *appeal.mutable_created_at() = ToTimestamp(ParseDbTime(Text(rs, "created_at")));
   const absl::Time closes_at = ParseDbTime(Text(rs, "closes_at"));
   *appeal.mutable_closes_at() = ToTimestamp(closes_at);
-  appeal.set_open(now < closes_at);
+  appeal.set_open(AppealOpenAt(closes_at, now));
   v1::AppealCounts* counts = appeal.mutable_counts();
   counts->set_total(rs.getInt("total"));
   counts->set_pending(rs.getInt("pending"));
@@ -669,7 +698,7 @@ v1::Appeal ReadAppealRow(sql::ResultSet& rs, absl::Time now) {
 
 std::optional<v1::Appeal> ReadAppeal(Connection& conn, int64_t appeal_id, absl::Time now) {
   sql::PreparedStatement& select = conn.Prepare(absl::StrCat(kAppealSelect, kAppealById));
-  Params(select).Int(appeal_id);
+  BindAppealCounts(select).Int(appeal_id);
   auto rs = Query(select);
   if (!rs->next()) return std::nullopt;
   v1::Appeal appeal = ReadAppealRow(*rs, now);
@@ -720,7 +749,7 @@ LedgerState ReadLedgerState(Connection& conn, const std::string& donor_id, bool 
   state.self_claimed_ml = rs->getInt64("self_claimed_ml");
   state.relatives_claimed_ml = rs->getInt64("relatives_claimed_ml");
   sql::PreparedStatement& credits = conn.Prepare(kSelectCredits);
-  Params(credits).Str(donor_id);
+  Params(credits).Str(donor_id).Int(v1::LEDGER_ENTRY_KIND_CREDIT);
   auto crs = Query(credits);
   while (crs->next()) {
     state.credits.push_back(CreditInput{Text(*crs, "din"), ParseDbDay(Text(*crs, "donation_date")),
@@ -890,7 +919,7 @@ absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& ca
                                                               const PageQuery& page) {
   // The statement is assembled from the constant fragments of the filters in use (never from
   // input), so each combination is its own cached prepared statement with its own plan.
-  std::string sql_text = absl::StrCat(kDonorSelect, kWhereTrue);
+  std::string sql_text = absl::StrCat(DonorSelect(), kWhereTrue);
   if (!filter.national_id.empty()) absl::StrAppend(&sql_text, kFilterNationalId);
   if (!filter.name_prefix.empty()) absl::StrAppend(&sql_text, kFilterNamePrefix);
   if (!filter.phone.empty()) absl::StrAppend(&sql_text, kFilterPhone);
@@ -942,8 +971,8 @@ absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& ca
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& donor_id, BloodType typed,
-    const std::string& din, std::optional<absl::Time> typed_at) {
+    const CallInfo& call, const IdempotencyKey& key, const std::string& donor_id,
+    const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) {
   return Idempotent<v1::RecordBloodTypingResponse>(
       *pool_, "record blood typing", call, key,
       [&](Connection& conn, v1::RecordBloodTypingResponse& out) -> absl::Status {
@@ -958,30 +987,31 @@ absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping
         } else {
           std::optional<v1::Donor> donor = ReadDonor(conn, donor_id, call.today);
           if (!donor) return DonorNotFound(donor_id);
-          absl::StatusOr<BloodType> recorded_or = BloodType::FromProto(donor->blood_type());
-          const BloodType recorded = recorded_or.ok() ? *recorded_or : BloodType::Unknown();
-          const TypingOutcome outcome = DecideTyping(recorded, typed);
+          const TypingChange change = decide(*donor);
+          const BloodType& typed = change.typed;
           std::string detail;
-          if (outcome == TypingOutcome::kConflict) {
+          if (change.open_conflict) {
             sql::PreparedStatement& insert = conn.Prepare(kInsertConflict);
             Params(insert)
                 .Str(donor_id)
                 .Str(din)
-                .Int(recorded.abo)
-                .Int(recorded.rhd)
+                .Int(change.recorded.abo)
+                .Int(change.recorded.rhd)
                 .Int(typed.abo)
                 .Int(typed.rhd)
                 .Str(DbTime(call.now));
             insert.executeUpdate();
             conflict_id = LastInsertId(conn);
-            detail = absl::StrCat("conflict ", *conflict_id, ": recorded ", recorded.ToString(),
-                                  ", typed ", typed.ToString(), " on ", din);
-          } else if (outcome == TypingOutcome::kAssigned || !donor->blood_type_confirmed()) {
+            detail = absl::StrCat("conflict ", *conflict_id, ": recorded ",
+                                  change.recorded.ToString(), ", typed ", typed.ToString(), " on ",
+                                  din);
+          } else if (change.set_blood_type) {
             sql::PreparedStatement& set = conn.Prepare(kSetBloodType);
             Params(set).Int(typed.abo).Int(typed.rhd).Str(DbTime(call.now)).Str(donor_id);
             set.executeUpdate();
-            detail = absl::StrCat(outcome == TypingOutcome::kAssigned ? "assigned " : "confirmed ",
-                                  typed.ToString(), " from ", din);
+            detail = absl::StrCat(
+                change.outcome == TypingOutcome::kAssigned ? "assigned " : "confirmed ",
+                typed.ToString(), " from ", din);
           } else {
             detail = absl::StrCat("agrees with ", typed.ToString(), " on ", din);
           }
@@ -992,7 +1022,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping
               .Int(typed.abo)
               .Int(typed.rhd)
               .OptStr(typed_at ? std::optional<std::string>(DbTime(*typed_at)) : std::nullopt)
-              .Int(static_cast<int>(outcome))
+              .Int(static_cast<int>(change.outcome))
               .OptInt(conflict_id)
               .Str(DbTime(call.now))
               .Str(call.actor.substr(0, 128));
@@ -1155,7 +1185,7 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo
                                                                   bool active_only,
                                                                   const PageQuery& page) {
   std::string sql_text = absl::StrCat(kDeferralSelect, kDeferralsOfDonor);
-  if (active_only) absl::StrAppend(&sql_text, kDeferralsActive);
+  if (active_only) absl::StrAppend(&sql_text, kAnd, kDeferralInForce);
   if (page.after) absl::StrAppend(&sql_text, kDeferralAfter);
   absl::StrAppend(&sql_text, kDeferralOrder);
   return Read<Page<v1::Deferral>>(
@@ -1165,7 +1195,7 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo
         sql::PreparedStatement& select = conn.Prepare(sql_text);
         Params params(select);
         params.Str(donor_id);
-        if (active_only) params.Str(Day(call.today)).Str(Day(call.today));
+        if (active_only) params.DeferralInForce(call.today);
         if (page.after) {
           const std::string at = Day(DayFromNumber(page.after->after_key()));
           params.Str(at).Str(at).Int(CursorRowId(*page.after));
@@ -1266,6 +1296,7 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
             sql::PreparedStatement& credit = conn.Prepare(kInsertCredit);
             Params(credit)
                 .Str(donor_id)
+                .Int(v1::LEDGER_ENTRY_KIND_CREDIT)
                 .Str(donation.din())
                 .Str(donation.collection_date())
                 .Int(*draft.credit_ml)
@@ -1360,7 +1391,7 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
       *pool_, "load appeal pool", call,
       [&](Connection& conn, std::vector<AppealPoolEntry>& out) -> absl::Status {
         std::map<std::string, size_t> index;
-        sql::PreparedStatement& donors = conn.Prepare(absl::StrCat(kDonorSelect, kPoolDonors));
+        sql::PreparedStatement& donors = conn.Prepare(absl::StrCat(DonorSelect(), kPoolDonors));
         BindDonorDay(donors, on_date).Int(type.abo).Int(type.rhd);
         auto rs = Query(donors);
         while (rs->next()) {
@@ -1380,8 +1411,9 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
                            static_cast<v1::DonationType>(hrs->getInt("donation_type")),
                            hrs->getInt("volume_ml")});
         }
-        sql::PreparedStatement& deferrals = conn.Prepare(kPoolDeferrals);
-        Params(deferrals).Int(type.abo).Int(type.rhd).Str(Day(on_date)).Str(Day(on_date));
+        sql::PreparedStatement& deferrals = conn.Prepare(
+            absl::StrCat(kPoolDeferrals, kDeferralInForce, kDeferralsInForceOrder));
+        Params(deferrals).Int(type.abo).Int(type.rhd).DeferralInForce(on_date);
         auto drs = Query(deferrals);
         while (drs->next()) {
           auto it = index.find(Text(*drs, "donor_id"));
@@ -1455,7 +1487,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::RecordAppealResponse(
         }
         if (!closes_at)
           return absl::NotFoundError(absl::StrCat("appeal ", appeal_id, " not found"));
-        if (call.now >= *closes_at) {
+        if (!AppealOpenAt(*closes_at, call.now)) {
           return absl::FailedPreconditionError(absl::StrCat(
               "appeal ", appeal_id, " closed at ",
               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *closes_at, absl::UTCTimeZone())));
@@ -1522,7 +1554,7 @@ absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallInfo& ca
   return Read<Page<v1::Appeal>>(
       *pool_, "list appeals", call, [&](Connection& conn, Page<v1::Appeal>& out) -> absl::Status {
         sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params(select);
+        Params params = BindAppealCounts(select);
         if (!station_id.empty()) params.Str(station_id);
         if (open_only) params.Str(DbTime(call.now));
         if (page.after) {
@@ -1573,6 +1605,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimburseme
           sql::PreparedStatement& insert = conn.Prepare(kInsertDebit);
           Params(insert)
               .Str(claim.donor_id)
+              .Int(v1::LEDGER_ENTRY_KIND_DEBIT)
               .Int(outcome.decision.covered_volume_ml)
               .Int(claim.relation)
               .Str(claim.invoice_no)
@@ -1592,7 +1625,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimburseme
         }
         const int64_t entry_id = LastInsertId(conn);
         sql::PreparedStatement& add = conn.Prepare(
-            claim.relation == v1::CLAIMANT_RELATION_SELF ? kAddSelfClaimed : kAddRelativesClaimed);
+            IsRelative(claim.relation) ? kAddRelativesClaimed : kAddSelfClaimed);
         Params(add)
             .Int(outcome.decision.covered_volume_ml)
             .Str(DbTime(call.now))

@@ -36,7 +36,7 @@ class MysqlDonorStore : public DonorStore {
 
   absl::StatusOr<v1::RecordBloodTypingResponse> RecordBloodTyping(
       const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
-      BloodType typed, const std::string& din, std::optional<absl::Time> typed_at) override;
+      const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) override;
   absl::StatusOr<Page<v1::BloodTypeConflict>> ListBloodTypeConflicts(
       const CallInfo& call, const std::string& donor_id, bool open_only,
       const PageQuery& page) override;
