@@ -467,16 +467,15 @@ v1::Donor ReadDonorRow(sql::ResultSet& rs) {
 }
 
 // The parameters of DonorSelect() for the output-only flags as of `today`.
-Params BindDonorDay(sql::PreparedStatement& statement, absl::CivilDay today) {
-  Params params(statement);
-  params.DeferralInForce(today).Int(v1::DEFERRAL_KIND_PERMANENT).DeferralInForce(today);
-  return params;
+Params& BindDonorDay(Params& params, absl::CivilDay today) {
+  return params.DeferralInForce(today).Int(v1::DEFERRAL_KIND_PERMANENT).DeferralInForce(today);
 }
 
 std::optional<v1::Donor> ReadDonor(Connection& conn, const std::string& donor_id,
                                    absl::CivilDay today) {
   sql::PreparedStatement& select = conn.Prepare(absl::StrCat(DonorSelect(), kDonorById));
-  BindDonorDay(select, today).Str(donor_id);
+  Params params(select);
+  BindDonorDay(params, today).Str(donor_id);
   auto rs = Query(select);
   if (!rs->next()) return std::nullopt;
   return ReadDonorRow(*rs);
@@ -663,14 +662,12 @@ std::vector<DeferralInForce> ReadDeferralsInForce(Connection& conn, const std::s
 }
 
 // The parameters of kAppealSelect's counts.
-Params BindAppealCounts(sql::PreparedStatement& statement) {
-  Params params(statement);
-  params.Int(v1::APPEAL_RESPONSE_PENDING)
+Params& BindAppealCounts(Params& params) {
+  return params.Int(v1::APPEAL_RESPONSE_PENDING)
       .Int(v1::APPEAL_RESPONSE_CONTACTED)
       .Int(v1::APPEAL_RESPONSE_ACCEPTED)
       .Int(v1::APPEAL_RESPONSE_DECLINED)
       .Int(v1::APPEAL_RESPONSE_DONATED);
-  return params;
 }
 
 v1::Appeal ReadAppealRow(sql::ResultSet& rs, absl::Time now) {
@@ -698,7 +695,8 @@ v1::Appeal ReadAppealRow(sql::ResultSet& rs, absl::Time now) {
 
 std::optional<v1::Appeal> ReadAppeal(Connection& conn, int64_t appeal_id, absl::Time now) {
   sql::PreparedStatement& select = conn.Prepare(absl::StrCat(kAppealSelect, kAppealById));
-  BindAppealCounts(select).Int(appeal_id);
+  Params params(select);
+  BindAppealCounts(params).Int(appeal_id);
   auto rs = Query(select);
   if (!rs->next()) return std::nullopt;
   v1::Appeal appeal = ReadAppealRow(*rs, now);
@@ -758,20 +756,6 @@ LedgerState ReadLedgerState(Connection& conn, const std::string& donor_id, bool 
   return state;
 }
 
-// Fetches page_size + 1 rows of a prepared, bound list query; fills `page` with page_size of
-// them and, when there are more, `next` from the last one kept.
-template <typename T, typename ReadRow, typename CursorOf>
-void FillPage(sql::ResultSet& rs, int page_size, ReadRow read_row, CursorOf cursor_of,
-              Page<T>& page) {
-  while (rs.next()) {
-    if (static_cast<int>(page.items.size()) == page_size) {
-      page.next = cursor_of(page.items.back());
-      break;
-    }
-    page.items.push_back(read_row(rs));
-  }
-}
-
 int64_t TimestampMicros(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
@@ -788,6 +772,69 @@ v1::PageCursor Cursor(int64_t key, const std::string& id) {
 int64_t CursorRowId(const v1::PageCursor& cursor) {
   return ParseRowId(cursor.after_id()).value_or(0);
 }
+
+// A keyset order of a list: the clause that continues after a cursor (its parameters bound by
+// bind_after) and the ORDER BY ... LIMIT ? clause.
+struct Keyset {
+  const char* after_clause;
+  const char* order_clause;
+  void (*bind_after)(Params& params, const v1::PageCursor& after);
+};
+
+// (instant, row id) cursors: after_key is the instant in Unix microseconds.
+void BindInstantAfter(Params& params, const v1::PageCursor& after) {
+  const std::string at = DbTime(absl::FromUnixMicros(after.after_key()));
+  params.Str(at).Str(at).Int(CursorRowId(after));
+}
+
+// (day, row id) cursors: after_key is the day's number since 1970-01-01.
+void BindDayAfter(Params& params, const v1::PageCursor& after) {
+  const std::string day = Day(DayFromNumber(after.after_key()));
+  params.Str(day).Str(day).Int(CursorRowId(after));
+}
+
+// SearchDonors' (name, donor_id) cursor: after_id is "<name>\n<donor_id>"; names never contain
+// a newline.
+void BindNameAfter(Params& params, const v1::PageCursor& after) {
+  std::pair<std::string, std::string> parts =
+      absl::StrSplit(after.after_id(), absl::MaxSplits('\n', 1));
+  params.Str(parts.first).Str(parts.first).Str(parts.second);
+}
+
+// One page of a keyset-paged list: `filtered_sql` (a SELECT with its WHERE filters), then the
+// keyset's after clause when the page has a cursor, then its order and limit. bind_filters binds
+// the filters' parameters. page_size + 1 rows are read so that `next` (cursor_of the last item
+// kept) is set only when more rows follow. The statement is assembled from constant fragments
+// only, so each combination of filters is its own cached prepared statement with its own plan.
+template <typename T, typename BindFilters, typename ReadRow, typename CursorOf>
+Page<T> ListPage(Connection& conn, const std::string& filtered_sql, const Keyset& keyset,
+                 const PageQuery& page, BindFilters bind_filters, ReadRow read_row,
+                 CursorOf cursor_of) {
+  sql::PreparedStatement& select =
+      conn.Prepare(absl::StrCat(filtered_sql, page.after ? keyset.after_clause : "",
+                                keyset.order_clause));
+  Params params(select);
+  bind_filters(params);
+  if (page.after) keyset.bind_after(params, *page.after);
+  params.Int(page.page_size + 1);
+  auto rs = Query(select);
+  Page<T> out;
+  while (rs->next()) {
+    if (static_cast<int>(out.items.size()) == page.page_size) {
+      out.next = cursor_of(out.items.back());
+      break;
+    }
+    out.items.push_back(read_row(*rs));
+  }
+  return out;
+}
+
+constexpr Keyset kSearchKeyset{kSearchAfter, kSearchOrder, BindNameAfter};
+constexpr Keyset kConflictKeyset{kConflictAfter, kConflictOrder, BindInstantAfter};
+constexpr Keyset kDeferralKeyset{kDeferralAfter, kDeferralOrder, BindDayAfter};
+constexpr Keyset kDonationKeyset{kDonationAfter, kDonationOrder, BindInstantAfter};
+constexpr Keyset kAppealKeyset{kAppealAfter, kAppealOrder, BindInstantAfter};
+constexpr Keyset kLedgerKeyset{kLedgerAfter, kLedgerOrder, BindInstantAfter};
 
 }  // namespace
 
@@ -917,8 +964,6 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallInfo& call,
 absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& call,
                                                               const DonorFilter& filter,
                                                               const PageQuery& page) {
-  // The statement is assembled from the constant fragments of the filters in use (never from
-  // input), so each combination is its own cached prepared statement with its own plan.
   std::string sql_text = absl::StrCat(DonorSelect(), kWhereTrue);
   if (!filter.national_id.empty()) absl::StrAppend(&sql_text, kFilterNationalId);
   if (!filter.name_prefix.empty()) absl::StrAppend(&sql_text, kFilterNamePrefix);
@@ -926,43 +971,32 @@ absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& ca
   if (filter.blood_type) absl::StrAppend(&sql_text, kFilterBloodType);
   if (filter.panel != v1::DONOR_PANEL_UNSPECIFIED) absl::StrAppend(&sql_text, kFilterPanel);
   if (!filter.home_station_id.empty()) absl::StrAppend(&sql_text, kFilterHomeStation);
-  std::string after_name, after_id;
-  if (page.after) {
-    // after_id is "<name>\n<donor_id>"; names never contain a newline.
-    std::pair<std::string, std::string> parts =
-        absl::StrSplit(page.after->after_id(), absl::MaxSplits('\n', 1));
-    after_name = parts.first;
-    after_id = parts.second;
-    absl::StrAppend(&sql_text, kSearchAfter);
-  }
-  absl::StrAppend(&sql_text, kSearchOrder);
-
   return Read<Page<v1::Donor>>(
       *pool_, "search donors", call, [&](Connection& conn, Page<v1::Donor>& out) -> absl::Status {
-        sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params = BindDonorDay(select, call.today);
-        if (!filter.national_id.empty()) params.Str(filter.national_id);
-        if (!filter.name_prefix.empty()) {
-          std::string pattern;
-          for (char c : filter.name_prefix) {
-            if (c == '%' || c == '_' || c == '\\') pattern += '\\';
-            pattern += c;
-          }
-          params.Str(pattern + "%");
-        }
-        if (!filter.phone.empty()) params.Str(filter.phone);
-        if (filter.blood_type) params.Int(filter.blood_type->abo).Int(filter.blood_type->rhd);
-        if (filter.panel != v1::DONOR_PANEL_UNSPECIFIED) params.Int(filter.panel);
-        if (!filter.home_station_id.empty()) params.Str(filter.home_station_id);
-        if (page.after) params.Str(after_name).Str(after_name).Str(after_id);
-        params.Int(page.page_size + 1);
-        auto rs = Query(select);
-        FillPage<v1::Donor>(
-            *rs, page.page_size, [](sql::ResultSet& r) { return ReadDonorRow(r); },
+        out = ListPage<v1::Donor>(
+            conn, sql_text, kSearchKeyset, page,
+            [&](Params& params) {
+              BindDonorDay(params, call.today);
+              if (!filter.national_id.empty()) params.Str(filter.national_id);
+              if (!filter.name_prefix.empty()) {
+                std::string pattern;
+                for (char c : filter.name_prefix) {
+                  if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+                  pattern += c;
+                }
+                params.Str(pattern + "%");
+              }
+              if (!filter.phone.empty()) params.Str(filter.phone);
+              if (filter.blood_type) {
+                params.Int(filter.blood_type->abo).Int(filter.blood_type->rhd);
+              }
+              if (filter.panel != v1::DONOR_PANEL_UNSPECIFIED) params.Int(filter.panel);
+              if (!filter.home_station_id.empty()) params.Str(filter.home_station_id);
+            },
+            [](sql::ResultSet& r) { return ReadDonorRow(r); },
             [](const v1::Donor& d) {
               return Cursor(0, absl::StrCat(d.name(), "\n", d.donor_id()));
-            },
-            out);
+            });
         return absl::OkStatus();
       });
 }
@@ -1045,26 +1079,18 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConfli
   std::string sql_text = absl::StrCat(kConflictSelect, kWhereTrue);
   if (!donor_id.empty()) absl::StrAppend(&sql_text, kFilterConflictDonor);
   if (open_only) absl::StrAppend(&sql_text, kFilterConflictOpen);
-  if (page.after) absl::StrAppend(&sql_text, kConflictAfter);
-  absl::StrAppend(&sql_text, kConflictOrder);
   return Read<Page<v1::BloodTypeConflict>>(
       *pool_, "list blood type conflicts", call,
       [&](Connection& conn, Page<v1::BloodTypeConflict>& out) -> absl::Status {
-        sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params(select);
-        if (!donor_id.empty()) params.Str(donor_id);
-        if (page.after) {
-          const std::string at = DbTime(absl::FromUnixMicros(page.after->after_key()));
-          params.Str(at).Str(at).Int(CursorRowId(*page.after));
-        }
-        params.Int(page.page_size + 1);
-        auto rs = Query(select);
-        FillPage<v1::BloodTypeConflict>(
-            *rs, page.page_size, [](sql::ResultSet& r) { return ReadConflictRow(r); },
+        out = ListPage<v1::BloodTypeConflict>(
+            conn, sql_text, kConflictKeyset, page,
+            [&](Params& params) {
+              if (!donor_id.empty()) params.Str(donor_id);
+            },
+            [](sql::ResultSet& r) { return ReadConflictRow(r); },
             [](const v1::BloodTypeConflict& c) {
               return Cursor(TimestampMicros(c.created_at()), c.conflict_id());
-            },
-            out);
+            });
         return absl::OkStatus();
       });
 }
@@ -1186,28 +1212,20 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo
                                                                   const PageQuery& page) {
   std::string sql_text = absl::StrCat(kDeferralSelect, kDeferralsOfDonor);
   if (active_only) absl::StrAppend(&sql_text, kAnd, kDeferralInForce);
-  if (page.after) absl::StrAppend(&sql_text, kDeferralAfter);
-  absl::StrAppend(&sql_text, kDeferralOrder);
   return Read<Page<v1::Deferral>>(
       *pool_, "list deferrals", call,
       [&](Connection& conn, Page<v1::Deferral>& out) -> absl::Status {
         if (QueryCount(conn, kDonorExists, {donor_id}) == 0) return DonorNotFound(donor_id);
-        sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params(select);
-        params.Str(donor_id);
-        if (active_only) params.DeferralInForce(call.today);
-        if (page.after) {
-          const std::string at = Day(DayFromNumber(page.after->after_key()));
-          params.Str(at).Str(at).Int(CursorRowId(*page.after));
-        }
-        params.Int(page.page_size + 1);
-        auto rs = Query(select);
-        FillPage<v1::Deferral>(
-            *rs, page.page_size, [&](sql::ResultSet& r) { return ReadDeferralRow(r, call.today); },
+        out = ListPage<v1::Deferral>(
+            conn, sql_text, kDeferralKeyset, page,
+            [&](Params& params) {
+              params.Str(donor_id);
+              if (active_only) params.DeferralInForce(call.today);
+            },
+            [&](sql::ResultSet& r) { return ReadDeferralRow(r, call.today); },
             [](const v1::Deferral& d) {
               return Cursor(DayNumber(ParseDbDay(d.start_date())), d.deferral_id());
-            },
-            out);
+            });
         return absl::OkStatus();
       });
 }
@@ -1322,28 +1340,17 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
 absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallInfo& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {
-  std::string sql_text = absl::StrCat(kDonationSelect, kDonationsOfDonor);
-  if (page.after) absl::StrAppend(&sql_text, kDonationAfter);
-  absl::StrAppend(&sql_text, kDonationOrder);
+  const std::string sql_text = absl::StrCat(kDonationSelect, kDonationsOfDonor);
   return Read<Page<v1::Donation>>(
       *pool_, "list donations", call,
       [&](Connection& conn, Page<v1::Donation>& out) -> absl::Status {
         if (QueryCount(conn, kDonorExists, {donor_id}) == 0) return DonorNotFound(donor_id);
-        sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params(select);
-        params.Str(donor_id);
-        if (page.after) {
-          const std::string at = DbTime(absl::FromUnixMicros(page.after->after_key()));
-          params.Str(at).Str(at).Int(CursorRowId(*page.after));
-        }
-        params.Int(page.page_size + 1);
-        auto rs = Query(select);
-        FillPage<v1::Donation>(
-            *rs, page.page_size, [](sql::ResultSet& r) { return ReadDonationRow(r); },
+        out = ListPage<v1::Donation>(
+            conn, sql_text, kDonationKeyset, page, [&](Params& params) { params.Str(donor_id); },
+            [](sql::ResultSet& r) { return ReadDonationRow(r); },
             [](const v1::Donation& d) {
               return Cursor(TimestampMicros(d.collected_at()), d.donation_id());
-            },
-            out);
+            });
         return absl::OkStatus();
       });
 }
@@ -1392,7 +1399,8 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
       [&](Connection& conn, std::vector<AppealPoolEntry>& out) -> absl::Status {
         std::map<std::string, size_t> index;
         sql::PreparedStatement& donors = conn.Prepare(absl::StrCat(DonorSelect(), kPoolDonors));
-        BindDonorDay(donors, on_date).Int(type.abo).Int(type.rhd);
+        Params params(donors);
+        BindDonorDay(params, on_date).Int(type.abo).Int(type.rhd);
         auto rs = Query(donors);
         while (rs->next()) {
           AppealPoolEntry entry;
@@ -1549,26 +1557,19 @@ absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallInfo& ca
   std::string sql_text = absl::StrCat(kAppealSelect, kWhereTrue);
   if (!station_id.empty()) absl::StrAppend(&sql_text, kFilterAppealStation);
   if (open_only) absl::StrAppend(&sql_text, kFilterAppealOpen);
-  if (page.after) absl::StrAppend(&sql_text, kAppealAfter);
-  absl::StrAppend(&sql_text, kAppealOrder);
   return Read<Page<v1::Appeal>>(
       *pool_, "list appeals", call, [&](Connection& conn, Page<v1::Appeal>& out) -> absl::Status {
-        sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params = BindAppealCounts(select);
-        if (!station_id.empty()) params.Str(station_id);
-        if (open_only) params.Str(DbTime(call.now));
-        if (page.after) {
-          const std::string at = DbTime(absl::FromUnixMicros(page.after->after_key()));
-          params.Str(at).Str(at).Int(CursorRowId(*page.after));
-        }
-        params.Int(page.page_size + 1);
-        auto rs = Query(select);
-        FillPage<v1::Appeal>(
-            *rs, page.page_size, [&](sql::ResultSet& r) { return ReadAppealRow(r, call.now); },
+        out = ListPage<v1::Appeal>(
+            conn, sql_text, kAppealKeyset, page,
+            [&](Params& params) {
+              BindAppealCounts(params);
+              if (!station_id.empty()) params.Str(station_id);
+              if (open_only) params.Str(DbTime(call.now));
+            },
+            [&](sql::ResultSet& r) { return ReadAppealRow(r, call.now); },
             [](const v1::Appeal& a) {
               return Cursor(TimestampMicros(a.created_at()), a.appeal_id());
-            },
-            out);
+            });
         return absl::OkStatus();
       });
 }
@@ -1652,28 +1653,17 @@ absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimburseme
 absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallInfo& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {
-  std::string sql_text = absl::StrCat(kLedgerSelect, kLedgerOfDonor);
-  if (page.after) absl::StrAppend(&sql_text, kLedgerAfter);
-  absl::StrAppend(&sql_text, kLedgerOrder);
+  const std::string sql_text = absl::StrCat(kLedgerSelect, kLedgerOfDonor);
   return Read<Page<v1::LedgerEntry>>(
       *pool_, "list ledger", call,
       [&](Connection& conn, Page<v1::LedgerEntry>& out) -> absl::Status {
         if (QueryCount(conn, kDonorExists, {donor_id}) == 0) return DonorNotFound(donor_id);
-        sql::PreparedStatement& select = conn.Prepare(sql_text);
-        Params params(select);
-        params.Str(donor_id);
-        if (page.after) {
-          const std::string at = DbTime(absl::FromUnixMicros(page.after->after_key()));
-          params.Str(at).Str(at).Int(CursorRowId(*page.after));
-        }
-        params.Int(page.page_size + 1);
-        auto rs = Query(select);
-        FillPage<v1::LedgerEntry>(
-            *rs, page.page_size, [](sql::ResultSet& r) { return ReadLedgerRow(r); },
+        out = ListPage<v1::LedgerEntry>(
+            conn, sql_text, kLedgerKeyset, page, [&](Params& params) { params.Str(donor_id); },
+            [](sql::ResultSet& r) { return ReadLedgerRow(r); },
             [](const v1::LedgerEntry& e) {
               return Cursor(TimestampMicros(e.created_at()), e.entry_id());
-            },
-            out);
+            });
         return absl::OkStatus();
       });
 }
