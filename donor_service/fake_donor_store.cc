@@ -14,21 +14,26 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
+#include "donor_service/fake_donor_store_internal.h"
 
 namespace bloodgrid::donor {
 namespace {
 
 using google::protobuf::util::TimeUtil;
 using State = FakeDonorStore::State;
-
-// Instants are kept to the microsecond, as DATETIME(6) keeps them.
-google::protobuf::Timestamp StoredTime(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-int64_t Micros(const google::protobuf::Timestamp& ts) {
-  return TimeUtil::TimestampToMicroseconds(ts);
-}
+using fake_internal::Audit;
+using fake_internal::Cursor;
+using fake_internal::CursorRowId;
+using fake_internal::DeferralsInForce;
+using fake_internal::DonorAsOf;
+using fake_internal::DonorExists;
+using fake_internal::DonorNotFound;
+using fake_internal::HistoryOf;
+using fake_internal::Micros;
+using fake_internal::NewestFirstPage;
+using fake_internal::PageOf;
+using fake_internal::ParseRowId;
+using fake_internal::StoredTime;
 
 absl::CivilDay ParseDay(const std::string& text) {
   absl::CivilDay day;
@@ -38,39 +43,9 @@ absl::CivilDay ParseDay(const std::string& text) {
 
 int64_t DayNumber(absl::CivilDay day) { return day - absl::CivilDay(1970, 1, 1); }
 
-std::optional<int64_t> ParseRowId(const std::string& id) {
-  int64_t value = 0;
-  if (id.empty() || id.size() > 19 || !absl::SimpleAtoi(id, &value) || value <= 0) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-int64_t CursorRowId(const v1::PageCursor& cursor) {
-  return ParseRowId(cursor.after_id()).value_or(0);
-}
-
-v1::PageCursor Cursor(int64_t key, const std::string& id) {
-  v1::PageCursor cursor;
-  cursor.set_after_key(key);
-  cursor.set_after_id(id);
-  return cursor;
-}
-
-absl::Status DonorNotFound(const std::string& donor_id) {
-  return absl::NotFoundError(absl::StrCat("donor ", donor_id, " not found"));
-}
-
 absl::Status NationalIdTaken(const std::string& existing_donor_id) {
   return absl::AlreadyExistsError(
       absl::StrCat("national_id already registered: existing_donor_id=", existing_donor_id));
-}
-
-void Audit(State& state, const CallInfo& call, const std::string& action,
-           const std::string& donor_id, const std::string& entity, const std::string& entity_id,
-           const std::string& detail) {
-  state.events.push_back(StoreEvent{call.actor.substr(0, 128), call.request_id, action, donor_id,
-                                    entity, entity_id, detail.substr(0, 2000)});
 }
 
 std::optional<std::string> DonorIdWithNationalId(const State& state,
@@ -93,29 +68,6 @@ v1::Deferral DeferralAsOf(const v1::Deferral& stored, absl::CivilDay today) {
   v1::Deferral deferral = stored;
   deferral.set_active(DeferralInForceOn(SpanOf(stored), today));
   return deferral;
-}
-
-// The donor with its output-only flags as of `day`.
-v1::Donor DonorAsOf(const State& state, const v1::Donor& stored, absl::CivilDay day) {
-  v1::Donor donor = stored;
-  std::vector<int> panels(donor.panels().begin(), donor.panels().end());
-  std::sort(panels.begin(), panels.end());
-  donor.clear_panels();
-  for (int panel : panels) donor.add_panels(static_cast<v1::DonorPanel>(panel));
-  for (const auto& [id, deferral] : state.deferrals) {
-    if (deferral.donor_id() != donor.donor_id()) continue;
-    const DeferralSpan span = SpanOf(deferral);
-    if (DeferralInForceOn(span, day)) donor.set_deferred(true);
-    if (PermanentDeferralInForceOn(deferral.kind(), span, day)) {
-      donor.set_permanently_deferred(true);
-    }
-  }
-  for (const auto& [id, conflict] : state.conflicts) {
-    if (conflict.donor_id() == donor.donor_id() && !conflict.resolved()) {
-      donor.set_has_open_blood_type_conflict(true);
-    }
-  }
-  return donor;
 }
 
 std::optional<v1::Donor> FindDonor(const State& state, const std::string& donor_id,
@@ -145,6 +97,79 @@ void SetBloodType(v1::Donor& donor, BloodType type, absl::Time now) {
   donor.set_blood_type_confirmed(true);
   donor.set_version(donor.version() + 1);
   *donor.mutable_updated_at() = StoredTime(now);
+}
+
+// ASCII case-insensitive ordering and prefix, as the name column's collation does.
+std::string Folded(const std::string& name) { return absl::AsciiStrToLower(name); }
+
+}  // namespace
+
+namespace fake_internal {
+
+// Instants are kept to the microsecond, as DATETIME(6) keeps them.
+google::protobuf::Timestamp StoredTime(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+int64_t Micros(const google::protobuf::Timestamp& ts) {
+  return TimeUtil::TimestampToMicroseconds(ts);
+}
+
+std::optional<int64_t> ParseRowId(const std::string& id) {
+  int64_t value = 0;
+  if (id.empty() || id.size() > 19 || !absl::SimpleAtoi(id, &value) || value <= 0) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+int64_t CursorRowId(const v1::PageCursor& cursor) {
+  return ParseRowId(cursor.after_id()).value_or(0);
+}
+
+v1::PageCursor Cursor(int64_t key, const std::string& id) {
+  v1::PageCursor cursor;
+  cursor.set_after_key(key);
+  cursor.set_after_id(id);
+  return cursor;
+}
+
+absl::Status DonorNotFound(const std::string& donor_id) {
+  return absl::NotFoundError(absl::StrCat("donor ", donor_id, " not found"));
+}
+
+void Audit(State& state, const CallInfo& call, const std::string& action,
+           const std::string& donor_id, const std::string& entity, const std::string& entity_id,
+           const std::string& detail) {
+  state.events.push_back(StoreEvent{call.actor.substr(0, 128), call.request_id, action, donor_id,
+                                    entity, entity_id, detail.substr(0, 2000)});
+}
+
+bool DonorExists(const State& state, const std::string& donor_id) {
+  return state.donors.count(donor_id) > 0;
+}
+
+// The donor with its output-only flags as of `day`.
+v1::Donor DonorAsOf(const State& state, const v1::Donor& stored, absl::CivilDay day) {
+  v1::Donor donor = stored;
+  std::vector<int> panels(donor.panels().begin(), donor.panels().end());
+  std::sort(panels.begin(), panels.end());
+  donor.clear_panels();
+  for (int panel : panels) donor.add_panels(static_cast<v1::DonorPanel>(panel));
+  for (const auto& [id, deferral] : state.deferrals) {
+    if (deferral.donor_id() != donor.donor_id()) continue;
+    const DeferralSpan span = SpanOf(deferral);
+    if (DeferralInForceOn(span, day)) donor.set_deferred(true);
+    if (PermanentDeferralInForceOn(deferral.kind(), span, day)) {
+      donor.set_permanently_deferred(true);
+    }
+  }
+  for (const auto& [id, conflict] : state.conflicts) {
+    if (conflict.donor_id() == donor.donor_id() && !conflict.resolved()) {
+      donor.set_has_open_blood_type_conflict(true);
+    }
+  }
+  return donor;
 }
 
 std::vector<PastDonation> HistoryOf(const State& state, const std::string& donor_id) {
@@ -178,140 +203,7 @@ std::vector<DeferralInForce> DeferralsInForce(const State& state, const std::str
   return out;
 }
 
-v1::Appeal AppealAsOf(const FakeDonorStore::AppealRow& row, const State& state, absl::Time now,
-                      bool with_contacts) {
-  v1::Appeal appeal = row.appeal;
-  appeal.set_open(AppealOpenAt(absl::FromUnixMicros(Micros(appeal.closes_at())), now));
-  v1::AppealCounts* counts = appeal.mutable_counts();
-  for (const FakeDonorStore::Contact& c : row.contacts) {
-    counts->set_total(counts->total() + 1);
-    switch (c.response) {
-      case v1::APPEAL_RESPONSE_PENDING:
-        counts->set_pending(counts->pending() + 1);
-        break;
-      case v1::APPEAL_RESPONSE_CONTACTED:
-        counts->set_contacted(counts->contacted() + 1);
-        break;
-      case v1::APPEAL_RESPONSE_ACCEPTED:
-        counts->set_accepted(counts->accepted() + 1);
-        break;
-      case v1::APPEAL_RESPONSE_DECLINED:
-        counts->set_declined(counts->declined() + 1);
-        break;
-      case v1::APPEAL_RESPONSE_DONATED:
-        counts->set_donated(counts->donated() + 1);
-        break;
-      default:
-        break;
-    }
-    if (!with_contacts) continue;
-    v1::AppealContact* contact = appeal.add_contacts();
-    contact->set_donor_id(c.donor_id);
-    auto donor = state.donors.find(c.donor_id);
-    if (donor != state.donors.end()) contact->set_name(donor->second.name());
-    contact->set_response(c.response);
-    if (c.responded_at) *contact->mutable_responded_at() = StoredTime(*c.responded_at);
-    contact->set_din(c.din);
-    contact->set_note(c.note);
-  }
-  return appeal;
-}
-
-LedgerState LedgerOf(const State& state, const std::string& donor_id) {
-  LedgerState ledger;
-  const FakeDonorStore::Account& account = state.accounts.at(donor_id);
-  ledger.self_claimed_ml = account.self_claimed_ml;
-  ledger.relatives_claimed_ml = account.relatives_claimed_ml;
-  std::vector<std::pair<std::pair<absl::CivilDay, int64_t>, CreditInput>> credits;
-  for (const auto& [id, row] : state.ledger) {
-    if (row.entry.donor_id() != donor_id || row.entry.kind() != v1::LEDGER_ENTRY_KIND_CREDIT) {
-      continue;
-    }
-    credits.push_back({{row.donation_date, id},
-                       CreditInput{row.entry.din(), row.donation_date, row.entry.volume_ml()}});
-  }
-  std::sort(credits.begin(), credits.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& credit : credits) ledger.credits.push_back(std::move(credit.second));
-  return ledger;
-}
-
-// A keyset page of `items` (already in list order), after the cursor when `is_after` says so.
-template <typename T, typename IsAfter, typename CursorOf>
-Page<T> PageOf(std::vector<T> items, const PageQuery& page, IsAfter is_after, CursorOf cursor_of) {
-  Page<T> out;
-  for (T& item : items) {
-    if (page.after && !is_after(item, *page.after)) continue;
-    if (static_cast<int>(out.items.size()) == page.page_size) {
-      out.next = cursor_of(out.items.back());
-      break;
-    }
-    out.items.push_back(std::move(item));
-  }
-  return out;
-}
-
-// Newest first by (key, row id), keyset cursor (key, id).
-template <typename T>
-Page<T> NewestFirstPage(std::vector<T> items, const PageQuery& page,
-                        std::function<int64_t(const T&)> key_of,
-                        std::function<std::string(const T&)> id_of) {
-  auto id_number = [&](const T& item) { return ParseRowId(id_of(item)).value_or(0); };
-  std::sort(items.begin(), items.end(), [&](const T& a, const T& b) {
-    return std::make_pair(key_of(a), id_number(a)) > std::make_pair(key_of(b), id_number(b));
-  });
-  return PageOf(
-      std::move(items), page,
-      [&](const T& item, const v1::PageCursor& after) {
-        return std::make_pair(key_of(item), id_number(item)) <
-               std::make_pair(after.after_key(), CursorRowId(after));
-      },
-      [&](const T& item) { return Cursor(key_of(item), id_of(item)); });
-}
-
-bool DonorExists(const State& state, const std::string& donor_id) {
-  return state.donors.count(donor_id) > 0;
-}
-
-// ASCII case-insensitive ordering and prefix, as the name column's collation does.
-std::string Folded(const std::string& name) { return absl::AsciiStrToLower(name); }
-
-}  // namespace
-
-template <typename Response, typename Body>
-absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallInfo& call,
-                                                    const db::IdempotencyKey& key, Body body) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
-  const auto key_id = std::make_pair(key.scope, key.request_id);
-  if (auto it = state_.keys.find(key_id); it != state_.keys.end()) {
-    if (it->second.request_hash != key.request_hash) {
-      return InvalidField("request_id",
-                          absl::StrCat("'", key.request_id, "' was already used for a different ",
-                                       key.scope, " request"));
-    }
-    Response response;
-    if (!response.ParseFromString(it->second.response)) {
-      return absl::InternalError("stored response of request_id cannot be parsed");
-    }
-    return response;
-  }
-  State next = state_;
-  Response response;
-  BG_RETURN_IF_ERROR(body(next, response));
-  next.keys[key_id] = Completed{key.request_hash, response.SerializeAsString()};
-  state_ = std::move(next);
-  return response;
-}
-
-template <typename Result, typename Body>
-absl::StatusOr<Result> FakeDonorStore::Read(const CallInfo& call, Body body) const {
-  absl::MutexLock lock(&mu_);
-  if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
-  Result result;
-  BG_RETURN_IF_ERROR(body(state_, result));
-  return result;
-}
+}  // namespace fake_internal
 
 std::vector<StoreEvent> FakeDonorStore::Events() const {
   absl::MutexLock lock(&mu_);
@@ -764,208 +656,6 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> FakeDonorStore::MarkDonorReactive(
                            ": ", draft.reason_code));
         *out.mutable_deferral() = DeferralAsOf(state.deferrals.at(id), call.today);
         out.set_newly_deferred(true);
-        return absl::OkStatus();
-      });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Appeals
-
-absl::StatusOr<std::vector<AppealPoolEntry>> FakeDonorStore::LoadAppealPool(
-    const CallInfo& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
-  return Read<std::vector<AppealPoolEntry>>(
-      call, [&](const State& state, std::vector<AppealPoolEntry>& out) -> absl::Status {
-        for (const auto& [id, stored] : state.donors) {
-          if (stored.blood_type().abo() != type.abo || stored.blood_type().rhd() != type.rhd) {
-            continue;
-          }
-          AppealPoolEntry entry;
-          entry.donor = DonorAsOf(state, stored, on_date);
-          for (const PastDonation& donation : HistoryOf(state, id)) {
-            if (donation.date >= history_from && donation.date <= on_date) {
-              entry.history.push_back(donation);
-            }
-          }
-          entry.deferrals = DeferralsInForce(state, id, on_date);
-          out.push_back(std::move(entry));
-        }
-        return absl::OkStatus();
-      });
-}
-
-absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallInfo& call,
-                                                        const db::IdempotencyKey& key,
-                                                        const v1::Appeal& appeal,
-                                                        const std::vector<std::string>& donor_ids) {
-  return Idempotent<v1::Appeal>(call, key, [&](State& state, v1::Appeal& out) -> absl::Status {
-    for (size_t i = 0; i < donor_ids.size(); ++i) {
-      if (!DonorExists(state, donor_ids[i])) {
-        return InvalidField(absl::StrCat("donor_ids[", i, "]"),
-                            absl::StrCat("unknown donor ", donor_ids[i]));
-      }
-    }
-    const int64_t appeal_id = state.next_row++;
-    AppealRow row;
-    row.appeal.set_appeal_id(std::to_string(appeal_id));
-    row.appeal.set_station_id(appeal.station_id());
-    row.appeal.mutable_blood_type()->set_abo(appeal.blood_type().abo());
-    row.appeal.mutable_blood_type()->set_rhd(appeal.blood_type().rhd());
-    row.appeal.set_donation_type(appeal.donation_type());
-    row.appeal.set_donations_needed(appeal.donations_needed());
-    row.appeal.set_reason(appeal.reason());
-    row.appeal.set_created_by(appeal.created_by());
-    *row.appeal.mutable_created_at() = StoredTime(call.now);
-    *row.appeal.mutable_closes_at() = TimeUtil::MicrosecondsToTimestamp(Micros(appeal.closes_at()));
-    for (const std::string& donor_id : donor_ids) {
-      row.contacts.push_back(Contact{donor_id, v1::APPEAL_RESPONSE_PENDING, std::nullopt, "", ""});
-    }
-    state.appeals[appeal_id] = row;
-    Audit(state, call, "CreateAppeal", "", "appeal", std::to_string(appeal_id),
-          absl::StrCat("station ", appeal.station_id(), ", ", donor_ids.size(), " donors"));
-    out = AppealAsOf(row, state, call.now, /*with_contacts=*/true);
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& appeal_id,
-    const std::string& donor_id, v1::AppealResponse response, const std::string& din,
-    const std::string& note) {
-  return Idempotent<v1::Appeal>(call, key, [&](State& state, v1::Appeal& out) -> absl::Status {
-    const std::optional<int64_t> id = ParseRowId(appeal_id);
-    auto it = id ? state.appeals.find(*id) : state.appeals.end();
-    if (it == state.appeals.end()) {
-      return absl::NotFoundError(absl::StrCat("appeal ", appeal_id, " not found"));
-    }
-    AppealRow& row = it->second;
-    const absl::Time closes_at = absl::FromUnixMicros(Micros(row.appeal.closes_at()));
-    if (!AppealOpenAt(closes_at, call.now)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("appeal ", appeal_id, " closed at ",
-                       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", closes_at, absl::UTCTimeZone())));
-    }
-    if (!DonorExists(state, donor_id)) {
-      return InvalidField("donor_id", absl::StrCat("unknown donor ", donor_id));
-    }
-    auto contact = std::find_if(row.contacts.begin(), row.contacts.end(),
-                                [&](const Contact& c) { return c.donor_id == donor_id; });
-    if (contact == row.contacts.end()) {
-      row.contacts.push_back(Contact{donor_id, response, call.now, din, note});
-    } else {
-      contact->response = response;
-      contact->responded_at = call.now;
-      contact->din = din;
-      contact->note = note;
-    }
-    Audit(state, call, "RecordAppealResponse", donor_id, "appeal", appeal_id,
-          absl::StrCat(v1::AppealResponse_Name(response), din.empty() ? "" : " din ", din));
-    out = AppealAsOf(row, state, call.now, /*with_contacts=*/true);
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallInfo& call,
-                                                     const std::string& appeal_id) {
-  return Read<v1::Appeal>(call, [&](const State& state, v1::Appeal& out) -> absl::Status {
-    const std::optional<int64_t> id = ParseRowId(appeal_id);
-    auto it = id ? state.appeals.find(*id) : state.appeals.end();
-    if (it == state.appeals.end()) {
-      return absl::NotFoundError(absl::StrCat("appeal ", appeal_id, " not found"));
-    }
-    out = AppealAsOf(it->second, state, call.now, /*with_contacts=*/true);
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallInfo& call,
-                                                             const std::string& station_id,
-                                                             bool open_only,
-                                                             const PageQuery& page) {
-  return Read<Page<v1::Appeal>>(call, [&](const State& state, Page<v1::Appeal>& out) {
-    std::vector<v1::Appeal> found;
-    for (const auto& [id, row] : state.appeals) {
-      if (!station_id.empty() && row.appeal.station_id() != station_id) continue;
-      v1::Appeal appeal = AppealAsOf(row, state, call.now, /*with_contacts=*/false);
-      if (open_only && !appeal.open()) continue;
-      found.push_back(std::move(appeal));
-    }
-    out = NewestFirstPage<v1::Appeal>(
-        std::move(found), page, [](const v1::Appeal& a) { return Micros(a.created_at()); },
-        [](const v1::Appeal& a) { return a.appeal_id(); });
-    return absl::OkStatus();
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reimbursement
-
-absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallInfo& call,
-                                                            const std::string& donor_id) {
-  return Read<LedgerState>(call, [&](const State& state, LedgerState& out) -> absl::Status {
-    if (!state.accounts.count(donor_id)) return DonorNotFound(donor_id);
-    out = LedgerOf(state, donor_id);
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursement(
-    const CallInfo& call, const db::IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
-  return Idempotent<v1::ClaimReimbursementResponse>(
-      call, key, [&](State& state, v1::ClaimReimbursementResponse& out) -> absl::Status {
-        if (!state.accounts.count(claim.donor_id)) return DonorNotFound(claim.donor_id);
-        for (const auto& [id, row] : state.ledger) {
-          if (row.entry.invoice_no() == claim.invoice_no) {
-            return absl::AlreadyExistsError(
-                absl::StrCat("invoice_no: ", claim.invoice_no, " was already claimed"));
-          }
-        }
-        BG_ASSIGN_OR_RETURN(ClaimOutcome outcome, decide(LedgerOf(state, claim.donor_id)));
-        const int64_t entry_id = state.next_row++;
-        LedgerRow debit;
-        v1::LedgerEntry& entry = debit.entry;
-        entry.set_entry_id(std::to_string(entry_id));
-        entry.set_donor_id(claim.donor_id);
-        entry.set_kind(v1::LEDGER_ENTRY_KIND_DEBIT);
-        entry.set_volume_ml(outcome.decision.covered_volume_ml);
-        entry.set_claimant_relation(claim.relation);
-        entry.set_invoice_no(claim.invoice_no);
-        entry.set_invoice_volume_ml(claim.volume_ml);
-        entry.set_blood_fee(claim.blood_fee);
-        entry.set_reimbursed_amount(outcome.decision.reimbursed_amount);
-        entry.set_recipient_name(claim.recipient_name);
-        entry.set_hospital_name(claim.hospital_name);
-        *entry.mutable_created_at() = StoredTime(call.now);
-        entry.set_created_by(call.actor.substr(0, 128));
-        state.ledger[entry_id] = debit;
-        Account& account = state.accounts[claim.donor_id];
-        (IsRelative(claim.relation) ? account.relatives_claimed_ml : account.self_claimed_ml) +=
-            outcome.decision.covered_volume_ml;
-        Audit(state, call, "ClaimReimbursement", claim.donor_id, "ledger_entry",
-              std::to_string(entry_id),
-              absl::StrCat(v1::ClaimantRelation_Name(claim.relation), " invoice ", claim.invoice_no,
-                           ": ", outcome.decision.covered_volume_ml, " of ", claim.volume_ml,
-                           " mL covered, ", outcome.decision.reimbursed_amount, " reimbursed"));
-        *out.mutable_entry() = entry;
-        out.set_covered_volume_ml(outcome.decision.covered_volume_ml);
-        out.set_reimbursed_amount(outcome.decision.reimbursed_amount);
-        *out.mutable_balance() = outcome.balance_after;
-        return absl::OkStatus();
-      });
-}
-
-absl::StatusOr<Page<v1::LedgerEntry>> FakeDonorStore::ListLedger(const CallInfo& call,
-                                                                 const std::string& donor_id,
-                                                                 const PageQuery& page) {
-  return Read<Page<v1::LedgerEntry>>(
-      call, [&](const State& state, Page<v1::LedgerEntry>& out) -> absl::Status {
-        if (!DonorExists(state, donor_id)) return DonorNotFound(donor_id);
-        std::vector<v1::LedgerEntry> found;
-        for (const auto& [id, row] : state.ledger) {
-          if (row.entry.donor_id() == donor_id) found.push_back(row.entry);
-        }
-        out = NewestFirstPage<v1::LedgerEntry>(
-            std::move(found), page, [](const v1::LedgerEntry& e) { return Micros(e.created_at()); },
-            [](const v1::LedgerEntry& e) { return e.entry_id(); });
         return absl::OkStatus();
       });
 }
