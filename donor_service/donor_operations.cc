@@ -246,8 +246,9 @@ absl::StatusOr<v1::RecordBloodTypingResponse> DonorOperations::RecordBloodTyping
   if (request.has_typed_at()) {
     BG_ASSIGN_OR_RETURN(typed_at, TimeFromProto(request.typed_at(), "typed_at"));
   }
-  return store_->RecordBloodTyping(Call(caller, request.request_id()), key, request.donor_id(),
-                                   typed, din, typed_at);
+  return store_->RecordBloodTyping(
+      Call(caller, request.request_id()), key, request.donor_id(), din, typed_at,
+      [&](const v1::Donor& current) { return DecideTypingChange(current, typed); });
 }
 
 absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTypeConflicts(

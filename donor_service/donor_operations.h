@@ -2,7 +2,7 @@
 // StatusOr<response>, in the contract's messages (protos/bloodgrid/v1/donor.proto, whose RPC
 // comments are this class's contract). Each one validates the request (INVALID_ARGUMENT naming
 // the field before anything is read or written), resolves dates in the region's time zone,
-// and runs the rules (eligibility.h, donor_logic.h) against the DonorStore. The gRPC handlers
+// and runs the rules (eligibility.h, donor_rules.h) against the DonorStore. The gRPC handlers
 // (donor_grpc_service.h) only adapt to it, so the whole service is testable without gRPC.
 //
 // Thread-safe: holds only immutable configuration and thread-safe collaborators.

@@ -33,7 +33,7 @@
 #include "bloodgrid/v1/donor.pb.h"
 #include "common/blood.h"
 #include "common/idempotency.h"
-#include "donor_service/donor_logic.h"
+#include "donor_service/donor_rules.h"
 #include "donor_service/eligibility.h"
 
 namespace bloodgrid::donor {
@@ -80,7 +80,7 @@ struct EligibilityInputs {
   v1::Donor donor;
   // Every recorded donation of the donor (except the one being recorded).
   std::vector<PastDonation> history;
-  // Deferrals not voided, started on or before the day considered and not ended by it.
+  // The deferrals in force (DeferralInForceOn) on the day considered.
   std::vector<DeferralInForce> deferrals;
 };
 
@@ -153,6 +153,7 @@ class DonorStore {
   using EligibilityFn =
       absl::FunctionRef<absl::StatusOr<v1::CheckEligibilityResponse>(const EligibilityInputs&)>;
   using ClaimFn = absl::FunctionRef<absl::StatusOr<ClaimOutcome>(const LedgerState&)>;
+  using TypingFn = absl::FunctionRef<TypingChange(const v1::Donor& current)>;
 
   // ---- Registry
 
@@ -181,12 +182,14 @@ class DonorStore {
 
   // ---- Blood typing
 
-  // Applies DecideTyping to the donor's record for a typing of donation `din` (13 characters):
-  // assigns, confirms, or opens a conflict. A second typing of the same (donor, DIN) returns
-  // the first one's outcome (the donor as now, the conflict it opened). NOT_FOUND.
+  // Records a typing of donation `din` (13 characters): with the donor locked, `decide` rules
+  // on the stored donor (DecideTypingChange) and its change is applied: the typed type set as
+  // confirmed, or a conflict opened; the typing is kept with its outcome. A second typing of
+  // the same (donor, DIN) does not ask `decide` and returns the first one's outcome (the donor
+  // as now, the conflict it opened). NOT_FOUND.
   virtual absl::StatusOr<v1::RecordBloodTypingResponse> RecordBloodTyping(
       const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
-      BloodType typed, const std::string& din, std::optional<absl::Time> typed_at) = 0;
+      const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) = 0;
 
   // Conflicts, newest first; donor_id "" = every donor.
   virtual absl::StatusOr<Page<v1::BloodTypeConflict>> ListBloodTypeConflicts(

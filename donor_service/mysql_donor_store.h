@@ -1,5 +1,6 @@
 // DonorStore on MySQL/MariaDB (schema: donor_service/migrations). Prepared statements with `?`
-// parameters only, SQL text as constants in the .cc; every method runs in
+// parameters only, SQL text as constants in mysql_donor_sql.h, rows mapped in
+// mysql_donor_rows.{h,cc}, the methods in mysql_donor_store*.cc by area; every method runs in
 // db::RunTransaction, which maps connector exceptions to statuses (common/sql_error.h) and
 // re-runs a transaction that lost a lock conflict. Connector exceptions never leave this class.
 //
@@ -36,7 +37,7 @@ class MysqlDonorStore : public DonorStore {
 
   absl::StatusOr<v1::RecordBloodTypingResponse> RecordBloodTyping(
       const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
-      BloodType typed, const std::string& din, std::optional<absl::Time> typed_at) override;
+      const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) override;
   absl::StatusOr<Page<v1::BloodTypeConflict>> ListBloodTypeConflicts(
       const CallInfo& call, const std::string& donor_id, bool open_only,
       const PageQuery& page) override;

@@ -27,7 +27,7 @@ enum class RequestKind : uint8_t {
   kQuarantineByDonor = 13,
   kSetParLevel = 14,
   kUpsertStation = 15,
-  // donor_service/donor_logic.h
+  // donor_service/donor_rules.h
   kRegisterDonor = 16,
   kUpdateDonor = 17,
 };

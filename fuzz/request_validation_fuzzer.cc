@@ -1,7 +1,7 @@
 // libFuzzer target for the request checks the services run before touching the database: the
 // input is a selector byte and a serialized public request message (fuzz/request_kinds.h), parsed
 // as gRPC would parse it and given to the pure validation function the service calls
-// (request_rules.h, inventory_logic.h, donor_logic.h), with a fixed clock and the default policy
+// (request_rules.h, inventory_logic.h, donor_rules.h), with a fixed clock and the default policy
 // profile.
 //
 // Properties, beyond "no crash, no sanitizer report":
@@ -47,7 +47,7 @@
 #include "common/din.h"
 #include "common/policy.h"
 #include "common/status.h"
-#include "donor_service/donor_logic.h"
+#include "donor_service/donor_rules.h"
 #include "fuzz/fuzz_check.h"
 #include "fuzz/request_kinds.h"
 #include "google/protobuf/descriptor.h"

@@ -23,7 +23,7 @@
 #include "bloodgrid/v1/donor.grpc.pb.h"
 #include "common/clock.h"
 #include "common/din.h"
-#include "donor_service/donor_logic.h"
+#include "donor_service/donor_rules.h"
 #include "donor_service/donor_server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/test_db.h"

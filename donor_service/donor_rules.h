@@ -1,13 +1,13 @@
 // The donor service's rules that are not eligibility (eligibility.h): identity and contact
-// normalisation and validation, applying an update mask, the blood-typing decision, the
-// eligibility answer in the contract's terms, appeal ranking, and the blood-fee reimbursement
-// ledger arithmetic (DOMAIN.md section 6).
+// normalisation and validation, applying an update mask, the blood-typing decision, when a
+// deferral is in force, the eligibility answer in the contract's terms, appeal ranking, and the
+// blood-fee reimbursement ledger arithmetic (DOMAIN.md section 6).
 //
 // Every function here is pure (no clock, no I/O) and thread-safe. Validation errors are
 // INVALID_ARGUMENT with the field path first ("donor.contact.phone: ..."), built with
 // bloodgrid::InvalidField; `field` arguments give that path.
-#ifndef BLOODGRID_DONOR_SERVICE_DONOR_LOGIC_H_
-#define BLOODGRID_DONOR_SERVICE_DONOR_LOGIC_H_
+#ifndef BLOODGRID_DONOR_SERVICE_DONOR_RULES_H_
+#define BLOODGRID_DONOR_SERVICE_DONOR_RULES_H_
 
 #include <cstdint>
 #include <optional>
@@ -110,10 +110,59 @@ enum class TypingOutcome {
 // What a laboratory typing `typed` (a known type) does to a record `recorded`.
 TypingOutcome DecideTyping(BloodType recorded, BloodType typed);
 
+// The change one typing makes, as the store applies it (DonorStore::RecordBloodTyping).
+struct TypingChange {
+  // Kept with the typing.
+  TypingOutcome outcome = TypingOutcome::kAssigned;
+  // The donor's type on record before the typing (unknown when none), and the typed one.
+  BloodType recorded;
+  BloodType typed;
+  // Store `typed` as the donor's blood type, confirmed.
+  bool set_blood_type = false;
+  // Open a conflict between `recorded` and `typed`; the donor's record is left unchanged.
+  bool open_conflict = false;
+};
+
+// DecideTyping applied to the donor as stored: kAssigned sets the type; kConfirmed sets it
+// (confirming it) unless the record is already confirmed, when nothing changes; kConflict opens
+// a conflict. A record whose type is not fully specified counts as unknown.
+TypingChange DecideTypingChange(const v1::Donor& current, BloodType typed);
+
 // A known blood type from the proto; INVALID_ARGUMENT "<field>: ..." when it is not fully
 // specified.
 absl::StatusOr<BloodType> RequireKnownBloodType(const v1::BloodType& proto,
                                                 absl::string_view field);
+
+// ---------------------------------------------------------------------------------------------
+// Deferrals in force
+
+// When a stored deferral applies.
+struct DeferralSpan {
+  bool voided = false;
+  absl::CivilDay start_date;
+  // Exclusive end; nullopt for a deferral that does not end (every permanent one).
+  std::optional<absl::CivilDay> ends_on;
+};
+
+// The one definition of "in force" (Deferral.active, Donor.deferred, the deferrals that
+// eligibility sees, ListDeferrals' active_only): not voided, started on or before `day`, and
+// not ended by it (no ends_on, or `day` before ends_on). The MySQL store filters with the SQL
+// form of this rule, built once beside its statements; the store contract suite runs the same
+// boundary cases against it and the in-memory store.
+bool DeferralInForceOn(const DeferralSpan& deferral, absl::CivilDay day);
+
+// True for the kind of deferral that never ends (DEFERRAL_KIND_PERMANENT).
+bool IsPermanentDeferral(v1::DeferralKind kind);
+
+// Donor.permanently_deferred: a permanent deferral in force on `day`.
+bool PermanentDeferralInForceOn(v1::DeferralKind kind, const DeferralSpan& deferral,
+                                absl::CivilDay day);
+
+// A deferral as the eligibility engine sees it, with the id it came from.
+struct DeferralInForce {
+  std::string deferral_id;
+  ActiveDeferral deferral;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Eligibility in the contract's terms
@@ -130,12 +179,6 @@ absl::StatusOr<Screening> ScreeningFromProto(const v1::DonorScreening& proto);
 // apheresis platelets.
 std::vector<std::string> MissingScreeningFields(const v1::DonorScreening& proto,
                                                 v1::DonationType type);
-
-// A deferral as the eligibility engine sees it, with the id it came from.
-struct DeferralInForce {
-  std::string deferral_id;
-  ActiveDeferral deferral;
-};
 
 // The CheckEligibilityResponse for an engine result: every reason with its contract code,
 // text, clears_on and (for a deferral) deferral_id; next_eligible_date from the calendar
@@ -171,6 +214,9 @@ struct AppealRankFacts {
   // nullopt: never donated (ranks as the longest since).
   std::optional<absl::CivilDay> last_donation;
 };
+
+// An appeal takes responses (Appeal.open) until its closes_at instant, exclusive.
+bool AppealOpenAt(absl::Time closes_at, absl::Time now);
 
 // True when `a` is called before `b`: priority panel members first, then home-station
 // matches, then the longest since the last donation (never donated first), then donor_id.
@@ -263,4 +309,4 @@ absl::StatusOr<std::string> NormalizeInvoiceNo(absl::string_view raw, absl::stri
 
 }  // namespace bloodgrid::donor
 
-#endif  // BLOODGRID_DONOR_SERVICE_DONOR_LOGIC_H_
+#endif  // BLOODGRID_DONOR_SERVICE_DONOR_RULES_H_

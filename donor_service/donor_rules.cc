@@ -1,4 +1,4 @@
-#include "donor_service/donor_logic.h"
+#include "donor_service/donor_rules.h"
 
 #include <algorithm>
 #include <cmath>
@@ -387,6 +387,26 @@ TypingOutcome DecideTyping(BloodType recorded, BloodType typed) {
   return recorded == typed ? TypingOutcome::kConfirmed : TypingOutcome::kConflict;
 }
 
+TypingChange DecideTypingChange(const v1::Donor& current, BloodType typed) {
+  TypingChange change;
+  absl::StatusOr<BloodType> recorded = BloodType::FromProto(current.blood_type());
+  change.recorded = recorded.ok() ? *recorded : BloodType::Unknown();
+  change.typed = typed;
+  change.outcome = DecideTyping(change.recorded, typed);
+  switch (change.outcome) {
+    case TypingOutcome::kAssigned:
+      change.set_blood_type = true;
+      break;
+    case TypingOutcome::kConfirmed:
+      change.set_blood_type = !current.blood_type_confirmed();
+      break;
+    case TypingOutcome::kConflict:
+      change.open_conflict = true;
+      break;
+  }
+  return change;
+}
+
 absl::StatusOr<BloodType> RequireKnownBloodType(const v1::BloodType& proto,
                                                 absl::string_view field) {
   absl::StatusOr<BloodType> type = BloodType::FromProto(proto);
@@ -394,6 +414,21 @@ absl::StatusOr<BloodType> RequireKnownBloodType(const v1::BloodType& proto,
     return InvalidField(field, "must be fully specified (abo and rhd)");
   }
   return *type;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deferrals in force
+
+bool DeferralInForceOn(const DeferralSpan& deferral, absl::CivilDay day) {
+  return !deferral.voided && deferral.start_date <= day &&
+         (!deferral.ends_on || day < *deferral.ends_on);
+}
+
+bool IsPermanentDeferral(v1::DeferralKind kind) { return kind == v1::DEFERRAL_KIND_PERMANENT; }
+
+bool PermanentDeferralInForceOn(v1::DeferralKind kind, const DeferralSpan& deferral,
+                                absl::CivilDay day) {
+  return IsPermanentDeferral(kind) && DeferralInForceOn(deferral, day);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -557,6 +592,8 @@ int HistoryLookbackDays(const v1::PolicyProfile& policy) {
 
 // ---------------------------------------------------------------------------------------------
 // Appeal ranking
+
+bool AppealOpenAt(absl::Time closes_at, absl::Time now) { return now < closes_at; }
 
 bool AppealRanksBefore(const AppealRankFacts& a, const AppealRankFacts& b) {
   if (a.priority_panel != b.priority_panel) return a.priority_panel;

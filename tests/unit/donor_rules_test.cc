@@ -2,7 +2,7 @@
 // character, field validation, update masks, the blood-typing decision, the eligibility answer
 // in the contract's terms, appeal ranking, and the reimbursement ledger arithmetic
 // (DOMAIN.md section 6) under the cn-gb18467-2011 rule set.
-#include "donor_service/donor_logic.h"
+#include "donor_service/donor_rules.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -282,6 +282,48 @@ TEST(DecideTypingTest, AssignConfirmOrConflict) {
             TypingOutcome::kConflict);
 }
 
+// DecideTypingChange: one row per (record, confirmed, typed) case.
+TEST(DecideTypingChangeTest, Table) {
+  const BloodType o_neg{v1::ABO_GROUP_O, v1::RH_D_NEGATIVE};
+  const BloodType a_pos{v1::ABO_GROUP_A, v1::RH_D_POSITIVE};
+  v1::BloodType partial;
+  partial.set_abo(v1::ABO_GROUP_B);
+  struct Row {
+    const char* name;
+    v1::BloodType recorded;
+    bool confirmed;
+    BloodType typed;
+    TypingOutcome outcome;
+    bool set_blood_type;
+    bool open_conflict;
+  };
+  const Row rows[] = {
+      {"no type on record", v1::BloodType(), false, o_neg, TypingOutcome::kAssigned, true, false},
+      {"partial type on record", partial, false, o_neg, TypingOutcome::kAssigned, true, false},
+      {"agrees, unconfirmed", o_neg.ToProto(), false, o_neg, TypingOutcome::kConfirmed, true,
+       false},
+      {"agrees, confirmed", o_neg.ToProto(), true, o_neg, TypingOutcome::kConfirmed, false,
+       false},
+      {"disagrees, unconfirmed", o_neg.ToProto(), false, a_pos, TypingOutcome::kConflict, false,
+       true},
+      {"disagrees, confirmed", o_neg.ToProto(), true, a_pos, TypingOutcome::kConflict, false,
+       true},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.name);
+    v1::Donor donor;
+    *donor.mutable_blood_type() = row.recorded;
+    donor.set_blood_type_confirmed(row.confirmed);
+    const TypingChange change = DecideTypingChange(donor, row.typed);
+    EXPECT_EQ(change.outcome, row.outcome);
+    EXPECT_EQ(change.set_blood_type, row.set_blood_type);
+    EXPECT_EQ(change.open_conflict, row.open_conflict);
+    EXPECT_EQ(change.typed, row.typed);
+    absl::StatusOr<BloodType> recorded = BloodType::FromProto(row.recorded);
+    EXPECT_EQ(change.recorded, recorded.ok() ? *recorded : BloodType::Unknown());
+  }
+}
+
 TEST(RequireKnownBloodTypeTest, BothPartsNeeded) {
   v1::BloodType proto;
   ExpectInvalid(RequireKnownBloodType(proto, "blood_type").status(), "blood_type");
@@ -289,6 +331,43 @@ TEST(RequireKnownBloodTypeTest, BothPartsNeeded) {
   ExpectInvalid(RequireKnownBloodType(proto, "blood_type").status(), "blood_type");
   proto.set_rhd(v1::RH_D_POSITIVE);
   EXPECT_TRUE(RequireKnownBloodType(proto, "blood_type").ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deferrals in force
+
+TEST(DeferralInForceOnTest, Table) {
+  const absl::CivilDay start(2026, 3, 10);
+  const absl::CivilDay end(2026, 4, 10);
+  struct Row {
+    const char* name;
+    bool voided;
+    std::optional<absl::CivilDay> ends_on;
+    absl::CivilDay day;
+    bool in_force;
+  };
+  const Row rows[] = {
+      {"before the start", false, end, start - 1, false},
+      {"on the start day", false, end, start, true},
+      {"the day before the end", false, end, end - 1, true},
+      {"on the end day (exclusive)", false, end, end, false},
+      {"after the end", false, end, end + 1, false},
+      {"no end, long after", false, std::nullopt, start + 10000, true},
+      {"no end, before the start", false, std::nullopt, start - 1, false},
+      {"voided, within the span", true, end, start, false},
+      {"voided, no end", true, std::nullopt, start + 1, false},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.name);
+    const DeferralSpan span{row.voided, start, row.ends_on};
+    EXPECT_EQ(DeferralInForceOn(span, row.day), row.in_force);
+    EXPECT_EQ(PermanentDeferralInForceOn(v1::DEFERRAL_KIND_PERMANENT, span, row.day),
+              row.in_force);
+    EXPECT_FALSE(PermanentDeferralInForceOn(v1::DEFERRAL_KIND_TEMPORARY, span, row.day));
+  }
+  EXPECT_TRUE(IsPermanentDeferral(v1::DEFERRAL_KIND_PERMANENT));
+  EXPECT_FALSE(IsPermanentDeferral(v1::DEFERRAL_KIND_TEMPORARY));
+  EXPECT_FALSE(IsPermanentDeferral(v1::DEFERRAL_KIND_UNSPECIFIED));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,6 +473,13 @@ TEST(AppealRankingTest, PanelsThenHomeStationThenLongestSinceThenId) {
   std::vector<std::string> order;
   for (const auto& c : candidates) order.push_back(c.donor_id);
   EXPECT_THAT(order, ElementsAre("D03", "D08", "D04", "D05", "D02", "D06", "D07", "D01"));
+}
+
+TEST(AppealOpenAtTest, OpenUntilClosesAtExclusive) {
+  const absl::Time closes_at = absl::FromUnixSeconds(1800000000);
+  EXPECT_TRUE(AppealOpenAt(closes_at, closes_at - absl::Microseconds(1)));
+  EXPECT_FALSE(AppealOpenAt(closes_at, closes_at));
+  EXPECT_FALSE(AppealOpenAt(closes_at, closes_at + absl::Seconds(1)));
 }
 
 TEST(AppealRankingTest, DaysSinceLastDonation) {
