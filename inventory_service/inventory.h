@@ -1,5 +1,5 @@
 // The inventory's operations, one method per InventoryService RPC: check the request's shape
-// (inventory_logic.h, INVALID_ARGUMENT naming the field, nothing touched), normalise it (DINs),
+// (inventory_rules.h, INVALID_ARGUMENT naming the field, nothing touched), normalise it (DINs),
 // plan what the policy profile decides (expiry, measures), run the store operation, and hand
 // the committed stock changes to the WatchStock broadcaster. No gRPC types: the gRPC handlers
 // (inventory_grpc_service.h) are adapters over this class, and tests may drive it directly.
@@ -18,7 +18,7 @@
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/clock.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 #include "inventory_service/inventory_store.h"
 #include "inventory_service/stock_watch.h"
 

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "common/page_token.h"
 #include "common/sql_error.h"
@@ -205,18 +206,19 @@ constexpr char kUnitsOfTransferForUpdate[] =
     "JOIN units u ON u.unit_id = tu.unit_id WHERE tu.transfer_id = ? ORDER BY tu.position "
     "FOR UPDATE";
 
-// Stock views (idx_units_station is covering for these).
+// Stock views (idx_units_station is covering for these). `@IN_STOCK@` stands for one `?` per
+// status of InStockStatuses() (StockViewSql), bound in that order.
 constexpr char kStationLevels[] =
     "SELECT station_id, component, abo, rhd, status, COUNT(*), CAST(SUM(quantity) AS SIGNED), "
     "CAST(SUM(CASE WHEN expires_us <= ? THEN 1 ELSE 0 END) AS SIGNED), "
     "CAST(SUM(CASE WHEN expires_us <= ? THEN quantity ELSE 0 END) AS SIGNED) "
-    "FROM units FORCE INDEX (idx_units_station) WHERE station_id = ? AND status IN (?, ?, ?) "
+    "FROM units FORCE INDEX (idx_units_station) WHERE station_id = ? AND status IN (@IN_STOCK@) "
     "GROUP BY station_id, status, component, abo, rhd";
 constexpr char kAllLevels[] =
     "SELECT station_id, component, abo, rhd, status, COUNT(*), CAST(SUM(quantity) AS SIGNED), "
     "CAST(SUM(CASE WHEN expires_us <= ? THEN 1 ELSE 0 END) AS SIGNED), "
     "CAST(SUM(CASE WHEN expires_us <= ? THEN quantity ELSE 0 END) AS SIGNED) "
-    "FROM units FORCE INDEX (idx_units_station) WHERE status IN (?, ?, ?) "
+    "FROM units FORCE INDEX (idx_units_station) WHERE status IN (@IN_STOCK@) "
     "GROUP BY station_id, status, component, abo, rhd";
 constexpr char kInTransitLevels[] =
     "SELECT t.to_station_id, u.component, u.abo, u.rhd, COUNT(*), CAST(SUM(u.quantity) AS SIGNED) "
@@ -231,8 +233,8 @@ constexpr char kKeyLevels[] =
     "SELECT status, COUNT(*), CAST(SUM(quantity) AS SIGNED), "
     "CAST(SUM(CASE WHEN expires_us <= ? THEN 1 ELSE 0 END) AS SIGNED), "
     "CAST(SUM(CASE WHEN expires_us <= ? THEN quantity ELSE 0 END) AS SIGNED) "
-    "FROM units FORCE INDEX (idx_units_station) WHERE station_id = ? AND status IN (?, ?, ?) "
-    "AND component = ? AND abo = ? AND rhd = ? GROUP BY status";
+    "FROM units FORCE INDEX (idx_units_station) WHERE station_id = ? "
+    "AND status IN (@IN_STOCK@) AND component = ? AND abo = ? AND rhd = ? GROUP BY status";
 // idx_units_reserve: (status, component, abo, rhd) is an equality prefix.
 constexpr char kKeyInTransit[] =
     "SELECT COUNT(*), CAST(COALESCE(SUM(u.quantity), 0) AS SIGNED) "
@@ -253,6 +255,12 @@ constexpr char kIssuedDemand[] =
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers around Connector/C++.
+
+// `sql` with its @IN_STOCK@ replaced by one placeholder per status of InStockStatuses().
+std::string StockViewSql(absl::string_view sql) {
+  std::vector<absl::string_view> marks(InStockStatuses().size(), "?");
+  return absl::StrReplaceAll(sql, {{"@IN_STOCK@", absl::StrJoin(marks, ", ")}});
+}
 
 // Binds parameters in order.
 class Params {
@@ -347,10 +355,7 @@ std::string Truncated(absl::string_view text, size_t max_bytes) {
 // ---------------------------------------------------------------------------------------------
 // Row types.
 
-struct UnitRow {
-  v1::Unit unit;
-  bool lookback_on_arrival = false;
-};
+using UnitRow = StoredUnit;
 
 UnitRow ReadUnitRow(const sql::ResultSet& rs) {
   UnitRow row;
@@ -594,19 +599,7 @@ struct Txn {
   StockChanges& changes;
 };
 
-// What an event row says beyond the unit itself.
-struct EventSpec {
-  v1::UnitEventKind kind = v1::UNIT_EVENT_KIND_UNSPECIFIED;
-  std::string reason = {};
-  std::string note = {};
-  std::string order_id = {};
-  std::string hospital_id = {};
-  std::string reservation_key = {};
-  std::string transfer_id = {};
-  std::optional<absl::Time> occurred_at = {};
-};
-
-void InsertEvent(Txn& t, const v1::Unit& unit, v1::UnitStatus from, const EventSpec& event) {
+void InsertEvent(Txn& t, const v1::Unit& unit, v1::UnitStatus from, const UnitEventDraft& event) {
   sql::PreparedStatement& insert = t.conn.Prepare(kInsertEvent);
   Params(insert)
       .Str(unit.unit_id())
@@ -627,58 +620,62 @@ void InsertEvent(Txn& t, const v1::Unit& unit, v1::UnitStatus from, const EventS
   insert.executeUpdate();
 }
 
-// Writes `after` over the stored unit and its event row (from `before`'s status); the status
-// change must be one the state machine allows.
-absl::Status ChangeUnit(Txn& t, const UnitRow& before, UnitRow& after, const EventSpec& event) {
-  BG_RETURN_IF_ERROR(CheckTransition(before.unit.status(), after.unit.status()));
-  v1::Unit& u = after.unit;
-  if (u.status() != v1::UNIT_STATUS_QUARANTINED) u.set_hold(v1::UNIT_HOLD_UNSPECIFIED);
-  SetTimestamp(t.ctx.now, u.mutable_updated_at());
-  sql::PreparedStatement& update = t.conn.Prepare(kUpdateUnit);
-  Params(update)
-      .Int(u.blood_type().abo())
-      .Int(u.blood_type().rhd())
-      .Int(u.status())
-      .Int(u.hold())
-      .Str(u.station_id())
-      .StrOrNull(u.reservation_key())
-      .StrOrNull(u.transfer_id())
-      .Int(after.lookback_on_arrival ? 1 : 0)
-      .StrOrNull(u.order_id())
-      .StrOrNull(u.hospital_id())
-      .IntOrNull(u.has_issued_at() ? std::optional<int64_t>(Micros(u.issued_at())) : std::nullopt)
-      .Int(u.outcome())
-      .Int(u.discard_reason())
-      .Int(ToMicros(t.ctx.now))
-      .Str(u.unit_id());
-  update.executeUpdate();
-  InsertEvent(t, u, before.unit.status(), event);
-  t.changes.keys.insert(KeyOfUnit(before.unit));
-  t.changes.keys.insert(KeyOfUnit(u));
+// The apply step: writes a change the rules decided (unit_lifecycle.cc) over `current`, the
+// unit as this transaction locked it, with its event row, and records its stock rows and
+// alerts; `current` becomes the unit as stored. For a new unit `current` is only an output.
+// The status change is checked against the state machine once more.
+absl::Status ApplyChange(Txn& t, UnitRow& current, const UnitChange& change) {
+  switch (change.write) {
+    case UnitChange::Write::kEventOnly:
+      InsertEvent(t, current.unit, current.unit.status(), change.event);
+      break;
+    case UnitChange::Write::kNewUnit:
+      current = change.after;
+      SetTimestamp(t.ctx.now, current.unit.mutable_created_at());
+      SetTimestamp(t.ctx.now, current.unit.mutable_updated_at());
+      InsertUnit(t.conn, current);
+      InsertEvent(t, current.unit, v1::UNIT_STATUS_UNSPECIFIED, change.event);
+      t.changes.keys.insert(KeyOfUnit(current.unit));
+      break;
+    case UnitChange::Write::kUnitAndEvent: {
+      BG_RETURN_IF_ERROR(CheckTransition(current.unit.status(), change.after.unit.status()));
+      UnitRow after = change.after;
+      v1::Unit& u = after.unit;
+      SetTimestamp(t.ctx.now, u.mutable_updated_at());
+      sql::PreparedStatement& update = t.conn.Prepare(kUpdateUnit);
+      Params(update)
+          .Int(u.blood_type().abo())
+          .Int(u.blood_type().rhd())
+          .Int(u.status())
+          .Int(u.hold())
+          .Str(u.station_id())
+          .StrOrNull(u.reservation_key())
+          .StrOrNull(u.transfer_id())
+          .Int(after.lookback_on_arrival ? 1 : 0)
+          .StrOrNull(u.order_id())
+          .StrOrNull(u.hospital_id())
+          .IntOrNull(u.has_issued_at() ? std::optional<int64_t>(Micros(u.issued_at()))
+                                       : std::nullopt)
+          .Int(u.outcome())
+          .Int(u.discard_reason())
+          .Int(ToMicros(t.ctx.now))
+          .Str(u.unit_id());
+      update.executeUpdate();
+      InsertEvent(t, u, current.unit.status(), change.event);
+      t.changes.keys.insert(KeyOfUnit(current.unit));
+      t.changes.keys.insert(KeyOfUnit(u));
+      current = std::move(after);
+      break;
+    }
+  }
+  t.changes.alerts.insert(t.changes.alerts.end(), change.alerts.begin(), change.alerts.end());
   return absl::OkStatus();
 }
 
-// A new unit and its creating event.
-void CreateUnit(Txn& t, UnitRow& row, const EventSpec& event) {
-  SetTimestamp(t.ctx.now, row.unit.mutable_created_at());
-  SetTimestamp(t.ctx.now, row.unit.mutable_updated_at());
-  InsertUnit(t.conn, row);
-  InsertEvent(t, row.unit, v1::UNIT_STATUS_UNSPECIFIED, event);
-  t.changes.keys.insert(KeyOfUnit(row.unit));
-}
-
-// Alert for units a lookback or a reactive result took from their reservation.
-void WithdrawnAlert(Txn& t, const v1::Unit& unit, const std::string& reservation_key) {
-  v1::StockAlert alert;
-  alert.set_kind(v1::STOCK_ALERT_KIND_RESERVED_UNIT_WITHDRAWN);
-  alert.set_station_id(unit.station_id());
-  alert.set_component(unit.component());
-  *alert.mutable_blood_type() = unit.blood_type();
-  alert.add_unit_ids(unit.unit_id());
-  alert.set_reservation_key(reservation_key);
-  alert.set_message(
-      absl::StrCat("unit ", unit.unit_id(), " withdrawn from reservation ", reservation_key));
-  t.changes.alerts.push_back(std::move(alert));
+// ApplyChange for each of `changes`, in order.
+absl::Status ApplyChanges(Txn& t, UnitRow& current, absl::Span<const UnitChange> changes) {
+  for (const UnitChange& change : changes) BG_RETURN_IF_ERROR(ApplyChange(t, current, change));
+  return absl::OkStatus();
 }
 
 // Runs `body` as one transaction, idempotent on `key` when given (null for reads and for the
@@ -728,7 +725,7 @@ std::vector<ChoiceUnit> ReadCandidates(Connection& conn, v1::Component component
                                        int32_t tier, int32_t station_rank) {
   sql::PreparedStatement& select = conn.Prepare(kCandidateUnits);
   Params(select)
-      .Int(v1::UNIT_STATUS_AVAILABLE)
+      .Int(OnShelfStatus())
       .Int(component)
       .Int(type.abo)
       .Int(type.rhd)
@@ -789,7 +786,7 @@ std::vector<UnitRow> ChooseAndClaim(
     for (size_t index : chosen) {
       const std::string& id = eligible[index].unit_id;
       if (locked.contains(id)) continue;
-      std::optional<UnitRow> row = ClaimUnit(conn, id, v1::UNIT_STATUS_AVAILABLE);
+      std::optional<UnitRow> row = ClaimUnit(conn, id, OnShelfStatus());
       if (row.has_value()) {
         locked.emplace(id, std::move(*row));
       } else {
@@ -955,7 +952,6 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
   return RunOp<v1::RegisterCollectionResponse>(
       pool_, "register collection", ctx, &key, changes,
       [&](Txn& t, v1::RegisterCollectionResponse& out) -> absl::Status {
-        const std::string unit_id = UnitIdFor(request.din(), plan.component, 0);
         if (std::optional<DonationRow> existing = FindDonation(t.conn, request.din(), true)) {
           if (existing->donor_id != request.donor_id()) {
             return absl::AlreadyExistsError(
@@ -995,25 +991,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
           throw;
         }
         UnitRow row;
-        v1::Unit& u = row.unit;
-        u.set_unit_id(unit_id);
-        u.set_din(request.din());
-        u.set_component(plan.component);
-        u.set_division(0);
-        u.set_product_code(request.product_code());
-        *u.mutable_blood_type() = request.blood_type();
-        u.set_status(v1::UNIT_STATUS_QUARANTINED);
-        u.set_hold(v1::UNIT_HOLD_TESTING);
-        u.set_station_id(request.station_id());
-        u.set_quantity(plan.quantity);
-        u.set_volume_ml(request.volume_ml());
-        u.set_donation_type(request.donation_type());
-        *u.mutable_collected_at() = request.collected_at();
-        SetTimestamp(plan.expires_at, u.mutable_expires_at());
-        u.set_donor_id(request.donor_id());
-        u.set_anticoagulant(request.anticoagulant());
-        EventSpec event{.kind = v1::UNIT_EVENT_KIND_COLLECTED, .reason = "collected"};
-        CreateUnit(t, row, event);
+        BG_RETURN_IF_ERROR(ApplyChange(t, row, CollectedUnit(request, plan)));
         *out.mutable_unit() = row.unit;
         out.set_created(true);
         return absl::OkStatus();
@@ -1093,66 +1071,28 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
 
         sql::PreparedStatement& select = t.conn.Prepare(kUnitsOfDinForUpdate);
         Params(select).Str(request.din());
-        std::vector<UnitRow> units = QueryUnits(select);
-        for (UnitRow& before : units) {
-          if (IsFinalStatus(before.unit.status())) continue;
-          UnitRow after = before;
-          if (state.typed.has_value() && (after.unit.blood_type().abo() != state.typed->abo ||
-                                          after.unit.blood_type().rhd() != state.typed->rhd)) {
-            *after.unit.mutable_blood_type() = state.typed->ToProto();
-            BG_RETURN_IF_ERROR(ChangeUnit(t, before, after,
-                                          EventSpec{.kind = v1::UNIT_EVENT_KIND_BLOOD_TYPE_SET,
-                                                    .reason = "ABO/RhD typing",
-                                                    .note = state.typed->ToString()}));
-            before = after;
-          }
-          if (!recorded.empty()) {
-            // The unit itself does not change: only the trace records the new results.
-            InsertEvent(t, before.unit, before.unit.status(),
-                        EventSpec{.kind = v1::UNIT_EVENT_KIND_TEST_RECORDED,
-                                  .reason = "test results recorded",
-                                  .note = absl::StrJoin(recorded, ", ")});
-          }
-          const v1::UnitStatus status = before.unit.status();
-          if (state.outcome == v1::TESTING_OUTCOME_REACTIVE) {
-            if (status == v1::UNIT_STATUS_ISSUED) {
-              *out.add_issued_units() = before.unit;
-              continue;
-            }
-            const std::string held_by = before.unit.reservation_key();
-            after.unit.set_status(v1::UNIT_STATUS_DISCARDED);
-            after.unit.set_discard_reason(v1::DISCARD_REASON_REACTIVE_TEST);
-            after.unit.clear_reservation_key();
-            after.unit.clear_transfer_id();
-            after.lookback_on_arrival = false;
-            BG_RETURN_IF_ERROR(ChangeUnit(
-                t, before, after,
-                EventSpec{.kind = v1::UNIT_EVENT_KIND_DISCARDED,
-                          .reason = "REACTIVE_TEST",
-                          .note = absl::StrJoin(state.reactive, ", ",
-                                                [](std::string* o, v1::ScreeningTest test) {
-                                                  absl::StrAppend(o, v1::ScreeningTest_Name(test));
-                                                }),
-                          .reservation_key = held_by,
-                          .transfer_id = before.unit.transfer_id()}));
-            if (!held_by.empty()) WithdrawnAlert(t, before.unit, held_by);
-            *out.add_discarded_units() = after.unit;
-          } else if (state.outcome == v1::TESTING_OUTCOME_RELEASED &&
-                     status == v1::UNIT_STATUS_QUARANTINED &&
-                     before.unit.hold() == v1::UNIT_HOLD_TESTING) {
-            after.unit.set_status(v1::UNIT_STATUS_AVAILABLE);
-            BG_RETURN_IF_ERROR(ChangeUnit(t, before, after,
-                                          EventSpec{.kind = v1::UNIT_EVENT_KIND_RELEASED_FOR_USE,
-                                                    .reason = "all mandatory tests non-reactive"}));
-            *out.add_released_units() = after.unit;
+        std::vector<v1::Unit> transfused;
+        for (UnitRow& unit : QueryUnits(select)) {
+          const TestingDecision decision = DecideAfterTesting(unit, state, recorded);
+          BG_RETURN_IF_ERROR(ApplyChanges(t, unit, decision.changes));
+          switch (decision.listed) {
+            case TestingDecision::Listed::kReleased:
+              *out.add_released_units() = unit.unit;
+              break;
+            case TestingDecision::Listed::kDiscarded:
+              *out.add_discarded_units() = unit.unit;
+              break;
+            case TestingDecision::Listed::kIssued:
+              *out.add_issued_units() = unit.unit;
+              break;
+            case TestingDecision::Listed::kTransfused:
+              transfused.push_back(unit.unit);
+              break;
+            case TestingDecision::Listed::kNone:
+              break;
           }
         }
-        if (state.outcome == v1::TESTING_OUTCOME_REACTIVE) {
-          // Units already transfused went out before this result: the lookback notifies.
-          for (const UnitRow& row : units) {
-            if (row.unit.status() == v1::UNIT_STATUS_TRANSFUSED) *out.add_issued_units() = row.unit;
-          }
-        }
+        for (v1::Unit& unit : transfused) *out.add_issued_units() = std::move(unit);
         if (state.outcome != donation->outcome) {
           sql::PreparedStatement& update = t.conn.Prepare(kUpdateDonationOutcome);
           Params(update).Int(state.outcome).Str(request.din());
@@ -1183,58 +1123,21 @@ absl::StatusOr<v1::ProcessDonationResponse> MysqlInventoryStore::ProcessDonation
         std::vector<UnitRow> units = QueryUnits(select);
         if (units.empty())
           return absl::NotFoundError(absl::StrCat("no unit carries DIN ", request.din()));
-        const UnitRow* parent = nullptr;
-        for (const UnitRow& row : units) {
-          if (row.unit.component() == v1::COMPONENT_WHOLE_BLOOD && row.unit.division() == 0) {
-            parent = &row;
-          }
-        }
+        const UnitRow* parent = WholeBloodParent(units);
         if (parent == nullptr) {
           return absl::FailedPreconditionError(absl::StrCat(
               "DIN ", request.din(), " holds no whole-blood unit (an apheresis collection)"));
         }
-        const v1::UnitStatus status = parent->unit.status();
-        if (status == v1::UNIT_STATUS_PROCESSED) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("whole-blood unit ", parent->unit.unit_id(), " is already PROCESSED"));
-        }
-        if (status != v1::UNIT_STATUS_QUARANTINED && status != v1::UNIT_STATUS_AVAILABLE) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("whole-blood unit ", parent->unit.unit_id(), " is ", StatusName(status),
-                           "; only QUARANTINED or AVAILABLE units are processed"));
-        }
-        if (processed_at < FromTimestamp(parent->unit.collected_at())) {
-          return InvalidField("processed_at", "before the collection");
-        }
+        BG_RETURN_IF_ERROR(CheckProcessing(*parent, processed_at));
         BG_ASSIGN_OR_RETURN(std::vector<ComponentPlan> plans, planner(parent->unit));
-        UnitRow after = *parent;
-        after.unit.set_status(v1::UNIT_STATUS_PROCESSED);
+        const UnitRow before = *parent;
+        UnitRow processed = before;
         BG_RETURN_IF_ERROR(
-            ChangeUnit(t, *parent, after,
-                       EventSpec{.kind = v1::UNIT_EVENT_KIND_PROCESSED,
-                                 .reason = absl::StrCat("split into ", plans.size(), " components"),
-                                 .occurred_at = processed_at}));
-        *out.mutable_parent() = after.unit;
+            ApplyChange(t, processed, ProcessedParent(before, plans.size(), processed_at)));
+        *out.mutable_parent() = processed.unit;
         for (const ComponentPlan& plan : plans) {
           UnitRow child;
-          v1::Unit& c = child.unit;
-          c = parent->unit;  // DIN, donor, blood type, station, collection, status and hold
-          c.clear_created_at();
-          c.clear_updated_at();
-          c.set_unit_id(UnitIdFor(request.din(), plan.component, plan.division));
-          c.set_component(plan.component);
-          c.set_division(plan.division);
-          c.set_product_code(plan.product_code);
-          c.set_quantity(plan.quantity);
-          c.set_volume_ml(plan.volume_ml);
-          SetTimestamp(plan.expires_at, c.mutable_expires_at());
-          c.set_anticoagulant(plan.anticoagulant);
-          c.set_preparation(plan.preparation);
-          c.set_parent_unit_id(parent->unit.unit_id());
-          CreateUnit(t, child,
-                     EventSpec{.kind = v1::UNIT_EVENT_KIND_COMPONENT_PREPARED,
-                               .reason = absl::StrCat("made from ", parent->unit.unit_id()),
-                               .occurred_at = processed_at});
+          BG_RETURN_IF_ERROR(ApplyChange(t, child, ComponentUnit(before, plan, processed_at)));
           *out.add_children() = child.unit;
         }
         return absl::OkStatus();
@@ -1246,31 +1149,8 @@ absl::StatusOr<v1::ProcessDonationResponse> MysqlInventoryStore::ProcessDonation
 
 namespace {
 
-// Status a reservation takes from the units it still has: units held (RESERVED or travelling
-// for it) keep it as it is; none held but some issued -> ISSUED; nothing -> RELEASED.
-v1::ReservationStatus StatusFromUnits(const v1::Reservation& reservation) {
-  bool held = false;
-  bool issued = false;
-  for (const v1::Unit& unit : reservation.units()) {
-    if (unit.status() == v1::UNIT_STATUS_RESERVED || unit.status() == v1::UNIT_STATUS_IN_TRANSIT) {
-      held = true;
-    } else {
-      issued = true;
-    }
-  }
-  if (held) return reservation.status();
-  return issued ? v1::RESERVATION_STATUS_ISSUED : v1::RESERVATION_STATUS_RELEASED;
-}
-
 absl::Status ReservationNotFound(absl::string_view key) {
   return absl::NotFoundError(absl::StrCat("reservation '", key, "' not found"));
-}
-
-std::string ReservationStatusName(v1::ReservationStatus status) {
-  std::string name = v1::ReservationStatus_Name(status);
-  absl::string_view view = name;
-  absl::ConsumePrefix(&view, "RESERVATION_STATUS_");
-  return std::string(view);
 }
 
 }  // namespace
@@ -1317,12 +1197,8 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
           throw;
         }
 
-        // Preference groups (one tier at one station), read lazily in preference order: a
+        // Preference groups (one tier at one station), read lazily in allocation order: a
         // later group matters only when the earlier ones cannot fill the quantity.
-        struct Group {
-          int32_t tier;
-          int32_t rank;
-        };
         std::vector<int32_t> tiers;
         std::map<int32_t, std::vector<BloodType>> types_of_tier;
         for (const v1::CandidateBloodType& candidate : request.candidates()) {
@@ -1331,27 +1207,19 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
           types_of_tier[candidate.tier()].push_back(
               BloodType{candidate.blood_type().abo(), candidate.blood_type().rhd()});
         }
-        std::vector<Group> groups;
-        if (request.priority() == v1::PRIORITY_EMERGENCY) {
-          for (int32_t rank : ranks) {
-            for (int32_t tier : tiers) groups.push_back({tier, rank});
-          }
-        } else {
-          for (int32_t tier : tiers) {
-            for (int32_t rank : ranks) groups.push_back({tier, rank});
-          }
-        }
+        const std::vector<PreferenceGroup> groups =
+            PreferenceGroups(request.priority(), tiers, ranks);
         const absl::Time floor = std::max(FromTimestamp(request.expiry_floor()), t.ctx.now);
         const int limit = std::min(request.quantity(), 500) + 32;
         std::vector<ChoiceUnit> pool;
         size_t next_group = 0;
         auto more = [&]() -> bool {
           if (next_group >= groups.size()) return false;
-          const Group& group = groups[next_group++];
+          const PreferenceGroup& group = groups[next_group++];
           for (const BloodType& type : types_of_tier[group.tier]) {
-            std::vector<ChoiceUnit> found =
-                ReadCandidates(t.conn, request.component(), type, request.station_ids(group.rank),
-                               ToMicros(floor), limit, group.tier, group.rank);
+            std::vector<ChoiceUnit> found = ReadCandidates(
+                t.conn, request.component(), type, request.station_ids(group.station_rank),
+                ToMicros(floor), limit, group.tier, group.station_rank);
             pool.insert(pool.end(), std::make_move_iterator(found.begin()),
                         std::make_move_iterator(found.end()));
           }
@@ -1362,16 +1230,8 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
         };
         std::vector<UnitRow> claimed =
             ChooseAndClaim(t.conn, pool, request.quantity(), choose, more);
-        for (const UnitRow& before : claimed) {
-          UnitRow after = before;
-          after.unit.set_status(v1::UNIT_STATUS_RESERVED);
-          after.unit.set_reservation_key(key);
-          BG_RETURN_IF_ERROR(ChangeUnit(t, before, after,
-                                        EventSpec{.kind = v1::UNIT_EVENT_KIND_RESERVED,
-                                                  .reason = "reserved",
-                                                  .order_id = request.order_id(),
-                                                  .hospital_id = request.hospital_id(),
-                                                  .reservation_key = key}));
+        for (UnitRow& unit : claimed) {
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit, ReserveUnit(unit, request)));
         }
         std::optional<v1::Reservation> created = FindReservation(t.conn, key, false);
         if (!created.has_value()) return absl::InternalError("reservation vanished");
@@ -1387,28 +1247,10 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::ConfirmReservation(const Op
       [&](Txn& t, v1::Reservation& out) -> absl::Status {
         std::optional<v1::Reservation> row = FindReservation(t.conn, key, true);
         if (!row.has_value()) return ReservationNotFound(key);
-        v1::Reservation r = *row;
-        switch (r.status()) {
-          case v1::RESERVATION_STATUS_CONFIRMED:
-          case v1::RESERVATION_STATUS_ISSUED:
-            break;
-          case v1::RESERVATION_STATUS_HELD:
-            if (FromTimestamp(r.hold_expires_at()) <= t.ctx.now) {
-              return absl::FailedPreconditionError(
-                  absl::StrCat("reservation '", key,
-                               "' was not confirmed before its hold expired; reserve again "
-                               "with a new key"));
-            }
-            r.set_status(v1::RESERVATION_STATUS_CONFIRMED);
-            r.clear_hold_expires_at();
-            SetTimestamp(t.ctx.now, r.mutable_confirmed_at());
-            WriteReservationStatus(t.conn, r, t.ctx.now);
-            break;
-          default:
-            return absl::FailedPreconditionError(absl::StrCat("reservation '", key, "' is ",
-                                                              ReservationStatusName(r.status()),
-                                                              "; reserve again with a new key"));
-        }
+        BG_ASSIGN_OR_RETURN(std::optional<v1::Reservation> confirmed,
+                            ConfirmedReservation(*row, t.ctx.now));
+        if (confirmed.has_value()) WriteReservationStatus(t.conn, *confirmed, t.ctx.now);
+        const v1::Reservation& r = confirmed.has_value() ? *confirmed : *row;
         out = WithUnits(t.conn, r);
         return absl::OkStatus();
       });
@@ -1436,58 +1278,22 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Release(const OpContext& ct
         const std::string& rkey = request.reservation_key();
         std::optional<v1::Reservation> row = FindReservation(t.conn, rkey, true);
         if (!row.has_value()) return ReservationNotFound(rkey);
-        v1::Reservation r = *row;
-        if (r.status() == v1::RESERVATION_STATUS_RELEASED ||
-            r.status() == v1::RESERVATION_STATUS_EXPIRED) {
+        const v1::Reservation& r = *row;
+        if (IsClosedReservation(r.status())) {
           out = WithUnits(t.conn, r);
           return absl::OkStatus();
         }
         sql::PreparedStatement& select = t.conn.Prepare(kUnitsOfReservationForUpdate);
         Params(select).Str(rkey);
         std::vector<UnitRow> units = QueryUnits(select);
-        std::vector<const UnitRow*> targets;
-        if (request.unit_ids().empty()) {
-          for (const UnitRow& unit : units) {
-            if (unit.unit.status() == v1::UNIT_STATUS_RESERVED) targets.push_back(&unit);
-          }
-        } else {
-          for (int i = 0; i < request.unit_ids_size(); ++i) {
-            auto it = std::find_if(units.begin(), units.end(), [&](const UnitRow& u) {
-              return u.unit.unit_id() == request.unit_ids(i) &&
-                     u.unit.status() == v1::UNIT_STATUS_RESERVED;
-            });
-            if (it == units.end()) {
-              return InvalidField(
-                  absl::StrCat("unit_ids[", i, "]"),
-                  absl::StrCat("unit '", request.unit_ids(i), "' is not held by this reservation"));
-            }
-            targets.push_back(&*it);
-          }
-        }
-        for (const UnitRow* before : targets) {
-          if (!before->unit.transfer_id().empty()) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("unit ", before->unit.unit_id(), " is on transfer ",
-                             before->unit.transfer_id(), "; cancel the transfer first"));
-          }
-          UnitRow after = *before;
-          after.unit.set_status(v1::UNIT_STATUS_AVAILABLE);
-          after.unit.clear_reservation_key();
-          BG_RETURN_IF_ERROR(ChangeUnit(
-              t, *before, after,
-              EventSpec{.kind = v1::UNIT_EVENT_KIND_UNRESERVED,
-                        .reason = request.reason().empty() ? "released" : request.reason(),
-                        .order_id = r.order_id(),
-                        .hospital_id = r.hospital_id(),
-                        .reservation_key = rkey}));
+        BG_ASSIGN_OR_RETURN(std::vector<size_t> targets, ReleaseTargets(units, request));
+        for (size_t index : targets) {
+          UnitRow& unit = units[index];
+          BG_ASSIGN_OR_RETURN(UnitChange change, ReleaseUnit(unit, r, request.reason()));
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit, change));
         }
         v1::Reservation now = WithUnits(t.conn, r);
-        const v1::ReservationStatus status = StatusFromUnits(now);
-        if (status != r.status()) {
-          now.set_status(status);
-          now.clear_hold_expires_at();
-          WriteReservationStatus(t.conn, now, t.ctx.now);
-        }
+        if (SettleReservation(&now)) WriteReservationStatus(t.conn, now, t.ctx.now);
         out = std::move(now);
         return absl::OkStatus();
       });
@@ -1503,79 +1309,24 @@ absl::StatusOr<v1::IssueResponse> MysqlInventoryStore::Issue(const OpContext& ct
         const std::string& rkey = request.reservation_key();
         std::optional<v1::Reservation> row = FindReservation(t.conn, rkey, true);
         if (!row.has_value()) return ReservationNotFound(rkey);
-        v1::Reservation r = *row;
-        if (r.status() == v1::RESERVATION_STATUS_RELEASED ||
-            r.status() == v1::RESERVATION_STATUS_EXPIRED) {
-          return absl::FailedPreconditionError(absl::StrCat("reservation '", rkey, "' is ",
-                                                            ReservationStatusName(r.status()),
-                                                            "; it holds no units"));
-        }
+        const v1::Reservation& r = *row;
+        BG_RETURN_IF_ERROR(CheckIssueReservation(r));
         sql::PreparedStatement& select = t.conn.Prepare(kUnitsOfReservationForUpdate);
         Params(select).Str(rkey);
         std::vector<UnitRow> units = QueryUnits(select);
-        std::vector<const UnitRow*> targets;
-        std::vector<const UnitRow*> already;
-        auto usable = [](const UnitRow& u) {
-          return u.unit.status() == v1::UNIT_STATUS_RESERVED ||
-                 u.unit.status() == v1::UNIT_STATUS_IN_TRANSIT;
-        };
-        if (request.unit_ids().empty()) {
-          for (const UnitRow& unit : units) {
-            if (usable(unit)) targets.push_back(&unit);
-            if (unit.unit.status() == v1::UNIT_STATUS_ISSUED) already.push_back(&unit);
-          }
-        } else {
-          for (int i = 0; i < request.unit_ids_size(); ++i) {
-            auto it = std::find_if(units.begin(), units.end(), [&](const UnitRow& u) {
-              return u.unit.unit_id() == request.unit_ids(i);
-            });
-            if (it != units.end() && it->unit.status() == v1::UNIT_STATUS_ISSUED) {
-              already.push_back(&*it);
-            } else if (it != units.end() && usable(*it)) {
-              targets.push_back(&*it);
-            } else {
-              return InvalidField(
-                  absl::StrCat("unit_ids[", i, "]"),
-                  absl::StrCat("unit '", request.unit_ids(i), "' is not held by this reservation"));
-            }
-          }
-        }
+        BG_ASSIGN_OR_RETURN(IssueSelection selection, IssueTargets(units, request));
         // All or nothing: check every unit before changing any.
-        for (const UnitRow* unit : targets) {
-          if (unit->unit.status() == v1::UNIT_STATUS_IN_TRANSIT ||
-              !unit->unit.transfer_id().empty()) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "unit ", unit->unit.unit_id(), " is on transfer ", unit->unit.transfer_id()));
-          }
-          if (t.ctx.now >= FromTimestamp(unit->unit.expires_at())) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("unit ", unit->unit.unit_id(), " expired at ",
-                             absl::FormatTime(FromTimestamp(unit->unit.expires_at()))));
-          }
+        for (size_t index : selection.to_issue) {
+          BG_RETURN_IF_ERROR(CheckIssuable(units[index], t.ctx.now));
         }
-        for (const UnitRow* before : targets) {
-          UnitRow after = *before;
-          after.unit.set_status(v1::UNIT_STATUS_ISSUED);
-          after.unit.set_order_id(request.order_id());
-          after.unit.set_hospital_id(request.hospital_id());
-          after.unit.set_outcome(v1::TRANSFUSION_OUTCOME_UNSPECIFIED);
-          SetTimestamp(t.ctx.now, after.unit.mutable_issued_at());
-          BG_RETURN_IF_ERROR(ChangeUnit(t, *before, after,
-                                        EventSpec{.kind = v1::UNIT_EVENT_KIND_ISSUED,
-                                                  .reason = "issued",
-                                                  .order_id = request.order_id(),
-                                                  .hospital_id = request.hospital_id(),
-                                                  .reservation_key = rkey}));
-          *out.add_units() = after.unit;
+        for (size_t index : selection.to_issue) {
+          UnitRow& unit = units[index];
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit, IssueUnit(unit, request, t.ctx.now)));
+          *out.add_units() = unit.unit;
         }
-        for (const UnitRow* unit : already) *out.add_units() = unit->unit;
+        for (size_t index : selection.already_issued) *out.add_units() = units[index].unit;
         v1::Reservation now = WithUnits(t.conn, r);
-        const v1::ReservationStatus status = StatusFromUnits(now);
-        if (status != r.status()) {
-          now.set_status(status);
-          now.clear_hold_expires_at();
-          WriteReservationStatus(t.conn, now, t.ctx.now);
-        }
+        if (SettleReservation(&now)) WriteReservationStatus(t.conn, now, t.ctx.now);
         *out.mutable_reservation() = std::move(now);
         return absl::OkStatus();
       });
@@ -1593,23 +1344,11 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::RecordOutcome(const OpContext& ctx
         if (!before.has_value()) {
           return absl::NotFoundError(absl::StrCat("unit '", request.unit_id(), "' not found"));
         }
-        if (before->unit.outcome() == request.outcome()) {
+        if (OutcomeAlreadyRecorded(before->unit, request)) {
           out = before->unit;  // the outcome already recorded
           return absl::OkStatus();
         }
-        if (before->unit.status() != v1::UNIT_STATUS_ISSUED) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("unit ", request.unit_id(), " is ", StatusName(before->unit.status()),
-                           before->unit.outcome() != v1::TRANSFUSION_OUTCOME_UNSPECIFIED
-                               ? absl::StrCat(" with outcome ",
-                                              v1::TransfusionOutcome_Name(before->unit.outcome()))
-                               : std::string(),
-                           "; only ISSUED units take an outcome"));
-        }
-        if (before->unit.order_id() != request.order_id()) {
-          return InvalidField("order_id", absl::StrCat("unit ", request.unit_id(),
-                                                       " was issued for another order"));
-        }
+        BG_RETURN_IF_ERROR(CheckOutcome(before->unit, request));
         std::string return_station = before->unit.station_id();
         if (request.outcome() == v1::TRANSFUSION_OUTCOME_RETURNED &&
             !request.return_station_id().empty()) {
@@ -1618,57 +1357,10 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::RecordOutcome(const OpContext& ctx
           }
           return_station = request.return_station_id();
         }
-        const absl::Time at =
-            request.has_occurred_at() ? FromTimestamp(request.occurred_at()) : t.ctx.now;
-        const bool expired = t.ctx.now >= FromTimestamp(before->unit.expires_at());
-        const OutcomePlan plan = PlanOutcome(request.outcome(), request.cold_chain_ok(), expired);
-        EventSpec refs{.note = request.note(),
-                       .order_id = before->unit.order_id(),
-                       .hospital_id = before->unit.hospital_id(),
-                       .reservation_key = before->unit.reservation_key(),
-                       .occurred_at = at};
-        UnitRow current = *before;
-        current.unit.set_outcome(request.outcome());
-        if (plan.via_returned) {
-          UnitRow returned = current;
-          returned.unit.set_status(v1::UNIT_STATUS_RETURNED);
-          EventSpec event = refs;
-          event.kind = v1::UNIT_EVENT_KIND_RETURNED;
-          event.reason =
-              request.cold_chain_ok() ? "returned, cold chain held" : "returned, cold chain broken";
-          BG_RETURN_IF_ERROR(ChangeUnit(t, current, returned, event));
-          current = returned;
-        }
-        UnitRow after = current;
-        after.unit.set_status(plan.final_status);
-        EventSpec event = refs;
-        switch (plan.final_status) {
-          case v1::UNIT_STATUS_TRANSFUSED:
-            event.kind = v1::UNIT_EVENT_KIND_TRANSFUSED;
-            event.reason = v1::TransfusionOutcome_Name(request.outcome());
-            break;
-          case v1::UNIT_STATUS_AVAILABLE:
-            // Back on the shelf: no longer tied to the order it went out for.
-            event.kind = v1::UNIT_EVENT_KIND_RESTOCKED;
-            event.reason = "restocked";
-            after.unit.set_station_id(return_station);
-            after.unit.clear_reservation_key();
-            after.unit.clear_order_id();
-            after.unit.clear_hospital_id();
-            after.unit.clear_issued_at();
-            break;
-          case v1::UNIT_STATUS_EXPIRED:
-            event.kind = v1::UNIT_EVENT_KIND_EXPIRED;
-            event.reason = "expired before its return";
-            break;
-          default:
-            event.kind = v1::UNIT_EVENT_KIND_DISCARDED;
-            event.reason = v1::DiscardReason_Name(plan.discard_reason);
-            after.unit.set_discard_reason(plan.discard_reason);
-            break;
-        }
-        BG_RETURN_IF_ERROR(ChangeUnit(t, current, after, event));
-        out = after.unit;
+        UnitRow unit = *before;
+        BG_RETURN_IF_ERROR(
+            ApplyChanges(t, unit, OutcomeChanges(*before, request, return_station, t.ctx.now)));
+        out = unit.unit;
         return absl::OkStatus();
       });
 }
@@ -1752,13 +1444,6 @@ absl::Status TransferNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("transfer '", id, "' not found"));
 }
 
-std::string TransferStatusName(v1::TransferStatus status) {
-  std::string name = v1::TransferStatus_Name(status);
-  absl::string_view view = name;
-  absl::ConsumePrefix(&view, "TRANSFER_STATUS_");
-  return std::string(view);
-}
-
 LevelKey AtStation(LevelKey key, const std::string& station_id) {
   key.station_id = station_id;
   return key;
@@ -1789,13 +1474,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
             return absl::FailedPreconditionError(
                 absl::StrCat("reservation '", rkey, "' not found"));
           }
-          // A HELD reservation may lapse while its units are on the road; the sweeper would then
-          // leave them held by an expired reservation. Only a confirmed one moves units.
-          if (held_by->status() != v1::RESERVATION_STATUS_CONFIRMED) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("reservation '", rkey, "' is ", ReservationStatusName(held_by->status()),
-                             ": only a CONFIRMED reservation's units travel"));
-          }
+          BG_RETURN_IF_ERROR(CheckTransferReservation(*held_by));
         }
         std::vector<UnitRow> picked;
         absl::flat_hash_set<std::string> picked_ids;
@@ -1811,19 +1490,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
                                   absl::StrCat("unknown unit '", item.unit_id(), "'"));
             }
             const v1::Unit& u = unit->unit;
-            const bool movable = u.station_id() == request.from_station_id() &&
-                                 (bound ? (u.status() == v1::UNIT_STATUS_RESERVED &&
-                                           u.reservation_key() == rkey && u.transfer_id().empty())
-                                        : u.status() == v1::UNIT_STATUS_AVAILABLE);
-            if (!movable) {
-              return absl::FailedPreconditionError(
-                  absl::StrCat("items[", i, "]: unit ", u.unit_id(), " is ", StatusName(u.status()),
-                               " at ", u.station_id(),
-                               bound ? absl::StrCat("; only units held by reservation '", rkey,
-                                                    "' at ", request.from_station_id(), " move")
-                                     : absl::StrCat("; only AVAILABLE units at ",
-                                                    request.from_station_id(), " move")));
-            }
+            BG_RETURN_IF_ERROR(CheckMovable(u, request, i));
             picked_ids.insert(u.unit_id());
             picked.push_back(std::move(*unit));
             continue;
@@ -1863,21 +1530,13 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
         }
         const std::string transfer_id = NewTransferId();
         for (size_t position = 0; position < picked.size(); ++position) {
-          const UnitRow& before = picked[position];
-          UnitRow after = before;
-          after.unit.set_transfer_id(transfer_id);
-          after.unit.set_status(v1::UNIT_STATUS_RESERVED);
-          BG_RETURN_IF_ERROR(
-              ChangeUnit(t, before, after,
-                         EventSpec{.kind = v1::UNIT_EVENT_KIND_TRANSFER_PICKED,
-                                   .reason = absl::StrCat("for ", request.to_station_id()),
-                                   .reservation_key = rkey,
-                                   .transfer_id = transfer_id}));
+          UnitRow& unit = picked[position];
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit, PickForTransfer(unit, transfer_id, request)));
           sql::PreparedStatement& insert = t.conn.Prepare(kInsertTransferUnit);
           Params(insert)
               .Str(transfer_id)
               .Int(static_cast<int64_t>(position))
-              .Str(before.unit.unit_id());
+              .Str(unit.unit.unit_id());
           insert.executeUpdate();
         }
         *spec.mutable_items() = request.items();
@@ -1911,38 +1570,22 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::DispatchTransfer(
       [&](Txn& t, v1::Transfer& out) -> absl::Status {
         std::optional<v1::Transfer> tr = FindTransfer(t.conn, request.transfer_id(), true);
         if (!tr.has_value()) return TransferNotFound(request.transfer_id());
-        if (tr->status() == v1::TRANSFER_STATUS_IN_TRANSIT) {
+        BG_ASSIGN_OR_RETURN(const bool dispatch, TransferToDispatch(*tr));
+        if (!dispatch) {
           out = WithTransferUnits(t.conn, *tr);
           return absl::OkStatus();
-        }
-        if (tr->status() != v1::TRANSFER_STATUS_CREATED) {
-          return absl::FailedPreconditionError(absl::StrCat("transfer ", tr->transfer_id(), " is ",
-                                                            TransferStatusName(tr->status())));
         }
         std::optional<v1::Station> from = FindStation(t.conn, tr->from_station_id());
         std::optional<v1::Station> to = FindStation(t.conn, tr->to_station_id());
         if (!from.has_value() || !to.has_value())
           return absl::InternalError("transfer station vanished");
         for (TransferUnit& unit : UnitsOnTransfer(t.conn, tr->transfer_id(), true)) {
-          const UnitRow& before = unit.row;
-          if (before.unit.status() != v1::UNIT_STATUS_RESERVED ||
-              before.unit.transfer_id() != tr->transfer_id()) {
-            continue;  // left the transfer meanwhile (a reactive result, a lookback)
-          }
-          UnitRow after = before;
-          after.unit.set_status(v1::UNIT_STATUS_IN_TRANSIT);
-          BG_RETURN_IF_ERROR(
-              ChangeUnit(t, before, after,
-                         EventSpec{.kind = v1::UNIT_EVENT_KIND_TRANSFER_DISPATCHED,
-                                   .reason = absl::StrCat("to ", tr->to_station_id()),
-                                   .reservation_key = tr->reservation_key(),
-                                   .transfer_id = tr->transfer_id()}));
-          t.changes.keys.insert(AtStation(KeyOfUnit(after.unit), tr->to_station_id()));
+          std::optional<UnitChange> change = DispatchUnit(unit.row, *tr);
+          if (!change.has_value()) continue;
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit.row, *change));
+          t.changes.keys.insert(AtStation(KeyOfUnit(unit.row.unit), tr->to_station_id()));
         }
-        tr->set_status(v1::TRANSFER_STATUS_IN_TRANSIT);
-        SetTimestamp(t.ctx.now, tr->mutable_dispatched_at());
-        SetTimestamp(t.ctx.now + TransportTime(*from, *to, settings.transport),
-                     tr->mutable_expected_arrival_at());
+        MarkDispatched(t.ctx.now, t.ctx.now + TransportTime(*from, *to, settings.transport), &*tr);
         WriteTransfer(t.conn, *tr);
         out = WithTransferUnits(t.conn, *tr);
         return absl::OkStatus();
@@ -1957,14 +1600,10 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
       [&](Txn& t, v1::Transfer& out) -> absl::Status {
         std::optional<v1::Transfer> tr = FindTransfer(t.conn, request.transfer_id(), true);
         if (!tr.has_value()) return TransferNotFound(request.transfer_id());
-        if (tr->status() == v1::TRANSFER_STATUS_RECEIVED) {
+        BG_ASSIGN_OR_RETURN(const bool receive, TransferToReceive(*tr));
+        if (!receive) {
           out = WithTransferUnits(t.conn, *tr);
           return absl::OkStatus();
-        }
-        if (tr->status() != v1::TRANSFER_STATUS_IN_TRANSIT) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "transfer ", tr->transfer_id(), " is ", TransferStatusName(tr->status()),
-              tr->status() == v1::TRANSFER_STATUS_CREATED ? " (not dispatched yet)" : ""));
         }
         std::vector<TransferUnit> units = UnitsOnTransfer(t.conn, tr->transfer_id(), true);
         absl::flat_hash_set<std::string> rejected;
@@ -1985,54 +1624,17 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
           return InvalidField("received_at", "before the transfer was dispatched");
         }
         for (TransferUnit& unit : units) {
-          const UnitRow& before = unit.row;
-          if (before.unit.status() != v1::UNIT_STATUS_IN_TRANSIT ||
-              before.unit.transfer_id() != tr->transfer_id()) {
-            continue;
+          const bool reject = rejected.contains(unit.row.unit.unit_id());
+          std::optional<UnitChange> change = ReceiveUnit(unit.row, *tr, reject, at);
+          if (!change.has_value()) continue;
+          if (reject) {
+            sql::PreparedStatement& mark = t.conn.Prepare(kRejectTransferUnit);
+            Params(mark).Str(tr->transfer_id()).Str(unit.row.unit.unit_id());
+            mark.executeUpdate();
           }
-          UnitRow after = before;
-          after.unit.set_station_id(tr->to_station_id());
-          after.unit.clear_transfer_id();
-          after.lookback_on_arrival = false;
-          const std::string held_by = before.unit.reservation_key();
-          EventSpec event{
-              .reservation_key = held_by, .transfer_id = tr->transfer_id(), .occurred_at = at};
-          bool leaves_reservation = true;
-          if (rejected.contains(before.unit.unit_id())) {
-            after.unit.set_status(v1::UNIT_STATUS_DISCARDED);
-            after.unit.set_discard_reason(v1::DISCARD_REASON_COLD_CHAIN_FAILURE);
-            event.kind = v1::UNIT_EVENT_KIND_DISCARDED;
-            event.reason = "COLD_CHAIN_FAILURE";
-            event.note = "rejected on receipt";
-            sql::PreparedStatement& reject = t.conn.Prepare(kRejectTransferUnit);
-            Params(reject).Str(tr->transfer_id()).Str(before.unit.unit_id());
-            reject.executeUpdate();
-          } else if (before.lookback_on_arrival) {
-            after.unit.set_status(v1::UNIT_STATUS_QUARANTINED);
-            after.unit.set_hold(v1::UNIT_HOLD_LOOKBACK);
-            event.kind = v1::UNIT_EVENT_KIND_LOOKBACK_QUARANTINED;
-            event.reason = "lookback hold on arrival";
-          } else if (at >= FromTimestamp(before.unit.expires_at())) {
-            after.unit.set_status(v1::UNIT_STATUS_EXPIRED);
-            event.kind = v1::UNIT_EVENT_KIND_EXPIRED;
-            event.reason = "expired on the way";
-          } else if (!held_by.empty()) {
-            after.unit.set_status(v1::UNIT_STATUS_RESERVED);
-            event.kind = v1::UNIT_EVENT_KIND_TRANSFER_RECEIVED;
-            event.reason = "received for its reservation";
-            leaves_reservation = false;
-          } else {
-            after.unit.set_status(v1::UNIT_STATUS_AVAILABLE);
-            event.kind = v1::UNIT_EVENT_KIND_TRANSFER_RECEIVED;
-            event.reason = "received";
-          }
-          if (leaves_reservation) after.unit.clear_reservation_key();
-          BG_RETURN_IF_ERROR(ChangeUnit(t, before, after, event));
-          if (leaves_reservation && !held_by.empty()) WithdrawnAlert(t, after.unit, held_by);
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit.row, *change));
         }
-        tr->set_status(v1::TRANSFER_STATUS_RECEIVED);
-        SetTimestamp(at, tr->mutable_received_at());
-        tr->set_note(request.note());
+        MarkReceived(at, request.note(), &*tr);
         WriteTransfer(t.conn, *tr);
         out = WithTransferUnits(t.conn, *tr);
         return absl::OkStatus();
@@ -2046,35 +1648,17 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CancelTransfer(
       pool_, "cancel transfer", ctx, &key, changes, [&](Txn& t, v1::Transfer& out) -> absl::Status {
         std::optional<v1::Transfer> tr = FindTransfer(t.conn, request.transfer_id(), true);
         if (!tr.has_value()) return TransferNotFound(request.transfer_id());
-        if (tr->status() == v1::TRANSFER_STATUS_CANCELLED) {
+        BG_ASSIGN_OR_RETURN(const bool cancel, TransferToCancel(*tr));
+        if (!cancel) {
           out = WithTransferUnits(t.conn, *tr);
           return absl::OkStatus();
         }
-        if (tr->status() != v1::TRANSFER_STATUS_CREATED) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("transfer ", tr->transfer_id(), " is ", TransferStatusName(tr->status()),
-                           "; only a transfer not yet dispatched can be cancelled"));
-        }
-        const bool bound = !tr->reservation_key().empty();
         for (TransferUnit& unit : UnitsOnTransfer(t.conn, tr->transfer_id(), true)) {
-          const UnitRow& before = unit.row;
-          if (before.unit.status() != v1::UNIT_STATUS_RESERVED ||
-              before.unit.transfer_id() != tr->transfer_id()) {
-            continue;
-          }
-          UnitRow after = before;
-          after.unit.clear_transfer_id();
-          if (!bound) after.unit.set_status(v1::UNIT_STATUS_AVAILABLE);
-          BG_RETURN_IF_ERROR(ChangeUnit(t, before, after,
-                                        EventSpec{.kind = v1::UNIT_EVENT_KIND_TRANSFER_CANCELLED,
-                                                  .reason = "transfer cancelled",
-                                                  .note = request.reason(),
-                                                  .reservation_key = tr->reservation_key(),
-                                                  .transfer_id = tr->transfer_id()}));
+          std::optional<UnitChange> change = CancelTransferUnit(unit.row, *tr, request.reason());
+          if (!change.has_value()) continue;
+          BG_RETURN_IF_ERROR(ApplyChange(t, unit.row, *change));
         }
-        tr->set_status(v1::TRANSFER_STATUS_CANCELLED);
-        SetTimestamp(t.ctx.now, tr->mutable_cancelled_at());
-        tr->set_note(request.reason());
+        MarkCancelled(t.ctx.now, request.reason(), &*tr);
         WriteTransfer(t.conn, *tr);
         out = WithTransferUnits(t.conn, *tr);
         return absl::OkStatus();
@@ -2136,15 +1720,6 @@ absl::StatusOr<v1::ListTransfersResponse> MysqlInventoryStore::ListTransfers(
 // =============================================================================================
 // Discard and lookback
 
-namespace {
-std::string DiscardReasonName(v1::DiscardReason reason) {
-  std::string name = v1::DiscardReason_Name(reason);
-  absl::string_view view = name;
-  absl::ConsumePrefix(&view, "DISCARD_REASON_");
-  return std::string(view);
-}
-}  // namespace
-
 absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const OpContext& ctx,
                                                           const db::IdempotencyKey& key,
                                                           const v1::DiscardUnitRequest& request,
@@ -2165,37 +1740,12 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const OpContext& ctx,
           std::vector<UnitRow> units = QueryUnits(select);
           if (units.empty())
             return absl::NotFoundError(absl::StrCat("no unit carries DIN ", request.din()));
-          std::vector<UnitRow> live;
-          for (UnitRow& unit : units) {
-            if (!IsFinalStatus(unit.unit.status())) live.push_back(std::move(unit));
-          }
-          if (live.empty()) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("every unit of DIN ", request.din(), " is in a final state"));
-          }
-          if (live.size() > 1) {
-            return InvalidField("din", absl::StrCat("matches ", live.size(),
-                                                    " units not in a final state; give unit_id"));
-          }
-          target = std::move(live.front());
+          BG_ASSIGN_OR_RETURN(size_t live, LiveUnitOfDin(units, request.din()));
+          target = std::move(units[live]);
         }
-        const v1::UnitStatus status = target->unit.status();
-        if (status != v1::UNIT_STATUS_QUARANTINED && status != v1::UNIT_STATUS_AVAILABLE) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "unit ", target->unit.unit_id(), " is ", StatusName(status),
-              "; only QUARANTINED or AVAILABLE units are discarded (release a RESERVED unit first; "
-              "an ISSUED unit takes an outcome)"));
-        }
-        const bool lookback = request.reason() == v1::DISCARD_REASON_LOOKBACK;
-        UnitRow after = *target;
-        after.unit.set_status(lookback ? v1::UNIT_STATUS_RECALLED : v1::UNIT_STATUS_DISCARDED);
-        after.unit.set_discard_reason(request.reason());
-        BG_RETURN_IF_ERROR(ChangeUnit(t, *target, after,
-                                      EventSpec{.kind = lookback ? v1::UNIT_EVENT_KIND_RECALLED
-                                                                 : v1::UNIT_EVENT_KIND_DISCARDED,
-                                                .reason = DiscardReasonName(request.reason()),
-                                                .note = request.note()}));
-        out = after.unit;
+        BG_ASSIGN_OR_RETURN(UnitChange change, DiscardChange(*target, request));
+        BG_RETURN_IF_ERROR(ApplyChange(t, *target, change));
+        out = target->unit;
         return absl::OkStatus();
       });
 }
@@ -2241,55 +1791,29 @@ absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByD
             request.reason().empty()
                 ? absl::StrCat("lookback: donor reactive on ", request.reactive_din())
                 : request.reason();
-        for (const UnitRow& before : units) {
-          const v1::Unit& u = before.unit;
-          if (u.has_issued_at() && u.status() != v1::UNIT_STATUS_AVAILABLE &&
-              u.status() != v1::UNIT_STATUS_RESERVED) {
-            v1::IssuedUnit* issued = out.add_issued_units();
-            *issued->mutable_unit() = u;
-            issued->set_order_id(u.order_id());
-            issued->set_hospital_id(u.hospital_id());
-            *issued->mutable_issued_at() = u.issued_at();
-            continue;
-          }
-          UnitRow after = before;
-          EventSpec event{.kind = v1::UNIT_EVENT_KIND_LOOKBACK_QUARANTINED,
-                          .reason = "LOOKBACK",
-                          .note = reason,
-                          .reservation_key = u.reservation_key(),
-                          .transfer_id = u.transfer_id()};
-          switch (u.status()) {
-            case v1::UNIT_STATUS_QUARANTINED:
-              if (u.hold() == v1::UNIT_HOLD_LOOKBACK) {
-                *out.add_quarantined_units() = u;  // already on hold
-                continue;
-              }
-              after.unit.set_hold(v1::UNIT_HOLD_LOOKBACK);
+        for (UnitRow& unit : units) {
+          const v1::Unit& u = unit.unit;
+          const LookbackDecision decision = DecideLookback(unit, reason);
+          switch (decision.kind) {
+            case LookbackDecision::Kind::kIssued: {
+              v1::IssuedUnit* issued = out.add_issued_units();
+              *issued->mutable_unit() = u;
+              issued->set_order_id(u.order_id());
+              issued->set_hospital_id(u.hospital_id());
+              *issued->mutable_issued_at() = u.issued_at();
               break;
-            case v1::UNIT_STATUS_AVAILABLE:
-            case v1::UNIT_STATUS_RESERVED:
-              after.unit.set_status(v1::UNIT_STATUS_QUARANTINED);
-              after.unit.set_hold(v1::UNIT_HOLD_LOOKBACK);
-              after.unit.clear_reservation_key();
-              after.unit.clear_transfer_id();
+            }
+            case LookbackDecision::Kind::kAlreadyHeld:
+              *out.add_quarantined_units() = u;
               break;
-            case v1::UNIT_STATUS_IN_TRANSIT:
-              if (before.lookback_on_arrival) {
-                *out.add_quarantined_units() = u;
-                continue;
-              }
-              after.lookback_on_arrival = true;  // quarantined when received
-              event.reason = "LOOKBACK on arrival";
+            case LookbackDecision::Kind::kHold:
+              BG_RETURN_IF_ERROR(ApplyChange(t, unit, decision.change));
+              if (!decision.withdrawn_from.empty()) affected.insert(decision.withdrawn_from);
+              *out.add_quarantined_units() = unit.unit;
               break;
-            default:
-              continue;  // final, or a return being booked: nothing in stock to hold
+            case LookbackDecision::Kind::kUntouched:
+              break;
           }
-          BG_RETURN_IF_ERROR(ChangeUnit(t, before, after, event));
-          if (u.status() == v1::UNIT_STATUS_RESERVED && !u.reservation_key().empty()) {
-            affected.insert(u.reservation_key());
-            WithdrawnAlert(t, u, u.reservation_key());
-          }
-          *out.add_quarantined_units() = after.unit;
         }
         for (const std::string& k : affected) out.add_affected_reservation_keys(k);
         return absl::OkStatus();
@@ -2341,20 +1865,21 @@ std::vector<v1::StockLevel> ComputeLevels(Connection& conn, const std::string& s
     return LevelKey{Str(rs, 1), static_cast<v1::Component>(rs.getInt(2)),
                     static_cast<v1::AboGroup>(rs.getInt(3)), static_cast<v1::RhD>(rs.getInt(4))};
   };
-  sql::PreparedStatement& levels = conn.Prepare(station_id.empty() ? kAllLevels : kStationLevels);
+  static const std::string* const kAllLevelsSql = new std::string(StockViewSql(kAllLevels));
+  static const std::string* const kStationLevelsSql = new std::string(StockViewSql(kStationLevels));
+  sql::PreparedStatement& levels =
+      conn.Prepare(station_id.empty() ? *kAllLevelsSql : *kStationLevelsSql);
   Params params(levels);
   params.Int(expiring_before_us).Int(expiring_before_us);
   if (!station_id.empty()) params.Str(station_id);
-  params.Int(v1::UNIT_STATUS_QUARANTINED)
-      .Int(v1::UNIT_STATUS_AVAILABLE)
-      .Int(v1::UNIT_STATUS_RESERVED);
+  for (v1::UnitStatus status : InStockStatuses()) params.Int(status);
   ForEachRow(levels, [&](const sql::ResultSet& rs) {
     const LevelKey key = key_of(rs);
     if (!wanted(key.component)) return;
     SetStatusCounts(rs, 5, row(key));
   });
   sql::PreparedStatement& transit = conn.Prepare(kInTransitLevels);
-  Params(transit).Int(v1::UNIT_STATUS_IN_TRANSIT);
+  Params(transit).Int(InTransitStatus());
   ForEachRow(transit, [&](const sql::ResultSet& rs) {
     const LevelKey key = key_of(rs);
     if (!wanted(key.component) || (!station_id.empty() && key.station_id != station_id)) return;
@@ -2389,21 +1914,16 @@ v1::StockLevel ComputeKeyLevel(Connection& conn, const LevelKey& key, int64_t ex
   level.set_component(key.component);
   level.mutable_blood_type()->set_abo(key.abo);
   level.mutable_blood_type()->set_rhd(key.rhd);
-  sql::PreparedStatement& levels = conn.Prepare(kKeyLevels);
-  Params(levels)
-      .Int(expiring_before_us)
-      .Int(expiring_before_us)
-      .Str(key.station_id)
-      .Int(v1::UNIT_STATUS_QUARANTINED)
-      .Int(v1::UNIT_STATUS_AVAILABLE)
-      .Int(v1::UNIT_STATUS_RESERVED)
-      .Int(key.component)
-      .Int(key.abo)
-      .Int(key.rhd);
+  static const std::string* const kKeyLevelsSql = new std::string(StockViewSql(kKeyLevels));
+  sql::PreparedStatement& levels = conn.Prepare(*kKeyLevelsSql);
+  Params params(levels);
+  params.Int(expiring_before_us).Int(expiring_before_us).Str(key.station_id);
+  for (v1::UnitStatus status : InStockStatuses()) params.Int(status);
+  params.Int(key.component).Int(key.abo).Int(key.rhd);
   ForEachRow(levels, [&](const sql::ResultSet& rs) { SetStatusCounts(rs, 1, level); });
   sql::PreparedStatement& transit = conn.Prepare(kKeyInTransit);
   Params(transit)
-      .Int(v1::UNIT_STATUS_IN_TRANSIT)
+      .Int(InTransitStatus())
       .Int(key.component)
       .Int(key.abo)
       .Int(key.rhd)
@@ -2442,15 +1962,15 @@ absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::StockLevels(
 absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::ReadLevels(
     const OpContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) {
   using Levels = std::vector<v1::StockLevel>;
-  return RunOp<Levels>(
-      pool_, "read stock levels", ctx, nullptr, nullptr, [&](Txn& t, Levels& out) -> absl::Status {
-        out.clear();
-        const int64_t expiring_before = ToMicros(t.ctx.now + expiring_window);
-        for (const LevelKey& key : keys) {
-          out.push_back(ComputeKeyLevel(t.conn, key, expiring_before));
-        }
-        return absl::OkStatus();
-      });
+  return RunOp<Levels>(pool_, "read stock levels", ctx, nullptr, nullptr,
+                       [&](Txn& t, Levels& out) -> absl::Status {
+                         out.clear();
+                         const int64_t expiring_before = ToMicros(t.ctx.now + expiring_window);
+                         for (const LevelKey& key : keys) {
+                           out.push_back(ComputeKeyLevel(t.conn, key, expiring_before));
+                         }
+                         return absl::OkStatus();
+                       });
 }
 
 absl::StatusOr<v1::ListUnitsResponse> MysqlInventoryStore::ListUnits(
@@ -2610,7 +2130,7 @@ absl::StatusOr<v1::GetRebalanceInputsResponse> MysqlInventoryStore::GetRebalance
         const int64_t horizon_us = ToMicros(t.ctx.now + absl::Hours(horizon_hours));
         std::map<LevelKey, std::map<int64_t, std::pair<int64_t, int64_t>>> lots;
         sql::PreparedStatement& available = t.conn.Prepare(kAvailableLots);
-        Params(available).Int(v1::UNIT_STATUS_AVAILABLE);
+        Params(available).Int(OnShelfStatus());
         ForEachRow(available, [&](const sql::ResultSet& rs) {
           const LevelKey key{Str(rs, 1), static_cast<v1::Component>(rs.getInt(2)),
                              static_cast<v1::AboGroup>(rs.getInt(3)),
@@ -2693,29 +2213,14 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const Op
           expired = false;
           std::optional<v1::Reservation> row = FindReservation(t.conn, key, true);
           if (!row.has_value()) return absl::OkStatus();
-          v1::Reservation r = *row;
-          if (r.status() != v1::RESERVATION_STATUS_HELD ||
-              FromTimestamp(r.hold_expires_at()) > t.ctx.now) {
-            return absl::OkStatus();  // confirmed or released meanwhile
-          }
+          if (!HoldLapsed(*row, t.ctx.now)) return absl::OkStatus();  // confirmed or released
           sql::PreparedStatement& select = t.conn.Prepare(kUnitsOfReservationForUpdate);
           Params(select).Str(key);
-          for (const UnitRow& before : QueryUnits(select)) {
-            if (before.unit.status() != v1::UNIT_STATUS_RESERVED ||
-                !before.unit.transfer_id().empty()) {
-              continue;
-            }
-            UnitRow after = before;
-            after.unit.set_status(v1::UNIT_STATUS_AVAILABLE);
-            after.unit.clear_reservation_key();
-            BG_RETURN_IF_ERROR(ChangeUnit(t, before, after,
-                                          EventSpec{.kind = v1::UNIT_EVENT_KIND_UNRESERVED,
-                                                    .reason = "reservation expired",
-                                                    .order_id = r.order_id(),
-                                                    .hospital_id = r.hospital_id(),
-                                                    .reservation_key = key}));
+          for (UnitRow& unit : QueryUnits(select)) {
+            std::optional<UnitChange> change = UnreserveOnHoldExpiry(unit, *row);
+            if (change.has_value()) BG_RETURN_IF_ERROR(ApplyChange(t, unit, *change));
           }
-          r.set_status(v1::RESERVATION_STATUS_EXPIRED);
+          v1::Reservation r = ExpiredReservation(*row);
           WriteReservationStatus(t.conn, r, t.ctx.now);
           out = std::move(r);
           expired = true;
@@ -2734,8 +2239,7 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const Op
 absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ctx, int limit,
                                                              StockChanges* changes) {
   SweepReport report;
-  for (v1::UnitStatus status : {v1::UNIT_STATUS_QUARANTINED, v1::UNIT_STATUS_AVAILABLE,
-                                v1::UNIT_STATUS_RESERVED, v1::UNIT_STATUS_RETURNED}) {
+  for (v1::UnitStatus status : ExpirableStatuses()) {
     if (report.changed >= limit) break;
     StockChanges one;
     BG_ASSIGN_OR_RETURN(
@@ -2746,35 +2250,15 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ct
               Params(select).Int(status).Int(ToMicros(t.ctx.now)).Int(limit - report.changed);
               std::vector<std::string> ids;
               ForEachRow(select, [&](const sql::ResultSet& rs) { ids.push_back(Str(rs, 1)); });
-              std::map<LevelKey, v1::StockAlert> alerts;
+              std::vector<v1::Unit> expired_units;
               for (const std::string& id : ids) {
-                std::optional<UnitRow> before = ClaimUnit(t.conn, id, status);
-                if (!before.has_value()) continue;  // busy or changed: the next run sees it
-                const std::string held_by = before->unit.reservation_key();
-                UnitRow after = *before;
-                after.unit.set_status(v1::UNIT_STATUS_EXPIRED);
-                after.unit.clear_reservation_key();
-                after.unit.clear_transfer_id();
-                BG_RETURN_IF_ERROR(
-                    ChangeUnit(t, *before, after,
-                               EventSpec{.kind = v1::UNIT_EVENT_KIND_EXPIRED,
-                                         .reason = "expired",
-                                         .reservation_key = held_by,
-                                         .transfer_id = before->unit.transfer_id()}));
-                if (!held_by.empty()) WithdrawnAlert(t, before->unit, held_by);
-                v1::StockAlert& alert = alerts[KeyOfUnit(before->unit)];
-                if (alert.unit_ids().empty()) {
-                  alert.set_kind(v1::STOCK_ALERT_KIND_UNITS_EXPIRED);
-                  alert.set_station_id(before->unit.station_id());
-                  alert.set_component(before->unit.component());
-                  *alert.mutable_blood_type() = before->unit.blood_type();
-                }
-                alert.add_unit_ids(id);
+                std::optional<UnitRow> unit = ClaimUnit(t.conn, id, status);
+                if (!unit.has_value()) continue;  // busy or changed: the next run sees it
+                expired_units.push_back(unit->unit);
+                BG_RETURN_IF_ERROR(ApplyChange(t, *unit, ExpireUnit(*unit)));
                 ++out;
               }
-              for (auto& [key, alert] : alerts) {
-                alert.set_message(
-                    absl::StrCat(alert.unit_ids_size(), " units expired at ", key.station_id));
+              for (v1::StockAlert& alert : UnitsExpiredAlerts(expired_units)) {
                 t.changes.alerts.push_back(std::move(alert));
               }
               return absl::OkStatus();
@@ -2791,17 +2275,13 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ct
 absl::StatusOr<std::vector<v1::Unit>> MysqlInventoryStore::UnitsExpiringBetween(
     const OpContext& ctx, absl::Time from, absl::Time to, int limit) {
   using Units = std::vector<v1::Unit>;
-  return RunOp<Units>(pool_, "units expiring soon", ctx, nullptr, nullptr,
-                      [&](Txn& t, Units& out) -> absl::Status {
-                        sql::PreparedStatement& select = t.conn.Prepare(kUnitsExpiringBetween);
-                        Params(select)
-                            .Int(v1::UNIT_STATUS_AVAILABLE)
-                            .Int(ToMicros(from))
-                            .Int(ToMicros(to))
-                            .Int(limit);
-                        for (UnitRow& row : QueryUnits(select)) out.push_back(std::move(row.unit));
-                        return absl::OkStatus();
-                      });
+  return RunOp<Units>(
+      pool_, "units expiring soon", ctx, nullptr, nullptr, [&](Txn& t, Units& out) -> absl::Status {
+        sql::PreparedStatement& select = t.conn.Prepare(kUnitsExpiringBetween);
+        Params(select).Int(OnShelfStatus()).Int(ToMicros(from)).Int(ToMicros(to)).Int(limit);
+        for (UnitRow& row : QueryUnits(select)) out.push_back(std::move(row.unit));
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace bloodgrid::inventory
