@@ -336,6 +336,12 @@ struct UnitChange {
   std::vector<v1::StockAlert> alerts;
 };
 
+// A new donation's testing outcome: PENDING until DeriveTestingState says otherwise.
+v1::TestingOutcome NewDonationTestingOutcome();
+// The outcome of a donation screened non-reactive: a lookback's window is counted back from the
+// donor's last such donation (DOMAIN.md section 5).
+v1::TestingOutcome ClearScreenOutcome();
+
 // RegisterCollection: the collected unit (division 0), QUARANTINED on a TESTING hold.
 UnitChange CollectedUnit(const v1::RegisterCollectionRequest& request, const CollectionPlan& plan);
 
@@ -376,6 +382,9 @@ UnitChange ComponentUnit(const StoredUnit& parent, const ComponentPlan& plan,
 std::string ReservationStatusName(v1::ReservationStatus status);
 // RELEASED and EXPIRED reservations hold nothing and never change again.
 bool IsClosedReservation(v1::ReservationStatus status);
+// A new reservation is HELD until it is confirmed or its hold lapses (HoldLapsed): the status
+// Reserve writes and the hold sweeper looks for.
+v1::ReservationStatus HeldReservationStatus();
 // A chosen AVAILABLE unit, RESERVED for the request's reservation.
 UnitChange ReserveUnit(const StoredUnit& unit, const v1::ReserveRequest& request);
 // ConfirmReservation: the reservation as it is to be stored, nullopt when it stays as it is
@@ -430,6 +439,8 @@ std::vector<UnitChange> OutcomeChanges(const StoredUnit& unit,
 
 // "CREATED", "IN_TRANSIT", ... for messages.
 std::string TransferStatusName(v1::TransferStatus status);
+// A new transfer is CREATED (picked, not yet dispatched).
+v1::TransferStatus NewTransferStatus();
 // Only a CONFIRMED reservation's units travel (a HELD one may lapse on the way).
 absl::Status CheckTransferReservation(const v1::Reservation& reservation);
 // FAILED_PRECONDITION "items[i]: ..." unless the named unit may move with the request: AVAILABLE

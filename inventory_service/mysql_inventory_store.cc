@@ -981,7 +981,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
               .Int(Micros(request.collected_at()))
               .Int(request.blood_type().abo())
               .Int(request.blood_type().rhd())
-              .Int(v1::TESTING_OUTCOME_PENDING)
+              .Int(NewDonationTestingOutcome())
               .Int(ToMicros(t.ctx.now));
           insert.executeUpdate();
         } catch (const sql::SQLException& e) {
@@ -1179,7 +1179,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
           sql::PreparedStatement& insert = t.conn.Prepare(kInsertReservation);
           Params(insert)
               .Str(key)
-              .Int(v1::RESERVATION_STATUS_HELD)
+              .Int(HeldReservationStatus())
               .Int(request.component())
               .Int(request.quantity())
               .Int(request.priority())
@@ -1547,7 +1547,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
             .Str(transfer_id)
             .Str(request.from_station_id())
             .Str(request.to_station_id())
-            .Int(v1::TRANSFER_STATUS_CREATED)
+            .Int(NewTransferStatus())
             .Blob(&spec_stream)
             .Str(request.reason())
             .Str(rkey)
@@ -1769,7 +1769,7 @@ absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByD
               .Str(request.donor_id())
               .Int(end_us)
               .Str(request.reactive_din())
-              .Int(v1::TESTING_OUTCOME_RELEASED);
+              .Int(ClearScreenOutcome());
           std::optional<int64_t> last_clear;
           ForEachRow(select, [&](const sql::ResultSet& rs) { last_clear = I64(rs, 2); });
           if (!last_clear.has_value()) return absl::OkStatus();  // nothing earlier to trace
@@ -2194,14 +2194,14 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const Op
   using Keys = std::vector<std::string>;
   BG_ASSIGN_OR_RETURN(
       Keys due,
-      RunOp<Keys>(
-          pool_, "find expired holds", ctx, nullptr, nullptr,
-          [&](Txn& t, Keys& out) -> absl::Status {
-            sql::PreparedStatement& select = t.conn.Prepare(kDueReservations);
-            Params(select).Int(v1::RESERVATION_STATUS_HELD).Int(ToMicros(t.ctx.now)).Int(limit);
-            ForEachRow(select, [&](const sql::ResultSet& rs) { out.push_back(Str(rs, 1)); });
-            return absl::OkStatus();
-          }));
+      RunOp<Keys>(pool_, "find expired holds", ctx, nullptr, nullptr,
+                  [&](Txn& t, Keys& out) -> absl::Status {
+                    sql::PreparedStatement& select = t.conn.Prepare(kDueReservations);
+                    Params(select).Int(HeldReservationStatus()).Int(ToMicros(t.ctx.now)).Int(limit);
+                    ForEachRow(select,
+                               [&](const sql::ResultSet& rs) { out.push_back(Str(rs, 1)); });
+                    return absl::OkStatus();
+                  }));
   SweepReport report;
   // One transaction per reservation: a busy one does not hold up the others.
   for (const std::string& key : due) {

@@ -102,6 +102,9 @@ v1::UnitStatus InTransitStatus() { return kInTransit; }
 
 // ---- Collection, testing, processing --------------------------------------------------------
 
+v1::TestingOutcome NewDonationTestingOutcome() { return v1::TESTING_OUTCOME_PENDING; }
+v1::TestingOutcome ClearScreenOutcome() { return v1::TESTING_OUTCOME_RELEASED; }
+
 UnitChange CollectedUnit(const v1::RegisterCollectionRequest& request, const CollectionPlan& plan) {
   StoredUnit row;
   v1::Unit& u = row.unit;
@@ -265,6 +268,8 @@ std::string ReservationStatusName(v1::ReservationStatus status) {
 bool IsClosedReservation(v1::ReservationStatus status) {
   return status == v1::RESERVATION_STATUS_RELEASED || status == v1::RESERVATION_STATUS_EXPIRED;
 }
+
+v1::ReservationStatus HeldReservationStatus() { return v1::RESERVATION_STATUS_HELD; }
 
 UnitChange ReserveUnit(const StoredUnit& unit, const v1::ReserveRequest& request) {
   StoredUnit after = unit;

@@ -32,6 +32,8 @@ std::string TransferStatusName(v1::TransferStatus status) {
   return WithoutPrefix(v1::TransferStatus_Name(status), "TRANSFER_STATUS_");
 }
 
+v1::TransferStatus NewTransferStatus() { return v1::TRANSFER_STATUS_CREATED; }
+
 absl::Status CheckTransferReservation(const v1::Reservation& reservation) {
   // A HELD reservation may lapse while its units are on the road; the sweeper would then
   // leave them held by an expired reservation. Only a confirmed one moves units.

@@ -77,11 +77,15 @@ v1::UnitStatus FinalStatus(const StoredUnit& before, const std::vector<UnitChang
 // ---------------------------------------------------------------------------------------------
 // Status lists bound into the store's queries.
 
-TEST(InventoryLifecycleTest, StatusListsOfTheStockViewAndSweeper) {
+TEST(InventoryLifecycleTest, StatusesTheStoreBindsIntoItsQueries) {
   EXPECT_THAT(InStockStatuses(), ElementsAre(Q, A, R));
   EXPECT_THAT(ExpirableStatuses(), ElementsAre(Q, A, R, RT));
   EXPECT_EQ(OnShelfStatus(), A);
   EXPECT_EQ(InTransitStatus(), T);
+  EXPECT_EQ(HeldReservationStatus(), v1::RESERVATION_STATUS_HELD);
+  EXPECT_EQ(NewTransferStatus(), v1::TRANSFER_STATUS_CREATED);
+  EXPECT_EQ(NewDonationTestingOutcome(), v1::TESTING_OUTCOME_PENDING);
+  EXPECT_EQ(ClearScreenOutcome(), v1::TESTING_OUTCOME_RELEASED);
   for (v1::UnitStatus status : ExpirableStatuses()) {
     EXPECT_TRUE(CheckTransition(status, E).ok()) << StatusName(status);
   }
