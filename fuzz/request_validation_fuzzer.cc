@@ -443,7 +443,7 @@ void RunRequest(RequestKind kind, absl::string_view bytes) {
       break;
     case RequestKind::kUpsertStation:
       CheckRequest<v1::UpsertStationRequest>(bytes, [](const v1::UpsertStationRequest& r) {
-        // inventory.cc UpsertStation.
+        // inventory_operations.cc UpsertStation.
         if (!r.has_station()) return InvalidField("station", "is required");
         return inv::ValidateStation(r.station());
       });
