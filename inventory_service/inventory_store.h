@@ -5,6 +5,10 @@
 // Contract shared by every mutating operation:
 //  - It runs as one transaction that writes, for each change of a unit, the unit row and its
 //    UnitEvent (actor and time from the OpContext); it either happens entirely or not at all.
+//  - It decides nothing itself: it loads and locks the records, asks the rules of
+//    inventory_rules.h ("Unit lifecycle") what changes (a UnitChange per unit, the reservation
+//    and transfer status steps) and applies exactly that; FAILED_PRECONDITION messages for a
+//    state that forbids the change come from those rules.
 //  - With an IdempotencyKey it is idempotent on the caller's request_id: a repeat returns the
 //    first result and changes nothing (common/idempotency.h).
 //  - `changes` (may be null) receives the stock rows the committed transaction touched and the
