@@ -17,7 +17,7 @@
 #include "common/din.h"
 #include "common/policy.h"
 #include "common/status.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 
 namespace bloodgrid::bench {
 namespace {

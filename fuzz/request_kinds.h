@@ -13,7 +13,7 @@ enum class RequestKind : uint8_t {
   kPlaceOrder = 0,
   kUpsertHospital = 1,
   kReportTransfusion = 2,
-  // inventory_service/inventory_logic.h
+  // inventory_service/inventory_rules.h
   kRegisterCollection = 3,
   kRecordTestResults = 4,
   kProcessDonation = 5,

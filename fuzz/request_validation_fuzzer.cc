@@ -1,7 +1,7 @@
 // libFuzzer target for the request checks the services run before touching the database: the
 // input is a selector byte and a serialized public request message (fuzz/request_kinds.h), parsed
 // as gRPC would parse it and given to the pure validation function the service calls
-// (request_rules.h, inventory_logic.h, donor_rules.h), with a fixed clock and the default policy
+// (request_rules.h, inventory_rules.h, donor_rules.h), with a fixed clock and the default policy
 // profile.
 //
 // Properties, beyond "no crash, no sanitizer report":
@@ -54,7 +54,7 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 #include "request_service/request_rules.h"
 
 namespace bloodgrid::fuzz {
@@ -443,7 +443,7 @@ void RunRequest(RequestKind kind, absl::string_view bytes) {
       break;
     case RequestKind::kUpsertStation:
       CheckRequest<v1::UpsertStationRequest>(bytes, [](const v1::UpsertStationRequest& r) {
-        // inventory.cc UpsertStation.
+        // inventory_operations.cc UpsertStation.
         if (!r.has_station()) return InvalidField("station", "is required");
         return inv::ValidateStation(r.station());
       });

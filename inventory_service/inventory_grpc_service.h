@@ -1,13 +1,13 @@
 // InventoryService's gRPC handlers (synchronous API: the work blocks on MySQL). Each handler is
-// an adapter: the caller's actor and deadline from the call, the request to Inventory (which
-// validates, plans and calls the store), the result back through ToGrpcStatus, the one status
-// conversion. WatchStock streams a StockWatcher's events until the client cancels, the watcher
-// falls too far behind (RESOURCE_EXHAUSTED) or the server shuts down (UNAVAILABLE).
+// an adapter: the caller's actor and deadline from the call, the request to InventoryOperations
+// (which validates, plans and calls the store), the result back through ToGrpcStatus, the one
+// status conversion. WatchStock streams a StockWatcher's events until the client cancels, the
+// watcher falls too far behind (RESOURCE_EXHAUSTED) or the server shuts down (UNAVAILABLE).
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_GRPC_SERVICE_H_
 #define BLOODGRID_INVENTORY_SERVICE_INVENTORY_GRPC_SERVICE_H_
 
 #include "bloodgrid/v1/inventory.grpc.pb.h"
-#include "inventory_service/inventory.h"
+#include "inventory_service/inventory_operations.h"
 
 namespace bloodgrid::inventory {
 
@@ -16,8 +16,8 @@ inline constexpr char kActorMetadataKey[] = "x-bloodgrid-actor";
 
 class InventoryGrpcService final : public v1::InventoryService::Service {
  public:
-  // `inventory` must outlive the service.
-  explicit InventoryGrpcService(Inventory* inventory) : inventory_(*inventory) {}
+  // `operations` must outlive the service.
+  explicit InventoryGrpcService(InventoryOperations* operations) : operations_(*operations) {}
 
   grpc::Status UpsertStation(grpc::ServerContext* context, const v1::UpsertStationRequest* request,
                              v1::Station* response) override;
@@ -89,7 +89,7 @@ class InventoryGrpcService final : public v1::InventoryService::Service {
                                   v1::GetRebalanceInputsResponse* response) override;
 
  private:
-  Inventory& inventory_;
+  InventoryOperations& operations_;
 };
 
 }  // namespace bloodgrid::inventory

@@ -44,9 +44,9 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
         return store->StockLevels(context(), station_id, v1::COMPONENT_UNSPECIFIED, expiring_soon);
       },
       clock, options.watch_queue_limit);
-  server->inventory_ = std::make_unique<Inventory>(store, &server->policy_, clock,
-                                                   server->hub_.get(), options.inventory);
-  server->service_ = std::make_unique<InventoryGrpcService>(server->inventory_.get());
+  server->operations_ = std::make_unique<InventoryOperations>(
+      store, &server->policy_, clock, server->hub_.get(), options.inventory);
+  server->service_ = std::make_unique<InventoryGrpcService>(server->operations_.get());
 
   db::ConnectionPool* pool = server->pool_.get();
   BG_ASSIGN_OR_RETURN(
@@ -77,13 +77,13 @@ void InventoryServer::SweepLoop() {
     if (stop_sweeping_.WaitForNotificationWithDeadline(wake)) return;
     const absl::Time now = absl::Now();
     if (holds > absl::ZeroDuration() && now >= next_holds) {
-      absl::StatusOr<int> swept = inventory_->SweepReservations();
+      absl::StatusOr<int> swept = operations_->SweepReservations();
       if (!swept.ok())
         LogWarning("reservation_sweep_failed", {{"status", swept.status().ToString()}});
       next_holds = now + holds;
     }
     if (expiry > absl::ZeroDuration() && now >= next_expiry) {
-      absl::StatusOr<int> swept = inventory_->SweepExpiredUnits();
+      absl::StatusOr<int> swept = operations_->SweepExpiredUnits();
       if (!swept.ok()) LogWarning("expiry_sweep_failed", {{"status", swept.status().ToString()}});
       next_expiry = now + expiry;
     }

@@ -1,8 +1,8 @@
 // Wiring of the inventory service: policy profile, database pool and schema (migrated at
-// start-up), store, Inventory, the WatchStock broadcaster, the background sweepers, and the
-// gRPC server with health ("bloodgrid.v1.InventoryService", SERVING while the database
-// answers) and reflection. main.cc builds Options from flags; tests build them directly and
-// run the whole server in-process on port 0 with a FakeClock.
+// start-up), store, InventoryOperations, the WatchStock broadcaster, the background sweepers, and
+// the gRPC server with health ("bloodgrid.v1.InventoryService", SERVING while the database answers)
+// and reflection. main.cc builds Options from flags; tests build them directly and run the whole
+// server in-process on port 0 with a FakeClock.
 //
 // Thread-safe.
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_SERVER_H_
@@ -19,7 +19,7 @@
 #include "common/clock.h"
 #include "common/mysql_pool.h"
 #include "common/server_bootstrap.h"
-#include "inventory_service/inventory.h"
+#include "inventory_service/inventory_operations.h"
 
 namespace bloodgrid::inventory {
 
@@ -41,7 +41,7 @@ class InventoryServer {
     std::string policy_file;
     // How long start-up keeps retrying an unreachable database.
     absl::Duration wait_for_database = absl::Seconds(60);
-    Inventory::Options inventory;
+    InventoryOperations::Options inventory;
     // "Now" for expiry, holds and events; not owned; null = the real clock.
     Clock* clock = nullptr;
     // How often the sweepers run; zero turns one off (tests run them by hand).
@@ -59,7 +59,7 @@ class InventoryServer {
   ~InventoryServer();
 
   int port() const;
-  Inventory& inventory() { return *inventory_; }
+  InventoryOperations& inventory() { return *operations_; }
   StockWatchHub& hub() { return *hub_; }
   db::ConnectionPool& pool() { return *pool_; }
   const v1::PolicyProfile& policy() const { return policy_; }
@@ -77,7 +77,7 @@ class InventoryServer {
   std::unique_ptr<db::ConnectionPool> pool_;
   std::unique_ptr<InventoryStore> store_;
   std::unique_ptr<StockWatchHub> hub_;
-  std::unique_ptr<Inventory> inventory_;
+  std::unique_ptr<InventoryOperations> operations_;
   std::unique_ptr<InventoryGrpcService> service_;
   std::unique_ptr<ServiceServer> server_;
   absl::Notification stop_sweeping_;

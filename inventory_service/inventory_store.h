@@ -1,16 +1,20 @@
 // The inventory's repository: every read and write of the `inventory` schema, one transaction
 // per operation. The interface speaks bloodgrid.v1 messages (plain data, no gRPC) and the
-// plans of inventory_logic.h; MysqlInventoryStore implements it.
+// plans of inventory_rules.h; MysqlInventoryStore implements it.
 //
 // Contract shared by every mutating operation:
 //  - It runs as one transaction that writes, for each change of a unit, the unit row and its
 //    UnitEvent (actor and time from the OpContext); it either happens entirely or not at all.
+//  - It decides nothing itself: it loads and locks the records, asks the rules of
+//    inventory_rules.h ("Unit lifecycle") what changes (a UnitChange per unit, the reservation
+//    and transfer status steps) and applies exactly that; FAILED_PRECONDITION messages for a
+//    state that forbids the change come from those rules.
 //  - With an IdempotencyKey it is idempotent on the caller's request_id: a repeat returns the
 //    first result and changes nothing (common/idempotency.h).
 //  - `changes` (may be null) receives the stock rows the committed transaction touched and the
 //    alerts it raised; it is empty when the call failed or was a replay. Publish it only after
 //    the call returned OK: it describes committed data.
-//  - Requests come already shape-checked (inventory_logic.h Validate*) with DINs normalised;
+//  - Requests come already shape-checked (inventory_rules.h Validate*) with DINs normalised;
 //    the store checks what needs stored state and answers INVALID_ARGUMENT for ids in the body
 //    that name nothing (unknown stations, units), NOT_FOUND for the record the RPC acts on,
 //    FAILED_PRECONDITION for a state that forbids the change, UNAVAILABLE / ABORTED from the
@@ -33,7 +37,7 @@
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/idempotency.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 
 namespace bloodgrid::inventory {
 

@@ -4,7 +4,7 @@
 // between attempts), every unit change written together with its unit_events row.
 //
 // Reserve and transfer lots find candidates with a plain read on idx_units_reserve, let the
-// pure choice (inventory_logic.h) pick, then claim exactly the picked units with
+// pure choice (inventory_rules.h) pick, then claim exactly the picked units with
 // SELECT ... FOR UPDATE SKIP LOCKED on the primary key, re-choosing without any unit another
 // transaction holds or has just taken. So a reservation locks only the bags it takes: two
 // concurrent orders never get the same bag, neither waits for the other, and neither is

@@ -36,7 +36,7 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "common/clock.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 
 namespace bloodgrid::inventory {
 

@@ -22,7 +22,7 @@
 #include "bloodgrid/v1/inventory.grpc.pb.h"
 #include "common/clock.h"
 #include "common/din.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 #include "inventory_service/inventory_server.h"
 #include "tests/integration/test_db.h"
 

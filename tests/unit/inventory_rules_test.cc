@@ -1,7 +1,7 @@
 // The inventory's pure rules: the unit state machine, release status derived from test
 // results, collection and component planning, the reservation choice, FEFO picking, outcomes,
 // stock alerts and request shape checks.
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 
 #include <functional>
 #include <string>

@@ -1,12 +1,12 @@
 // The inventory's operations, one method per InventoryService RPC: check the request's shape
-// (inventory_logic.h, INVALID_ARGUMENT naming the field, nothing touched), normalise it (DINs),
+// (inventory_rules.h, INVALID_ARGUMENT naming the field, nothing touched), normalise it (DINs),
 // plan what the policy profile decides (expiry, measures), run the store operation, and hand
 // the committed stock changes to the WatchStock broadcaster. No gRPC types: the gRPC handlers
 // (inventory_grpc_service.h) are adapters over this class, and tests may drive it directly.
 //
 // Status codes are the RPCs' (inventory.proto). Thread-safe.
-#ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_H_
-#define BLOODGRID_INVENTORY_SERVICE_INVENTORY_H_
+#ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_OPERATIONS_H_
+#define BLOODGRID_INVENTORY_SERVICE_INVENTORY_OPERATIONS_H_
 
 #include <memory>
 #include <string>
@@ -18,7 +18,7 @@
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/clock.h"
-#include "inventory_service/inventory_logic.h"
+#include "inventory_service/inventory_rules.h"
 #include "inventory_service/inventory_store.h"
 #include "inventory_service/stock_watch.h"
 
@@ -32,7 +32,7 @@ struct CallInfo {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-class Inventory {
+class InventoryOperations {
  public:
   struct Options {
     // The region's time zone: day-based shelf lives end at 23:59 local time (ISBT 128).
@@ -46,10 +46,10 @@ class Inventory {
     int sweep_batch = 500;
   };
 
-  // None of the pointers is owned; all must outlive the Inventory. `hub` may be null (no
+  // None of the pointers is owned; all must outlive the InventoryOperations. `hub` may be null (no
   // WatchStock).
-  Inventory(InventoryStore* store, const v1::PolicyProfile* policy, Clock* clock,
-            StockWatchHub* hub, Options options);
+  InventoryOperations(InventoryStore* store, const v1::PolicyProfile* policy, Clock* clock,
+                      StockWatchHub* hub, Options options);
 
   absl::StatusOr<v1::Station> UpsertStation(const CallInfo& call,
                                             const v1::UpsertStationRequest& request);
@@ -132,4 +132,4 @@ class Inventory {
 
 }  // namespace bloodgrid::inventory
 
-#endif  // BLOODGRID_INVENTORY_SERVICE_INVENTORY_H_
+#endif  // BLOODGRID_INVENTORY_SERVICE_INVENTORY_OPERATIONS_H_

@@ -1,4 +1,4 @@
-#include "inventory_service/inventory.h"
+#include "inventory_service/inventory_operations.h"
 
 #include <map>
 #include <utility>
@@ -55,22 +55,22 @@ absl::Status RequireId(absl::string_view field, absl::string_view id) {
 
 }  // namespace
 
-Inventory::Inventory(InventoryStore* store, const v1::PolicyProfile* policy, Clock* clock,
-                     StockWatchHub* hub, Options options)
+InventoryOperations::InventoryOperations(InventoryStore* store, const v1::PolicyProfile* policy,
+                                         Clock* clock, StockWatchHub* hub, Options options)
     : store_(store), policy_(policy), clock_(clock), hub_(hub), options_(std::move(options)) {}
 
-OpContext Inventory::Context(const CallInfo& call) const {
+OpContext InventoryOperations::Context(const CallInfo& call) const {
   return OpContext{call.actor, clock_->Now(), call.deadline};
 }
 
-void Inventory::Publish(const StockChanges& changes) {
+void InventoryOperations::Publish(const StockChanges& changes) {
   if (hub_ != nullptr) hub_->Publish(changes);
 }
 
 // ---- Stations and par levels ----------------------------------------------------------------
 
-absl::StatusOr<v1::Station> Inventory::UpsertStation(const CallInfo& call,
-                                                     const v1::UpsertStationRequest& request) {
+absl::StatusOr<v1::Station> InventoryOperations::UpsertStation(
+    const CallInfo& call, const v1::UpsertStationRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   if (!request.has_station()) return InvalidField("station", "is required");
   BG_RETURN_IF_ERROR(ValidateStation(request.station()));
@@ -81,20 +81,20 @@ absl::StatusOr<v1::Station> Inventory::UpsertStation(const CallInfo& call,
       Context(call), KeyFor(call, "UpsertStation", request.request_id(), request), station);
 }
 
-absl::StatusOr<v1::Station> Inventory::GetStation(const CallInfo& call,
-                                                  const v1::GetStationRequest& request) {
+absl::StatusOr<v1::Station> InventoryOperations::GetStation(const CallInfo& call,
+                                                            const v1::GetStationRequest& request) {
   BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
   return store_->GetStation(Context(call), request.station_id());
 }
 
-absl::StatusOr<v1::ListStationsResponse> Inventory::ListStations(
+absl::StatusOr<v1::ListStationsResponse> InventoryOperations::ListStations(
     const CallInfo& call, const v1::ListStationsRequest& request) {
   BG_ASSIGN_OR_RETURN(PageRequest page, Page(request.page_size(), request.page_token()));
   return store_->ListStations(Context(call), page);
 }
 
-absl::StatusOr<v1::ParLevel> Inventory::SetParLevel(const CallInfo& call,
-                                                    const v1::SetParLevelRequest& request) {
+absl::StatusOr<v1::ParLevel> InventoryOperations::SetParLevel(
+    const CallInfo& call, const v1::SetParLevelRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateSetParLevel(request));
   StockChanges changes;
@@ -106,7 +106,7 @@ absl::StatusOr<v1::ParLevel> Inventory::SetParLevel(const CallInfo& call,
   return level;
 }
 
-absl::StatusOr<v1::ListParLevelsResponse> Inventory::ListParLevels(
+absl::StatusOr<v1::ListParLevelsResponse> InventoryOperations::ListParLevels(
     const CallInfo& call, const v1::ListParLevelsRequest& request) {
   if (!request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
@@ -117,7 +117,7 @@ absl::StatusOr<v1::ListParLevelsResponse> Inventory::ListParLevels(
 
 // ---- Collection, testing, processing --------------------------------------------------------
 
-absl::StatusOr<v1::RegisterCollectionResponse> Inventory::RegisterCollection(
+absl::StatusOr<v1::RegisterCollectionResponse> InventoryOperations::RegisterCollection(
     const CallInfo& call, const v1::RegisterCollectionRequest& request) {
   const OpContext ctx = Context(call);
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
@@ -134,7 +134,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> Inventory::RegisterCollection(
   return response;
 }
 
-absl::StatusOr<v1::RecordTestResultsResponse> Inventory::RecordTestResults(
+absl::StatusOr<v1::RecordTestResultsResponse> InventoryOperations::RecordTestResults(
     const CallInfo& call, const v1::RecordTestResultsRequest& request) {
   const OpContext ctx = Context(call);
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
@@ -150,7 +150,7 @@ absl::StatusOr<v1::RecordTestResultsResponse> Inventory::RecordTestResults(
   return response;
 }
 
-absl::StatusOr<v1::ProcessDonationResponse> Inventory::ProcessDonation(
+absl::StatusOr<v1::ProcessDonationResponse> InventoryOperations::ProcessDonation(
     const CallInfo& call, const v1::ProcessDonationRequest& request) {
   const OpContext ctx = Context(call);
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
@@ -175,8 +175,8 @@ absl::StatusOr<v1::ProcessDonationResponse> Inventory::ProcessDonation(
 
 // ---- Reservations ---------------------------------------------------------------------------
 
-absl::StatusOr<v1::Reservation> Inventory::Reserve(const CallInfo& call,
-                                                   const v1::ReserveRequest& request) {
+absl::StatusOr<v1::Reservation> InventoryOperations::Reserve(const CallInfo& call,
+                                                             const v1::ReserveRequest& request) {
   BG_RETURN_IF_ERROR(ValidateReserve(request));
   const absl::Duration hold =
       request.hold_seconds() > 0 ? absl::Seconds(request.hold_seconds()) : options_.default_hold;
@@ -187,20 +187,20 @@ absl::StatusOr<v1::Reservation> Inventory::Reserve(const CallInfo& call,
   return reservation;
 }
 
-absl::StatusOr<v1::Reservation> Inventory::ConfirmReservation(
+absl::StatusOr<v1::Reservation> InventoryOperations::ConfirmReservation(
     const CallInfo& call, const v1::ConfirmReservationRequest& request) {
   BG_RETURN_IF_ERROR(ValidateReservationKey("reservation_key", request.reservation_key()));
   return store_->ConfirmReservation(Context(call), request.reservation_key());
 }
 
-absl::StatusOr<v1::Reservation> Inventory::GetReservation(
+absl::StatusOr<v1::Reservation> InventoryOperations::GetReservation(
     const CallInfo& call, const v1::GetReservationRequest& request) {
   BG_RETURN_IF_ERROR(ValidateReservationKey("reservation_key", request.reservation_key()));
   return store_->GetReservation(Context(call), request.reservation_key());
 }
 
-absl::StatusOr<v1::Reservation> Inventory::Release(const CallInfo& call,
-                                                   const v1::ReleaseRequest& request) {
+absl::StatusOr<v1::Reservation> InventoryOperations::Release(const CallInfo& call,
+                                                             const v1::ReleaseRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateRelease(request));
   StockChanges changes;
@@ -212,8 +212,8 @@ absl::StatusOr<v1::Reservation> Inventory::Release(const CallInfo& call,
   return reservation;
 }
 
-absl::StatusOr<v1::IssueResponse> Inventory::Issue(const CallInfo& call,
-                                                   const v1::IssueRequest& request) {
+absl::StatusOr<v1::IssueResponse> InventoryOperations::Issue(const CallInfo& call,
+                                                             const v1::IssueRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateIssue(request));
   StockChanges changes;
@@ -225,8 +225,8 @@ absl::StatusOr<v1::IssueResponse> Inventory::Issue(const CallInfo& call,
   return response;
 }
 
-absl::StatusOr<v1::Unit> Inventory::RecordOutcome(const CallInfo& call,
-                                                  const v1::RecordOutcomeRequest& request) {
+absl::StatusOr<v1::Unit> InventoryOperations::RecordOutcome(
+    const CallInfo& call, const v1::RecordOutcomeRequest& request) {
   const OpContext ctx = Context(call);
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateRecordOutcome(request, ctx.now));
@@ -241,8 +241,8 @@ absl::StatusOr<v1::Unit> Inventory::RecordOutcome(const CallInfo& call,
 
 // ---- Transfers ------------------------------------------------------------------------------
 
-absl::StatusOr<v1::Transfer> Inventory::CreateTransfer(const CallInfo& call,
-                                                       const v1::CreateTransferRequest& request) {
+absl::StatusOr<v1::Transfer> InventoryOperations::CreateTransfer(
+    const CallInfo& call, const v1::CreateTransferRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateCreateTransfer(request));
   StockChanges changes;
@@ -255,7 +255,7 @@ absl::StatusOr<v1::Transfer> Inventory::CreateTransfer(const CallInfo& call,
   return transfer;
 }
 
-absl::StatusOr<v1::Transfer> Inventory::DispatchTransfer(
+absl::StatusOr<v1::Transfer> InventoryOperations::DispatchTransfer(
     const CallInfo& call, const v1::DispatchTransferRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireId("transfer_id", request.transfer_id()));
@@ -269,8 +269,8 @@ absl::StatusOr<v1::Transfer> Inventory::DispatchTransfer(
   return transfer;
 }
 
-absl::StatusOr<v1::Transfer> Inventory::ReceiveTransfer(const CallInfo& call,
-                                                        const v1::ReceiveTransferRequest& request) {
+absl::StatusOr<v1::Transfer> InventoryOperations::ReceiveTransfer(
+    const CallInfo& call, const v1::ReceiveTransferRequest& request) {
   const OpContext ctx = Context(call);
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateReceiveTransfer(request, ctx.now));
@@ -283,8 +283,8 @@ absl::StatusOr<v1::Transfer> Inventory::ReceiveTransfer(const CallInfo& call,
   return transfer;
 }
 
-absl::StatusOr<v1::Transfer> Inventory::CancelTransfer(const CallInfo& call,
-                                                       const v1::CancelTransferRequest& request) {
+absl::StatusOr<v1::Transfer> InventoryOperations::CancelTransfer(
+    const CallInfo& call, const v1::CancelTransferRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireId("transfer_id", request.transfer_id()));
   BG_RETURN_IF_ERROR(ValidateText("reason", request.reason(), 1000, false));
@@ -298,13 +298,13 @@ absl::StatusOr<v1::Transfer> Inventory::CancelTransfer(const CallInfo& call,
   return transfer;
 }
 
-absl::StatusOr<v1::Transfer> Inventory::GetTransfer(const CallInfo& call,
-                                                    const v1::GetTransferRequest& request) {
+absl::StatusOr<v1::Transfer> InventoryOperations::GetTransfer(
+    const CallInfo& call, const v1::GetTransferRequest& request) {
   BG_RETURN_IF_ERROR(RequireId("transfer_id", request.transfer_id()));
   return store_->GetTransfer(Context(call), request.transfer_id());
 }
 
-absl::StatusOr<v1::ListTransfersResponse> Inventory::ListTransfers(
+absl::StatusOr<v1::ListTransfersResponse> InventoryOperations::ListTransfers(
     const CallInfo& call, const v1::ListTransfersRequest& request) {
   if (!request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
@@ -317,8 +317,8 @@ absl::StatusOr<v1::ListTransfersResponse> Inventory::ListTransfers(
 
 // ---- Discard and lookback -------------------------------------------------------------------
 
-absl::StatusOr<v1::Unit> Inventory::DiscardUnit(const CallInfo& call,
-                                                const v1::DiscardUnitRequest& request) {
+absl::StatusOr<v1::Unit> InventoryOperations::DiscardUnit(const CallInfo& call,
+                                                          const v1::DiscardUnitRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateDiscardUnit(request));
   v1::DiscardUnitRequest normal = request;
@@ -334,7 +334,7 @@ absl::StatusOr<v1::Unit> Inventory::DiscardUnit(const CallInfo& call,
   return unit;
 }
 
-absl::StatusOr<v1::QuarantineByDonorResponse> Inventory::QuarantineByDonor(
+absl::StatusOr<v1::QuarantineByDonorResponse> InventoryOperations::QuarantineByDonor(
     const CallInfo& call, const v1::QuarantineByDonorRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateQuarantineByDonor(request));
@@ -353,7 +353,7 @@ absl::StatusOr<v1::QuarantineByDonorResponse> Inventory::QuarantineByDonor(
 
 // ---- Views ----------------------------------------------------------------------------------
 
-absl::StatusOr<v1::GetStockSummaryResponse> Inventory::GetStockSummary(
+absl::StatusOr<v1::GetStockSummaryResponse> InventoryOperations::GetStockSummary(
     const CallInfo& call, const v1::GetStockSummaryRequest& request) {
   const std::string station = request.has_station_id() ? request.station_id() : "";
   if (!station.empty()) BG_RETURN_IF_ERROR(ValidateStationId("station_id", station));
@@ -370,8 +370,8 @@ absl::StatusOr<v1::GetStockSummaryResponse> Inventory::GetStockSummary(
   return response;
 }
 
-absl::StatusOr<v1::ListUnitsResponse> Inventory::ListUnits(const CallInfo& call,
-                                                           const v1::ListUnitsRequest& request) {
+absl::StatusOr<v1::ListUnitsResponse> InventoryOperations::ListUnits(
+    const CallInfo& call, const v1::ListUnitsRequest& request) {
   if (!request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
   }
@@ -388,19 +388,19 @@ absl::StatusOr<v1::ListUnitsResponse> Inventory::ListUnits(const CallInfo& call,
   return store_->ListUnits(Context(call), normal, page);
 }
 
-absl::StatusOr<v1::Unit> Inventory::GetUnit(const CallInfo& call,
-                                            const v1::GetUnitRequest& request) {
+absl::StatusOr<v1::Unit> InventoryOperations::GetUnit(const CallInfo& call,
+                                                      const v1::GetUnitRequest& request) {
   BG_RETURN_IF_ERROR(RequireId("unit_id", request.unit_id()));
   return store_->GetUnit(Context(call), request.unit_id());
 }
 
-absl::StatusOr<v1::GetUnitTraceResponse> Inventory::GetUnitTrace(
+absl::StatusOr<v1::GetUnitTraceResponse> InventoryOperations::GetUnitTrace(
     const CallInfo& call, const v1::GetUnitTraceRequest& request) {
   BG_ASSIGN_OR_RETURN(std::string din, NormalDin("din", request.din()));
   return store_->GetUnitTrace(Context(call), din);
 }
 
-absl::StatusOr<v1::GetRebalanceInputsResponse> Inventory::GetRebalanceInputs(
+absl::StatusOr<v1::GetRebalanceInputsResponse> InventoryOperations::GetRebalanceInputs(
     const CallInfo& call, const v1::GetRebalanceInputsRequest& request) {
   if (request.horizon_hours() < 1 || request.horizon_hours() > 336) {
     return InvalidField("horizon_hours", "must be 1-336");
@@ -413,7 +413,7 @@ absl::StatusOr<v1::GetRebalanceInputsResponse> Inventory::GetRebalanceInputs(
                                     options_.transfers.transport);
 }
 
-absl::StatusOr<std::shared_ptr<StockWatcher>> Inventory::Watch(
+absl::StatusOr<std::shared_ptr<StockWatcher>> InventoryOperations::Watch(
     const CallInfo& call, const v1::WatchStockRequest& request) {
   if (hub_ == nullptr) return absl::FailedPreconditionError("stock events are not available");
   std::optional<std::string> station;
@@ -425,13 +425,13 @@ absl::StatusOr<std::shared_ptr<StockWatcher>> Inventory::Watch(
   return hub_->Subscribe(std::move(station), request.include_snapshot());
 }
 
-void Inventory::Unwatch(const std::shared_ptr<StockWatcher>& watcher) {
+void InventoryOperations::Unwatch(const std::shared_ptr<StockWatcher>& watcher) {
   if (hub_ != nullptr) hub_->Unsubscribe(watcher);
 }
 
 // ---- Sweepers -------------------------------------------------------------------------------
 
-absl::StatusOr<int> Inventory::SweepReservations() {
+absl::StatusOr<int> InventoryOperations::SweepReservations() {
   OpContext ctx{"system:reservation-sweeper", clock_->Now(), absl::Now() + absl::Seconds(30)};
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(SweepReport report,
@@ -442,7 +442,7 @@ absl::StatusOr<int> Inventory::SweepReservations() {
   return report.changed;
 }
 
-absl::StatusOr<int> Inventory::SweepExpiredUnits() {
+absl::StatusOr<int> InventoryOperations::SweepExpiredUnits() {
   absl::MutexLock lock(&sweep_mu_);
   OpContext ctx{"system:expiry-sweeper", clock_->Now(), absl::Now() + absl::Seconds(30)};
   StockChanges changes;
