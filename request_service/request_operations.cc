@@ -1,4 +1,4 @@
-#include "request_service/request_logic.h"
+#include "request_service/request_operations.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -37,7 +37,6 @@ std::string NewOrderId() {
   const uint64_t low = rng();
   return absl::StrFormat("ORD-%08x%012x", high & 0xffffffffu, low & 0xffffffffffffu);
 }
-
 
 // The idempotency scope of an RPC for a caller (common.proto: keys are scoped by RPC and caller).
 std::string Scope(absl::string_view rpc, absl::string_view actor) {
@@ -181,20 +180,21 @@ std::string DescribeTransfers(const std::vector<v1::Transfer>& transfers) {
 
 }  // namespace
 
-RequestLogic::RequestLogic(RequestStore* store, InventoryClient* inventory,
-                           const v1::PolicyProfile* policy, Clock* clock, LogicOptions options)
+RequestOperations::RequestOperations(RequestStore* store, InventoryClient* inventory,
+                                     const v1::PolicyProfile* policy, Clock* clock,
+                                     OperationsOptions options)
     : store_(store),
       inventory_(inventory),
       policy_(policy),
       clock_(clock),
       options_(std::move(options)) {}
 
-void RequestLogic::SetFaultHook(FaultHook hook) {
+void RequestOperations::SetFaultHook(FaultHook hook) {
   absl::MutexLock lock(&hook_mu_);
   fault_hook_ = std::move(hook);
 }
 
-absl::Status RequestLogic::Fault(absl::string_view point) {
+absl::Status RequestOperations::Fault(absl::string_view point) {
   FaultHook hook;
   {
     absl::MutexLock lock(&hook_mu_);
@@ -203,8 +203,8 @@ absl::Status RequestLogic::Fault(absl::string_view point) {
   return hook ? hook(point) : absl::OkStatus();
 }
 
-absl::Status RequestLogic::InventoryError(const absl::Status& status,
-                                          absl::string_view what) const {
+absl::Status RequestOperations::InventoryError(const absl::Status& status,
+                                               absl::string_view what) const {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
@@ -222,8 +222,8 @@ absl::Status RequestLogic::InventoryError(const absl::Status& status,
   }
 }
 
-absl::StatusOr<v1::Hospital> RequestLogic::CachedHospital(const std::string& hospital_id,
-                                                          absl::Time deadline) {
+absl::StatusOr<v1::Hospital> RequestOperations::CachedHospital(const std::string& hospital_id,
+                                                               absl::Time deadline) {
   const absl::Time now = absl::Now();
   if (options_.hospital_cache_ttl > absl::ZeroDuration()) {
     absl::MutexLock lock(&hospitals_mu_);
@@ -240,16 +240,16 @@ absl::StatusOr<v1::Hospital> RequestLogic::CachedHospital(const std::string& hos
   return hospital;
 }
 
-absl::StatusOr<std::vector<std::string>> RequestLogic::StationsOf(const std::string& hospital_id,
-                                                                  absl::Time deadline) {
+absl::StatusOr<std::vector<std::string>> RequestOperations::StationsOf(
+    const std::string& hospital_id, absl::Time deadline) {
   BG_ASSIGN_OR_RETURN(v1::Hospital hospital, CachedHospital(hospital_id, deadline));
   std::vector<std::string> stations = {hospital.serving_station_id()};
   for (const std::string& s : hospital.fallback_station_ids()) stations.push_back(s);
   return stations;
 }
 
-absl::StatusOr<int64_t> RequestLogic::PriorDailyVolumeMl(const v1::PlaceOrderRequest& request,
-                                                         absl::Time deadline) {
+absl::StatusOr<int64_t> RequestOperations::PriorDailyVolumeMl(const v1::PlaceOrderRequest& request,
+                                                              absl::Time deadline) {
   const absl::CivilDay today = absl::ToCivilDay(Now(), options_.time_zone);
   const absl::Time from = absl::FromCivil(today, options_.time_zone);
   const absl::Time to = absl::FromCivil(today + 1, options_.time_zone);
@@ -263,7 +263,7 @@ absl::StatusOr<int64_t> RequestLogic::PriorDailyVolumeMl(const v1::PlaceOrderReq
   return total;
 }
 
-absl::StatusOr<ReservationRecord> RequestLogic::NewReservation(
+absl::StatusOr<ReservationRecord> RequestOperations::NewReservation(
     const v1::Order& order, int line_no, int attempt, int phase, int quantity,
     const std::vector<std::string>& stations) {
   const v1::OrderLine* line = nullptr;
@@ -300,8 +300,8 @@ absl::StatusOr<ReservationRecord> RequestLogic::NewReservation(
 // ---------------------------------------------------------------------------------------------
 // Hospitals.
 
-absl::StatusOr<v1::Hospital> RequestLogic::UpsertHospital(const v1::UpsertHospitalRequest& request,
-                                                          const Caller& caller) {
+absl::StatusOr<v1::Hospital> RequestOperations::UpsertHospital(
+    const Caller& caller, const v1::UpsertHospitalRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   if (!request.has_hospital()) return InvalidField("hospital", "is required");
   const v1::Hospital& hospital = request.hospital();
@@ -326,7 +326,8 @@ absl::StatusOr<v1::Hospital> RequestLogic::UpsertHospital(const v1::UpsertHospit
     BG_RETURN_IF_ERROR(check_station(hospital.fallback_station_ids(i),
                                      absl::StrCat("hospital.fallback_station_ids[", i, "]")));
   }
-  absl::StatusOr<v1::Hospital> stored = store_->UpsertHospital(hospital, key, Now(), caller.deadline);
+  absl::StatusOr<v1::Hospital> stored =
+      store_->UpsertHospital(hospital, key, Now(), caller.deadline);
   {
     absl::MutexLock lock(&hospitals_mu_);  // this replica's next orders see the change at once
     hospitals_.erase(hospital.hospital_id());
@@ -334,8 +335,8 @@ absl::StatusOr<v1::Hospital> RequestLogic::UpsertHospital(const v1::UpsertHospit
   return stored;
 }
 
-absl::StatusOr<v1::Hospital> RequestLogic::GetHospital(const v1::GetHospitalRequest& request,
-                                                       const Caller& caller) {
+absl::StatusOr<v1::Hospital> RequestOperations::GetHospital(const Caller& caller,
+                                                            const v1::GetHospitalRequest& request) {
   if (request.hospital_id().empty()) return InvalidField("hospital_id", "is required");
   if (!IsValidRecordId(request.hospital_id())) {
     return InvalidField("hospital_id", "must be 1-32 characters of [A-Za-z0-9_-]");
@@ -343,8 +344,8 @@ absl::StatusOr<v1::Hospital> RequestLogic::GetHospital(const v1::GetHospitalRequ
   return store_->GetHospital(request.hospital_id(), caller.deadline);
 }
 
-absl::StatusOr<v1::ListHospitalsResponse> RequestLogic::ListHospitals(
-    const v1::ListHospitalsRequest& request, const Caller& caller) {
+absl::StatusOr<v1::ListHospitalsResponse> RequestOperations::ListHospitals(
+    const Caller& caller, const v1::ListHospitalsRequest& request) {
   BG_ASSIGN_OR_RETURN(int page_size, EffectivePageSize(request.page_size()));
   const uint64_t filter = FilterHash({"hospitals"});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(request.page_token(), filter));
@@ -366,8 +367,8 @@ absl::StatusOr<v1::ListHospitalsResponse> RequestLogic::ListHospitals(
 // ---------------------------------------------------------------------------------------------
 // PlaceOrder and allocation.
 
-absl::StatusOr<v1::Order> RequestLogic::PlaceOrder(const v1::PlaceOrderRequest& request,
-                                                   const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::PlaceOrder(const Caller& caller,
+                                                        const v1::PlaceOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   const absl::Time now = Now();
   BG_RETURN_IF_ERROR(ValidatePlaceOrder(request, options_.limits, now));
@@ -380,7 +381,7 @@ absl::StatusOr<v1::Order> RequestLogic::PlaceOrder(const v1::PlaceOrderRequest& 
                                                      "' was already used for a different "
                                                      "PlaceOrder request"));
     }
-    return ReconcileOrder(existing.first, caller);
+    return ReconcileOrder(caller, existing.first);
   };
   BG_ASSIGN_OR_RETURN(
       auto existing,
@@ -467,15 +468,15 @@ absl::StatusOr<v1::Order> RequestLogic::PlaceOrder(const v1::PlaceOrderRequest& 
                            {"status", StatusName(order.status())}});
   BG_RETURN_IF_ERROR(Fault("place_order.after_intent"));
   if (!indication.hold_for_review) {
-    BG_ASSIGN_OR_RETURN(OrderRecord placed, AllocateOrder(order.order_id(), caller));
+    BG_ASSIGN_OR_RETURN(OrderRecord placed, AllocateOrder(caller, order.order_id()));
     return placed.order;
   }
   BG_ASSIGN_OR_RETURN(OrderRecord placed, store_->LoadOrder(order.order_id(), caller.deadline));
   return placed.order;
 }
 
-absl::StatusOr<OrderRecord> RequestLogic::AllocateOrder(const std::string& order_id,
-                                                        const Caller& caller) {
+absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& caller,
+                                                             const std::string& order_id) {
   BG_ASSIGN_OR_RETURN(OrderRecord initial, store_->LoadOrder(order_id, caller.deadline));
   const v1::Order& order = initial.order;
   if (!IsAllocatable(order.status()) || initial.dispatch_intent) return initial;
@@ -686,13 +687,14 @@ absl::StatusOr<OrderRecord> RequestLogic::AllocateOrder(const std::string& order
     }
 
     // 4. Confirm what was recorded; release what the order no longer wants.
-    BG_RETURN_IF_ERROR(SettleReservations(order_id, caller, &recorded.record));
+    BG_RETURN_IF_ERROR(SettleReservations(caller, order_id, &recorded.record));
   }
   return store_->LoadOrder(order_id, caller.deadline);
 }
 
-absl::Status RequestLogic::SettleReservations(const std::string& order_id, const Caller& caller,
-                                              const OrderRecord* known) {
+absl::Status RequestOperations::SettleReservations(const Caller& caller,
+                                                   const std::string& order_id,
+                                                   const OrderRecord* known) {
   OrderRecord loaded;
   if (known == nullptr) {
     BG_ASSIGN_OR_RETURN(loaded, store_->LoadOrder(order_id, caller.deadline));
@@ -731,7 +733,7 @@ absl::Status RequestLogic::SettleReservations(const std::string& order_id, const
       // Confirmed before its units go on a transfer: a HELD reservation could lapse while they
       // travel. Until the transfer is recorded the reservation stays RESERVED here, so the next
       // settle confirms again and finds the transfer on the units instead of making another.
-      absl::StatusOr<TransferFacts> planned = PlanTransfers(record, *c, *destination, caller);
+      absl::StatusOr<TransferFacts> planned = PlanTransfers(caller, record, *c, *destination);
       if (planned.status().code() == absl::StatusCode::kFailedPrecondition) {
         // Inventory will not move these units now (the serving station is inactive, a unit
         // left the reservation meanwhile): the reservation stands, and DispatchOrder plans
@@ -750,7 +752,7 @@ absl::Status RequestLogic::SettleReservations(const std::string& order_id, const
       confirmed.insert(r.key);
     } else if (r.state == ReservationState::kAbandoned) {
       absl::StatusOr<bool> done = ReleaseReservation(
-          r.key, absl::StrCat("order ", StatusName(record.order.status())), caller);
+          caller, r.key, absl::StrCat("order ", StatusName(record.order.status())));
       if (!done.ok()) {
         keep(done.status());
       } else if (*done) {
@@ -799,20 +801,19 @@ absl::Status RequestLogic::SettleReservations(const std::string& order_id, const
   return first_error;
 }
 
-absl::StatusOr<std::string> RequestLogic::TransferDestination(const OrderRecord& record,
-                                                              absl::Time deadline) {
+absl::StatusOr<std::string> RequestOperations::TransferDestination(const OrderRecord& record,
+                                                                   absl::Time deadline) {
   if (!TransfersToServingStation(record.order.priority(), options_.fallback_transfers) ||
       !IsAllocatable(record.order.status()) || record.dispatch_intent) {
     return std::string();
   }
-  BG_ASSIGN_OR_RETURN(v1::Hospital hospital,
-                      CachedHospital(record.order.hospital_id(), deadline));
+  BG_ASSIGN_OR_RETURN(v1::Hospital hospital, CachedHospital(record.order.hospital_id(), deadline));
   return hospital.serving_station_id();
 }
 
-absl::StatusOr<RequestLogic::TransferFacts> RequestLogic::PlanTransfers(
-    const OrderRecord& record, const v1::Reservation& held, const std::string& serving_station,
-    const Caller& caller) {
+absl::StatusOr<RequestOperations::TransferFacts> RequestOperations::PlanTransfers(
+    const Caller& caller, const OrderRecord& record, const v1::Reservation& held,
+    const std::string& serving_station) {
   TransferFacts facts;
   std::map<std::string, const AllocationRecord*> allocated;
   for (const AllocationRecord& a : record.allocations) {
@@ -882,8 +883,9 @@ absl::StatusOr<RequestLogic::TransferFacts> RequestLogic::PlanTransfers(
   return facts;
 }
 
-absl::StatusOr<bool> RequestLogic::CancelTransfer(const std::string& transfer_id,
-                                                  const std::string& reason, const Caller& caller) {
+absl::StatusOr<bool> RequestOperations::CancelTransfer(const Caller& caller,
+                                                       const std::string& transfer_id,
+                                                       const std::string& reason) {
   v1::CancelTransferRequest cancel;
   // The reason is part of the request: two paths cancelling for different reasons must not
   // share a request_id (inventory would refuse the second as another request).
@@ -897,9 +899,9 @@ absl::StatusOr<bool> RequestLogic::CancelTransfer(const std::string& transfer_id
   return InventoryError(transfer.status(), "cancel transfer");
 }
 
-absl::StatusOr<bool> RequestLogic::ReleaseReservation(const std::string& key,
-                                                      const std::string& reason,
-                                                      const Caller& caller) {
+absl::StatusOr<bool> RequestOperations::ReleaseReservation(const Caller& caller,
+                                                           const std::string& key,
+                                                           const std::string& reason) {
   const InventoryCall call{caller.deadline, caller.actor};
   absl::StatusOr<v1::Reservation> held = inventory_->GetReservation(key, call);
   if (held.status().code() == absl::StatusCode::kNotFound) return true;  // Reserve never ran
@@ -922,7 +924,7 @@ absl::StatusOr<bool> RequestLogic::ReleaseReservation(const std::string& key,
   }
   std::set<std::string> cancelled;
   for (const std::string& transfer_id : leaving) {
-    BG_ASSIGN_OR_RETURN(bool stopped, CancelTransfer(transfer_id, reason, caller));
+    BG_ASSIGN_OR_RETURN(bool stopped, CancelTransfer(caller, transfer_id, reason));
     if (stopped) {
       cancelled.insert(transfer_id);
     } else {
@@ -962,22 +964,23 @@ absl::StatusOr<bool> RequestLogic::ReleaseReservation(const std::string& key,
   return false;
 }
 
-absl::StatusOr<v1::Order> RequestLogic::ReconcileOrder(const std::string& order_id,
-                                                       const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::ReconcileOrder(const Caller& caller,
+                                                            const std::string& order_id) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
   const v1::OrderStatus status = record.order.status();
   if (record.dispatch_intent &&
       (status == v1::ORDER_STATUS_ALLOCATED || status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED)) {
-    BG_RETURN_IF_ERROR(CompleteDispatch(order_id, nullptr, caller).status());
+    BG_RETURN_IF_ERROR(CompleteDispatch(caller, order_id, nullptr).status());
   } else if (IsAllocatable(status) && (status == v1::ORDER_STATUS_RECEIVED || HasPending(record))) {
-    BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller).status());
+    BG_RETURN_IF_ERROR(AllocateOrder(caller, order_id).status());
   }
-  BG_RETURN_IF_ERROR(SettleReservations(order_id, caller));
+  BG_RETURN_IF_ERROR(SettleReservations(caller, order_id));
   BG_ASSIGN_OR_RETURN(record, store_->LoadOrder(order_id, caller.deadline));
   return record.order;
 }
 
-absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const Caller& caller) {
+absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
+                                                  const std::string& order_id) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
   const InventoryCall call{caller.deadline, caller.actor};
   const absl::Time now = Now();
@@ -1004,14 +1007,14 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
       }
     }
     for (const std::string& transfer_id : stale) {
-      BG_RETURN_IF_ERROR(CancelTransfer(transfer_id, "a unit on it expired", caller).status());
+      BG_RETURN_IF_ERROR(CancelTransfer(caller, transfer_id, "a unit on it expired").status());
     }
     if (!stale.empty()) {
       reservation = inventory_->GetReservation(key, call);
       if (!reservation.ok()) return InventoryError(reservation.status(), "get reservation");
     }
     BG_ASSIGN_OR_RETURN(TransferFacts planned,
-                        PlanTransfers(record, *reservation, destination, caller));
+                        PlanTransfers(caller, record, *reservation, destination));
     if (!planned.created.empty()) BG_RETURN_IF_ERROR(Fault("transfer.after_create"));
     std::map<std::string, std::string> transfer_of;  // unit_id -> transfer holding it now
     for (const v1::Unit& u : reservation->units()) {
@@ -1095,7 +1098,7 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
                  {{"reservation_key", key}, {"status", released.status().ToString()}});
     }
   }
-  if (!withdrawn.empty()) BG_RETURN_IF_ERROR(AllocateOrder(order_id, caller).status());
+  if (!withdrawn.empty()) BG_RETURN_IF_ERROR(AllocateOrder(caller, order_id).status());
   if (!waiting.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         waiting.front(),
@@ -1105,11 +1108,11 @@ absl::Status RequestLogic::VerifyAllocations(const std::string& order_id, const 
   return absl::OkStatus();
 }
 
-absl::Status RequestLogic::HandleWithdrawnUnits(const std::string& reservation_key,
-                                                absl::Time deadline) {
+absl::Status RequestOperations::HandleWithdrawnUnits(const std::string& reservation_key,
+                                                     absl::Time deadline) {
   const std::string order_id = reservation_key.substr(0, reservation_key.find('/'));
   Caller caller{"system:lookback", deadline};
-  absl::Status status = VerifyAllocations(order_id, caller);
+  absl::Status status = VerifyAllocations(caller, order_id);
   // A unit in transit is no reason to give up here: only dispatch cares.
   if (status.code() == absl::StatusCode::kFailedPrecondition) return absl::OkStatus();
   return status;
@@ -1118,16 +1121,16 @@ absl::Status RequestLogic::HandleWithdrawnUnits(const std::string& reservation_k
 // ---------------------------------------------------------------------------------------------
 // Lifecycle.
 
-absl::StatusOr<v1::Order> RequestLogic::GetOrder(const v1::GetOrderRequest& request,
-                                                 const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::GetOrder(const Caller& caller,
+                                                      const v1::GetOrderRequest& request) {
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(request.order_id(), caller.deadline));
   BG_RETURN_IF_ERROR(CheckOwner(record.order, request.hospital_id()));
   return record.order;
 }
 
-absl::StatusOr<v1::ListOrdersResponse> RequestLogic::ListOrders(
-    const v1::ListOrdersRequest& request, const Caller& caller) {
+absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
+    const Caller& caller, const v1::ListOrdersRequest& request) {
   OrderFilter filter;
   if (request.has_status()) {
     if (!v1::OrderStatus_IsValid(request.status())) return InvalidField("status", "unknown status");
@@ -1181,8 +1184,8 @@ absl::StatusOr<v1::ListOrdersResponse> RequestLogic::ListOrders(
   return response;
 }
 
-absl::StatusOr<v1::Order> RequestLogic::CancelOrder(const v1::CancelOrderRequest& request,
-                                                    const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const Caller& caller,
+                                                         const v1::CancelOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   if (request.reason().empty()) return InvalidField("reason", "is required");
@@ -1221,7 +1224,7 @@ absl::StatusOr<v1::Order> RequestLogic::CancelOrder(const v1::CancelOrderRequest
   if (result.replayed) return result.order;
   // Release now; if inventory is unreachable the reconciler releases later (the abandoned
   // reservations are recorded), so the cancellation itself stands.
-  absl::Status released = SettleReservations(request.order_id(), caller);
+  absl::Status released = SettleReservations(caller, request.order_id());
   if (!released.ok()) {
     LogWarning("cancel_release_deferred",
                {{"order_id", request.order_id()}, {"status", released.ToString()}});
@@ -1229,8 +1232,8 @@ absl::StatusOr<v1::Order> RequestLogic::CancelOrder(const v1::CancelOrderRequest
   return result.order;
 }
 
-absl::StatusOr<v1::Order> RequestLogic::ReviewOrder(const v1::ReviewOrderRequest& request,
-                                                    const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const Caller& caller,
+                                                         const v1::ReviewOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   if (request.reviewer().empty()) return InvalidField("reviewer", "is required");
@@ -1290,13 +1293,13 @@ absl::StatusOr<v1::Order> RequestLogic::ReviewOrder(const v1::ReviewOrderRequest
                           }));
   if (result.order.status() == v1::ORDER_STATUS_RECEIVED) {
     // Approved (now or in the first of these calls): allocate, then answer with the result.
-    return ReconcileOrder(request.order_id(), caller);
+    return ReconcileOrder(caller, request.order_id());
   }
   return result.order;
 }
 
-absl::StatusOr<v1::Order> RequestLogic::DispatchOrder(const v1::DispatchOrderRequest& request,
-                                                      const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::DispatchOrder(
+    const Caller& caller, const v1::DispatchOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   const IdempotencyKey key = MakeKey("DispatchOrder", caller, request.request_id(), request);
@@ -1320,8 +1323,8 @@ absl::StatusOr<v1::Order> RequestLogic::DispatchOrder(const v1::DispatchOrderReq
   if (record.order.status() != v1::ORDER_STATUS_DISPATCHED && !record.dispatch_intent) {
     BG_RETURN_IF_ERROR(dispatchable(record));
     // Units that expired or were withdrawn since allocation are replaced first.
-    BG_RETURN_IF_ERROR(SettleReservations(request.order_id(), caller));
-    BG_RETURN_IF_ERROR(VerifyAllocations(request.order_id(), caller));
+    BG_RETURN_IF_ERROR(SettleReservations(caller, request.order_id()));
+    BG_RETURN_IF_ERROR(VerifyAllocations(caller, request.order_id()));
     BG_ASSIGN_OR_RETURN(
         UpdateResult started,
         store_->UpdateOrder(request.order_id(), nullptr, caller.actor, Now(), caller.deadline,
@@ -1339,12 +1342,12 @@ absl::StatusOr<v1::Order> RequestLogic::DispatchOrder(const v1::DispatchOrderReq
                             }));
     (void)started;
   }
-  return CompleteDispatch(request.order_id(), &key, caller);
+  return CompleteDispatch(caller, request.order_id(), &key);
 }
 
-absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& order_id,
-                                                         const IdempotencyKey* key,
-                                                         const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& caller,
+                                                              const std::string& order_id,
+                                                              const IdempotencyKey* key) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
   const v1::Order& order = record.order;
   if (order.status() != v1::ORDER_STATUS_DISPATCHED) {
@@ -1361,8 +1364,7 @@ absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& orde
     for (const auto& [reservation_key, unit_ids] : by_key) {
       v1::IssueRequest issue;
       issue.set_request_id(
-          DerivedRequestId(
-              {reservation_key, "issue", Fnv1a64Hex(absl::StrJoin(unit_ids, ","))}));
+          DerivedRequestId({reservation_key, "issue", Fnv1a64Hex(absl::StrJoin(unit_ids, ","))}));
       issue.set_reservation_key(reservation_key);
       for (const std::string& id : unit_ids) issue.add_unit_ids(id);
       issue.set_hospital_id(order.hospital_id());
@@ -1468,7 +1470,7 @@ absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& orde
   if (!follow_up_id.empty() && !result.replayed) {
     LogInfo("massive_transfusion_round_placed",
             {{"order_id", follow_up_id}, {"previous", order_id}});
-    absl::Status allocated = AllocateOrder(follow_up_id, caller).status();
+    absl::Status allocated = AllocateOrder(caller, follow_up_id).status();
     if (!allocated.ok()) {
       LogWarning("massive_transfusion_round_allocation_deferred",
                  {{"order_id", follow_up_id}, {"status", allocated.ToString()}});
@@ -1477,8 +1479,8 @@ absl::StatusOr<v1::Order> RequestLogic::CompleteDispatch(const std::string& orde
   return result.order;
 }
 
-absl::StatusOr<v1::Order> RequestLogic::ConfirmDelivery(const v1::ConfirmDeliveryRequest& request,
-                                                        const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::ConfirmDelivery(
+    const Caller& caller, const v1::ConfirmDeliveryRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   if (CharacterCount(request.received_by()) > 100) {
@@ -1517,8 +1519,8 @@ absl::StatusOr<v1::Order> RequestLogic::ConfirmDelivery(const v1::ConfirmDeliver
   return result.order;
 }
 
-absl::StatusOr<v1::Order> RequestLogic::ReportTransfusion(
-    const v1::ReportTransfusionRequest& request, const Caller& caller) {
+absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
+    const Caller& caller, const v1::ReportTransfusionRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   BG_ASSIGN_OR_RETURN(Din din, ParseDin(request.din()));
@@ -1633,8 +1635,8 @@ absl::StatusOr<v1::Order> RequestLogic::ReportTransfusion(
   return result.order;
 }
 
-absl::StatusOr<v1::FindOrdersByDinsResponse> RequestLogic::FindOrdersByDins(
-    const v1::FindOrdersByDinsRequest& request, const Caller& caller) {
+absl::StatusOr<v1::FindOrdersByDinsResponse> RequestOperations::FindOrdersByDins(
+    const Caller& caller, const v1::FindOrdersByDinsRequest& request) {
   if (request.dins().empty()) return InvalidField("dins", "at least one DIN is required");
   if (request.dins_size() > kMaxDinsPerLookup) {
     return InvalidField("dins", absl::StrCat("at most ", kMaxDinsPerLookup, " DINs"));
@@ -1663,14 +1665,14 @@ absl::StatusOr<v1::FindOrdersByDinsResponse> RequestLogic::FindOrdersByDins(
 // ---------------------------------------------------------------------------------------------
 // Background work.
 
-absl::StatusOr<int> RequestLogic::ReconcileOrders(bool all, absl::Time deadline) {
+absl::StatusOr<int> RequestOperations::ReconcileOrders(bool all, absl::Time deadline) {
   const absl::Time changed_before = all ? absl::InfiniteFuture() : Now() - options_.reconcile_grace;
   BG_ASSIGN_OR_RETURN(
       std::vector<std::string> ids,
       store_->ListOrdersToReconcile(changed_before, options_.job_batch_size, deadline));
   int done = 0;
   for (const std::string& id : ids) {
-    absl::StatusOr<v1::Order> order = ReconcileOrder(id, Caller{"system:reconciler", deadline});
+    absl::StatusOr<v1::Order> order = ReconcileOrder(Caller{"system:reconciler", deadline}, id);
     if (order.ok()) {
       ++done;
     } else {
@@ -1680,12 +1682,12 @@ absl::StatusOr<int> RequestLogic::ReconcileOrders(bool all, absl::Time deadline)
   return done;
 }
 
-absl::StatusOr<int> RequestLogic::FillBackorders(absl::Time deadline) {
+absl::StatusOr<int> RequestOperations::FillBackorders(absl::Time deadline) {
   BG_ASSIGN_OR_RETURN(std::vector<std::string> ids,
                       store_->ListBackorderedOrders(options_.job_batch_size, deadline));
   int done = 0;
   for (const std::string& id : ids) {
-    absl::Status status = AllocateOrder(id, Caller{"system:backorder", deadline}).status();
+    absl::Status status = AllocateOrder(Caller{"system:backorder", deadline}, id).status();
     if (status.ok()) {
       ++done;
     } else {
@@ -1696,7 +1698,7 @@ absl::StatusOr<int> RequestLogic::FillBackorders(absl::Time deadline) {
   return done;
 }
 
-absl::StatusOr<int> RequestLogic::PresumeTransfusions(absl::Time deadline) {
+absl::StatusOr<int> RequestOperations::PresumeTransfusions(absl::Time deadline) {
   const absl::Time now = Now();
   BG_ASSIGN_OR_RETURN(auto units,
                       store_->ListUnreportedUnits(now - options_.presumed_transfused_after,
