@@ -50,75 +50,11 @@ IdempotencyKey MakeKey(absl::string_view rpc, const Caller& caller, const std::s
   return IdempotencyKey{Scope(rpc, caller.actor), request_id, db::RequestFingerprint(request)};
 }
 
-bool IsLive(ReservationState state) {
-  return state == ReservationState::kPending || state == ReservationState::kReserved ||
-         state == ReservationState::kConfirmed;
-}
-
-bool HasPending(const OrderRecord& record) {
-  return std::any_of(
-      record.reservations.begin(), record.reservations.end(),
-      [](const ReservationRecord& r) { return r.state == ReservationState::kPending; });
-}
-
-int NextAttempt(const OrderRecord& record, int line_no) {
-  int attempt = 0;
-  for (const ReservationRecord& r : record.reservations) {
-    if (r.line_no == line_no) attempt = std::max(attempt, r.attempt);
-  }
-  return attempt + 1;
-}
-
-absl::Status CheckOwner(const v1::Order& order, const std::string& hospital_id) {
-  if (!hospital_id.empty() && hospital_id != order.hospital_id()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("order ", order.order_id(), " belongs to another hospital"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status RequireOrderId(const std::string& order_id) {
   if (order_id.empty()) return InvalidField("order_id", "is required");
   if (order_id.size() > 40) return InvalidField("order_id", "longer than 40 characters");
   return absl::OkStatus();
 }
-
-std::string ComponentName(v1::Component component) {
-  absl::StatusOr<ComponentInfo> info = LookupComponent(component);
-  return info.ok() ? std::string(info->name) : "unknown component";
-}
-
-std::string MeasureOf(v1::Component component) {
-  absl::StatusOr<ComponentInfo> info = LookupComponent(component);
-  return info.ok() ? std::string(OrderingMeasureSymbol(info->measure)) : "";
-}
-
-std::string DescribePatient(const Recipient& recipient) {
-  std::string sex = recipient.sex == v1::SEX_MALE     ? "male"
-                    : recipient.sex == v1::SEX_FEMALE ? "female"
-                                                      : "sex unknown";
-  std::string age =
-      recipient.age_years.has_value() ? absl::StrCat(*recipient.age_years) : "age unknown";
-  return absl::StrCat(sex, ", ", age);
-}
-
-std::string RecordedBy(const v1::Order& order, const Caller& caller) {
-  return order.approvals().physician().empty() ? caller.actor : order.approvals().physician();
-}
-
-v1::OrderException MakeException(v1::OrderExceptionKind kind, int line_no, std::string din,
-                                 std::string message, std::string recorded_by, absl::Time now) {
-  v1::OrderException e;
-  e.set_kind(kind);
-  e.set_line_no(line_no);
-  e.set_din(std::move(din));
-  e.set_message(std::move(message));
-  e.set_recorded_by(std::move(recorded_by));
-  ToTimestamp(now, e.mutable_recorded_at());
-  return e;
-}
-
-BloodType TypeOf(const v1::BloodType& proto) { return BloodType{proto.abo(), proto.rhd()}; }
 
 v1::ReserveRequest ReserveRequestFor(const ReservationRecord& r, const v1::Order& order,
                                      int hold_seconds) {
@@ -138,44 +74,6 @@ v1::ReserveRequest ReserveRequestFor(const ReservationRecord& r, const v1::Order
   request.set_order_id(order.order_id());
   request.set_hospital_id(order.hospital_id());
   return request;
-}
-
-// The order's lines with `extra` added to their allocated quantities.
-std::vector<v1::OrderLine> LinesWith(const v1::Order& order, const std::map<int, int>& extra) {
-  std::vector<v1::OrderLine> lines(order.lines().begin(), order.lines().end());
-  for (v1::OrderLine& line : lines) {
-    auto it = extra.find(line.line_no());
-    if (it != extra.end()) line.set_allocated_quantity(line.allocated_quantity() + it->second);
-  }
-  return lines;
-}
-
-// Drops the units of `unit_ids` and settles the status of an allocated order.
-void WithdrawUnits(const OrderRecord& current, const std::set<std::string>& unit_ids,
-                   OrderChange& change) {
-  std::map<int, int> removed;
-  for (const AllocationRecord& a : current.allocations) {
-    if (a.withdrawn || unit_ids.count(a.unit.unit_id()) == 0) continue;
-    change.withdrawn_unit_ids.push_back(a.unit.unit_id());
-    removed[a.line_no] -= a.unit.quantity();
-  }
-  const v1::OrderStatus status = current.order.status();
-  if (status == v1::ORDER_STATUS_ALLOCATED || status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED) {
-    const v1::OrderStatus settled = SettledStatus(LinesWith(current.order, removed));
-    if (settled != status) change.status = settled;
-  }
-}
-
-// "<transfer>: <from> -> <to> (<DINs>)" for each transfer, for an order event.
-std::string DescribeTransfers(const std::vector<v1::Transfer>& transfers) {
-  std::vector<std::string> parts;
-  for (const v1::Transfer& t : transfers) {
-    std::vector<std::string> dins;
-    for (const v1::Unit& u : t.units()) dins.push_back(u.din());
-    parts.push_back(absl::StrCat(t.transfer_id(), ": ", t.from_station_id(), " -> ",
-                                 t.to_station_id(), " (", absl::StrJoin(dins, ", "), ")"));
-  }
-  return absl::StrJoin(parts, "; ");
 }
 
 }  // namespace
@@ -261,40 +159,6 @@ absl::StatusOr<int64_t> RequestOperations::PriorDailyVolumeMl(const v1::PlaceOrd
     total += ApprovalVolumeMl(component, quantity, *policy_);
   }
   return total;
-}
-
-absl::StatusOr<ReservationRecord> RequestOperations::NewReservation(
-    const v1::Order& order, int line_no, int attempt, int phase, int quantity,
-    const std::vector<std::string>& stations) {
-  const v1::OrderLine* line = nullptr;
-  for (const v1::OrderLine& l : order.lines()) {
-    if (l.line_no() == line_no) line = &l;
-  }
-  if (line == nullptr) return absl::InternalError("order line not found");
-  const Recipient recipient = RecipientOf(order.patient(), order.priority());
-  BG_ASSIGN_OR_RETURN(AllocationPlan plan,
-                      PlanAllocation(line->component(), recipient, order.priority(), *policy_));
-  if (phase < 0 || phase >= static_cast<int>(plan.phases.size())) {
-    return absl::InternalError("allocation phase out of range");
-  }
-  ReservationRecord r;
-  r.key = ReservationKey(order.order_id(), line_no, attempt);
-  r.line_no = line_no;
-  r.attempt = attempt;
-  r.phase = phase;
-  r.state = ReservationState::kPending;
-  r.component = line->component();
-  r.quantity = quantity;
-  for (const DonorCandidate& c : plan.phases[phase].candidates) {
-    r.candidates.push_back({c.donor, c.tier - 1});  // inventory tiers start at 0
-  }
-  r.station_ids = stations;
-  const absl::Time now = Now();
-  const absl::Time needed =
-      order.has_needed_by() ? std::max(FromTimestamp(order.needed_by()), now) : now;
-  r.expiry_floor = needed + options_.transport_time;
-  r.rhd_exception = plan.phases[phase].rhd_positive_exception;
-  return r;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,13 +307,14 @@ absl::StatusOr<v1::Order> RequestOperations::PlaceOrder(const Caller& caller,
     for (const v1::IndicationFinding& f : indication.findings) {
       const bool approval = f.code() == v1::INDICATION_FINDING_CODE_APPROVAL_MISSING;
       *order.add_exceptions() =
-          MakeException(approval ? v1::ORDER_EXCEPTION_KIND_APPROVAL_MISSING
-                                 : v1::ORDER_EXCEPTION_KIND_INDICATION_NOT_MET,
-                        f.line_no(), "", f.message(), RecordedBy(order, caller), now);
+          MakeOrderException(approval ? v1::ORDER_EXCEPTION_KIND_APPROVAL_MISSING
+                                      : v1::ORDER_EXCEPTION_KIND_INDICATION_NOT_MET,
+                             f.line_no(), "", f.message(), RecordedBy(order, caller.actor), now);
     }
     for (const v1::OrderLine& line : order.lines()) {
       BG_ASSIGN_OR_RETURN(ReservationRecord r,
-                          NewReservation(order, line.line_no(), 1, 0, line.quantity(), stations));
+                          NewReservationIntent(order, line.line_no(), 1, 0, line.quantity(),
+                                               stations, *policy_, options_.transport_time, now));
       record.reservations.push_back(std::move(r));
     }
   }
@@ -483,45 +348,27 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
   BG_ASSIGN_OR_RETURN(std::vector<std::string> stations,
                       StationsOf(order.hospital_id(), caller.deadline));
   const Recipient recipient = RecipientOf(order.patient(), order.priority());
-  std::map<int, int> phase_count;
+  AllocationPass pass;
+  pass.stations = std::move(stations);
+  pass.policy = policy_;
+  pass.transport_time = options_.transport_time;
   for (const v1::OrderLine& line : order.lines()) {
     BG_ASSIGN_OR_RETURN(AllocationPlan plan,
                         PlanAllocation(line.component(), recipient, order.priority(), *policy_));
-    phase_count[line.line_no()] = static_cast<int>(plan.phases.size());
+    pass.phase_count[line.line_no()] = static_cast<int>(plan.phases.size());
   }
   const InventoryCall call{caller.deadline, caller.actor};
-  std::map<int, int> next_phase;  // line_no -> the phase this pass tries next
 
   for (int round = 0; round < kMaxAllocationRounds; ++round) {
     // 1. Intent: new PENDING reservations for the lines still short (committed before any
     //    Reserve call), unless earlier intents are still pending.
-    BG_ASSIGN_OR_RETURN(
-        UpdateResult planned,
-        store_->UpdateOrder(
-            order_id, nullptr, caller.actor, Now(), caller.deadline,
-            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-              OrderChange change;
-              if (!IsAllocatable(current.order.status()) || current.dispatch_intent) {
-                return change;
-              }
-              if (HasPending(current)) return change;
-              for (const v1::OrderLine& line : current.order.lines()) {
-                const int shortfall = line.quantity() - line.allocated_quantity();
-                auto phase = next_phase.find(line.line_no());
-                const int p = phase == next_phase.end() ? 0 : phase->second;
-                if (shortfall <= 0 || p >= phase_count[line.line_no()]) continue;
-                BG_ASSIGN_OR_RETURN(
-                    ReservationRecord r,
-                    NewReservation(current.order, line.line_no(),
-                                   NextAttempt(current, line.line_no()), p, shortfall, stations));
-                change.new_reservations.push_back(std::move(r));
-              }
-              if (change.new_reservations.empty() &&
-                  current.order.status() == v1::ORDER_STATUS_RECEIVED) {
-                change.status = SettledStatus(LinesWith(current.order, {}));
-              }
-              return change;
-            }));
+    const absl::Time planned_at = Now();
+    BG_ASSIGN_OR_RETURN(UpdateResult planned,
+                        store_->UpdateOrder(order_id, nullptr, caller.actor, planned_at,
+                                            caller.deadline, [&](const OrderRecord& current) {
+                                              return DecideReservationIntents(current, pass,
+                                                                              planned_at);
+                                            }));
     const OrderRecord& record = planned.record;
     if (!IsAllocatable(record.order.status()) || record.dispatch_intent) return record;
     std::vector<ReservationRecord> pending;
@@ -541,125 +388,14 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
     BG_RETURN_IF_ERROR(Fault("allocate.after_reserve"));
 
     // 3. Record the units on the order and settle its status.
+    const absl::Time recorded_at = Now();
     BG_ASSIGN_OR_RETURN(
         UpdateResult recorded,
-        store_->UpdateOrder(
-            order_id, nullptr, caller.actor, Now(), caller.deadline,
-            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-              OrderChange change;
-              std::vector<const ReservationRecord*> mine;
-              for (const ReservationRecord& r : current.reservations) {
-                if (r.state == ReservationState::kPending && results.count(r.key) > 0) {
-                  mine.push_back(&r);
-                }
-              }
-              if (!IsAllocatable(current.order.status()) || current.dispatch_intent) {
-                for (const ReservationRecord* r : mine) {
-                  change.reservation_states.emplace_back(r->key, ReservationState::kAbandoned);
-                }
-                return change;
-              }
-              const absl::Time now = Now();
-              std::set<std::string> held;
-              for (const AllocationRecord& a : current.allocations) {
-                if (!a.withdrawn) held.insert(a.unit.unit_id());
-              }
-              std::map<int, int> added;
-              std::map<int, std::set<std::string>> non_identical;  // line -> types given
-              std::map<int, std::set<std::string>> emergency;      // line -> types given
-              for (const ReservationRecord* r : mine) {
-                const v1::Reservation& reservation = results.at(r->key);
-                if (reservation.status() == v1::RESERVATION_STATUS_EXPIRED ||
-                    reservation.status() == v1::RESERVATION_STATUS_RELEASED) {
-                  change.reservation_states.emplace_back(r->key, ReservationState::kReleased);
-                  continue;
-                }
-                int units = 0;
-                for (const v1::Unit& unit : reservation.units()) {
-                  if (unit.status() != v1::UNIT_STATUS_RESERVED || held.count(unit.unit_id())) {
-                    continue;
-                  }
-                  ++units;
-                  const BloodType type = TypeOf(unit.blood_type());
-                  const UnitDeviation deviation = AssessUnit(r->component, recipient, type);
-                  AllocationRecord a;
-                  a.line_no = r->line_no;
-                  a.reservation_key = r->key;
-                  a.unit.set_unit_id(unit.unit_id());
-                  a.unit.set_din(unit.din());
-                  a.unit.set_component(unit.component());
-                  *a.unit.mutable_blood_type() = unit.blood_type();
-                  a.unit.set_station_id(unit.station_id());
-                  *a.unit.mutable_expires_at() = unit.expires_at();
-                  a.unit.set_quantity(unit.quantity());
-                  a.unit.set_transfer_id(unit.transfer_id());
-                  a.unit.set_exception(deviation.marks_unit());
-                  added[r->line_no] += unit.quantity();
-                  if (deviation.rhd_positive_for_negative) {
-                    change.new_exceptions.push_back(MakeException(
-                        v1::ORDER_EXCEPTION_KIND_RHD_POSITIVE_FOR_RHD_NEGATIVE, r->line_no,
-                        unit.din(),
-                        absl::StrCat(
-                            type.ToString(), " ", ComponentName(r->component), " from ",
-                            unit.station_id(), " for an ",
-                            recipient.blood_type.IsUnknown() ? "untyped" : "RhD-negative",
-                            " patient (", DescribePatient(recipient), ", EMERGENCY): ",
-                            r->phase > 0
-                                ? absl::StrCat("no RhD-negative bag at any of ",
-                                               absl::StrJoin(r->station_ids, ", "))
-                                : absl::StrCat("RhD-negative short at ", unit.station_id())),
-                        RecordedBy(current.order, caller), now));
-                  }
-                  if (deviation.emergency_unknown_type) {
-                    emergency[r->line_no].insert(type.ToString());
-                  } else if (deviation.abo_non_identical) {
-                    non_identical[r->line_no].insert(type.ToString());
-                  }
-                  change.new_allocations.push_back(std::move(a));
-                }
-                change.reservation_states.emplace_back(
-                    r->key, units > 0 ? ReservationState::kReserved : ReservationState::kEmpty);
-              }
-              for (const auto& [line_no, types] : emergency) {
-                change.new_exceptions.push_back(MakeException(
-                    v1::ORDER_EXCEPTION_KIND_EMERGENCY_UNKNOWN_BLOOD_TYPE, line_no, "",
-                    absl::StrCat("emergency release of ", absl::StrJoin(types, ", "),
-                                 " for an untyped patient"),
-                    RecordedBy(current.order, caller), now));
-              }
-              for (const auto& [line_no, types] : non_identical) {
-                change.new_exceptions.push_back(
-                    MakeException(v1::ORDER_EXCEPTION_KIND_ABO_NON_IDENTICAL, line_no, "",
-                                  absl::StrCat(recipient.blood_type.ToString(),
-                                               " short: ", absl::StrJoin(types, ", "), " given"),
-                                  RecordedBy(current.order, caller), now));
-              }
-              // A line still short whose next phase (the RhD-positive last resort) follows in
-              // this pass keeps a RECEIVED order RECEIVED until that phase is done.
-              const std::vector<v1::OrderLine> lines = LinesWith(current.order, added);
-              bool more = false;
-              for (const ReservationRecord* r : mine) {
-                for (const v1::OrderLine& line : lines) {
-                  if (line.line_no() == r->line_no && line.allocated_quantity() < line.quantity() &&
-                      r->phase + 1 < phase_count[r->line_no]) {
-                    more = true;
-                  }
-                }
-              }
-              if (!(current.order.status() == v1::ORDER_STATUS_RECEIVED && more)) {
-                const v1::OrderStatus settled = SettledStatus(lines);
-                if (settled != current.order.status()) change.status = settled;
-              }
-              if (!change.new_allocations.empty()) {
-                change.event_kind = "UNITS_ALLOCATED";
-                std::vector<std::string> dins;
-                for (const AllocationRecord& a : change.new_allocations) {
-                  dins.push_back(absl::StrCat(a.unit.din(), " (line ", a.line_no, ")"));
-                }
-                change.event_note = absl::StrJoin(dins, ", ");
-              }
-              return change;
-            }));
+        store_->UpdateOrder(order_id, nullptr, caller.actor, recorded_at, caller.deadline,
+                            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                              return DecideReservedUnits(current, results, pass, caller.actor,
+                                                         recorded_at);
+                            }));
     if (!IsAllocatable(recorded.record.order.status())) {
       // Cancelled meanwhile: give back whatever these calls reserved, even if the cancellation
       // released the keys before Reserve created them.
@@ -680,9 +416,9 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
       // A reservation whose hold lapsed before it was recorded (a long outage) gave its units
       // back: the same phase is tried again with a new attempt.
       if (status == v1::RESERVATION_STATUS_EXPIRED || status == v1::RESERVATION_STATUS_RELEASED) {
-        next_phase[r.line_no] = r.phase;
+        pass.next_phase[r.line_no] = r.phase;
       } else {
-        next_phase[r.line_no] = r.phase + 1;
+        pass.next_phase[r.line_no] = r.phase + 1;
       }
     }
 
@@ -763,40 +499,11 @@ absl::Status RequestOperations::SettleReservations(const Caller& caller,
   if (confirmed.empty() && released.empty() && lapsed.empty()) return first_error;
   BG_RETURN_IF_ERROR(
       store_
-          ->UpdateOrder(
-              order_id, nullptr, caller.actor, Now(), caller.deadline,
-              [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                OrderChange change;
-                std::set<std::string> lapsed_units;
-                for (const ReservationRecord& r : current.reservations) {
-                  if (r.state == ReservationState::kReserved && confirmed.count(r.key)) {
-                    change.reservation_states.emplace_back(r.key, ReservationState::kConfirmed);
-                  } else if (r.state == ReservationState::kAbandoned && released.count(r.key)) {
-                    change.reservation_states.emplace_back(r.key, ReservationState::kReleased);
-                  } else if (r.state == ReservationState::kReserved && lapsed.count(r.key)) {
-                    change.reservation_states.emplace_back(r.key, ReservationState::kReleased);
-                    for (const AllocationRecord& a : current.allocations) {
-                      if (a.reservation_key == r.key && !a.withdrawn) {
-                        lapsed_units.insert(a.unit.unit_id());
-                      }
-                    }
-                  }
-                }
-                // Inventory's facts, recorded whatever became of the order meanwhile.
-                change.unit_transfer_ids = facts.transfer_ids;
-                change.unit_station_ids = facts.station_ids;
-                if (!lapsed_units.empty()) {
-                  WithdrawUnits(current, lapsed_units, change);
-                  change.event_kind = "HOLD_LAPSED";
-                  change.event_note =
-                      absl::StrCat(lapsed_units.size(), " unit(s) lost: the reservation lapsed");
-                } else if (!facts.created.empty()) {
-                  change.event_kind = "TRANSFER_PLANNED";
-                  change.event_note = DescribeTransfers(facts.created);
-                }
-                change.read_back = false;  // only the write matters here
-                return change;
-              })
+          ->UpdateOrder(order_id, nullptr, caller.actor, Now(), caller.deadline,
+                        [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                          return DecideSettledReservations(current, confirmed, released, lapsed,
+                                                           facts);
+                        })
           .status());
   return first_error;
 }
@@ -811,9 +518,10 @@ absl::StatusOr<std::string> RequestOperations::TransferDestination(const OrderRe
   return hospital.serving_station_id();
 }
 
-absl::StatusOr<RequestOperations::TransferFacts> RequestOperations::PlanTransfers(
-    const Caller& caller, const OrderRecord& record, const v1::Reservation& held,
-    const std::string& serving_station) {
+absl::StatusOr<TransferFacts> RequestOperations::PlanTransfers(const Caller& caller,
+                                                               const OrderRecord& record,
+                                                               const v1::Reservation& held,
+                                                               const std::string& serving_station) {
   TransferFacts facts;
   std::map<std::string, const AllocationRecord*> allocated;
   for (const AllocationRecord& a : record.allocations) {
@@ -971,7 +679,8 @@ absl::StatusOr<v1::Order> RequestOperations::ReconcileOrder(const Caller& caller
   if (record.dispatch_intent &&
       (status == v1::ORDER_STATUS_ALLOCATED || status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED)) {
     BG_RETURN_IF_ERROR(CompleteDispatch(caller, order_id, nullptr).status());
-  } else if (IsAllocatable(status) && (status == v1::ORDER_STATUS_RECEIVED || HasPending(record))) {
+  } else if (IsAllocatable(status) &&
+             (status == v1::ORDER_STATUS_RECEIVED || HasPendingReservation(record))) {
     BG_RETURN_IF_ERROR(AllocateOrder(caller, order_id).status());
   }
   BG_RETURN_IF_ERROR(SettleReservations(caller, order_id));
@@ -1061,27 +770,8 @@ absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
         store_
             ->UpdateOrder(order_id, nullptr, caller.actor, now, caller.deadline,
                           [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                            OrderChange change;
-                            change.unit_transfer_ids = facts.transfer_ids;
-                            change.unit_station_ids = facts.station_ids;
-                            std::set<std::string> units;
-                            for (const AllocationRecord& a : current.allocations) {
-                              auto it = withdrawn.find(a.unit.unit_id());
-                              if (a.withdrawn || it == withdrawn.end()) continue;
-                              units.insert(a.unit.unit_id());
-                              change.new_exceptions.push_back(MakeException(
-                                  v1::ORDER_EXCEPTION_KIND_UNIT_WITHDRAWN, a.line_no, a.unit.din(),
-                                  absl::StrCat("unit ", a.unit.din(), " withdrawn: ", it->second),
-                                  caller.actor, now));
-                            }
-                            if (!units.empty()) {
-                              WithdrawUnits(current, units, change);
-                              change.event_kind = "UNITS_WITHDRAWN";
-                            } else if (!facts.created.empty()) {
-                              change.event_kind = "TRANSFER_PLANNED";
-                              change.event_note = DescribeTransfers(facts.created);
-                            }
-                            return change;
+                            return DecideVerifiedAllocations(current, withdrawn, facts,
+                                                             caller.actor, now);
                           })
             .status());
   }
@@ -1193,34 +883,12 @@ absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const Caller& caller,
     return InvalidField("reason", "longer than 1000 characters");
   }
   const IdempotencyKey key = MakeKey("CancelOrder", caller, request.request_id(), request);
-  BG_ASSIGN_OR_RETURN(
-      UpdateResult result,
-      store_->UpdateOrder(request.order_id(), &key, caller.actor, Now(), caller.deadline,
-                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                            OrderChange change;
-                            BG_RETURN_IF_ERROR(CheckOwner(current.order, request.hospital_id()));
-                            const v1::OrderStatus status = current.order.status();
-                            if (status == v1::ORDER_STATUS_CANCELLED) return change;
-                            if (current.dispatch_intent) {
-                              return absl::FailedPreconditionError(absl::StrCat(
-                                  "order is ", StatusName(status),
-                                  " with its dispatch under way: it cannot be cancelled"));
-                            }
-                            if (!IsCancellable(status)) {
-                              return absl::FailedPreconditionError(absl::StrCat(
-                                  "order is ", StatusName(status), ": it cannot be cancelled"));
-                            }
-                            change.status = v1::ORDER_STATUS_CANCELLED;
-                            change.status_reason = request.reason();
-                            change.event_note = request.reason();
-                            for (const ReservationRecord& r : current.reservations) {
-                              if (IsLive(r.state)) {
-                                change.reservation_states.emplace_back(
-                                    r.key, ReservationState::kAbandoned);
-                              }
-                            }
-                            return change;
-                          }));
+  BG_ASSIGN_OR_RETURN(UpdateResult result,
+                      store_->UpdateOrder(request.order_id(), &key, caller.actor, Now(),
+                                          caller.deadline, [&](const OrderRecord& current) {
+                                            return DecideCancel(current, request.hospital_id(),
+                                                                request.reason());
+                                          }));
   if (result.replayed) return result.order;
   // Release now; if inventory is unreachable the reconciler releases later (the abandoned
   // reservations are recorded), so the cancellation itself stands.
@@ -1247,50 +915,11 @@ absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const Caller& caller,
     return InvalidField("note", "longer than 1000 characters");
   const IdempotencyKey key = MakeKey("ReviewOrder", caller, request.request_id(), request);
   const absl::Time now = Now();
-  BG_ASSIGN_OR_RETURN(
-      UpdateResult result,
-      store_->UpdateOrder(request.order_id(), &key, caller.actor, now, caller.deadline,
-                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                            OrderChange change;
-                            const v1::Order& order = current.order;
-                            if (order.reviews_size() > 0) {
-                              return absl::FailedPreconditionError(absl::StrCat(
-                                  "order ", order.order_id(), " was already reviewed"));
-                            }
-                            v1::OrderReview review;
-                            review.set_approve(request.approve());
-                            review.set_reviewer(request.reviewer());
-                            review.set_note(request.note());
-                            ToTimestamp(now, review.mutable_reviewed_at());
-                            if (order.status() == v1::ORDER_STATUS_IN_REVIEW) {
-                              change.status = request.approve() ? v1::ORDER_STATUS_RECEIVED
-                                                                : v1::ORDER_STATUS_REJECTED;
-                              if (!request.approve()) change.status_reason = request.note();
-                              change.event_kind = request.approve() ? "APPROVED" : "REJECTED";
-                              change.event_note = request.note();
-                              change.review = review;
-                              return change;
-                            }
-                            const bool flagged = std::any_of(
-                                order.exceptions().begin(), order.exceptions().end(),
-                                [](const v1::OrderException& e) {
-                                  return e.kind() == v1::ORDER_EXCEPTION_KIND_INDICATION_NOT_MET ||
-                                         e.kind() == v1::ORDER_EXCEPTION_KIND_APPROVAL_MISSING;
-                                });
-                            if (order.priority() != v1::PRIORITY_ROUTINE && flagged) {
-                              review.set_retrospective(true);
-                              change.review = review;
-                              change.event_kind = "RETROSPECTIVE_REVIEW";
-                              change.event_note =
-                                  absl::StrCat(request.approve() ? "justified" : "not justified",
-                                               request.note().empty() ? "" : ": ", request.note());
-                              return change;
-                            }
-                            return absl::FailedPreconditionError(
-                                absl::StrCat("order is ", StatusName(order.status()),
-                                             " and carries no indication flag: "
-                                             "nothing to review"));
-                          }));
+  BG_ASSIGN_OR_RETURN(UpdateResult result,
+                      store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
+                                          caller.deadline, [&](const OrderRecord& current) {
+                                            return DecideReview(current, request, now);
+                                          }));
   if (result.order.status() == v1::ORDER_STATUS_RECEIVED) {
     // Approved (now or in the first of these calls): allocate, then answer with the result.
     return ReconcileOrder(caller, request.order_id());
@@ -1308,38 +937,17 @@ absl::StatusOr<v1::Order> RequestOperations::DispatchOrder(
   if (done) return replayed;
 
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(request.order_id(), caller.deadline));
-  auto dispatchable = [&](const OrderRecord& r) -> absl::Status {
-    const v1::OrderStatus status = r.order.status();
-    if (status == v1::ORDER_STATUS_ALLOCATED) return absl::OkStatus();
-    if (status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED) {
-      if (request.allow_partial()) return absl::OkStatus();
-      return absl::FailedPreconditionError(
-          "order is PARTIALLY_ALLOCATED: dispatch it with allow_partial or wait for the "
-          "back-order");
-    }
-    return absl::FailedPreconditionError(
-        absl::StrCat("order is ", StatusName(status), ": it cannot be dispatched"));
-  };
   if (record.order.status() != v1::ORDER_STATUS_DISPATCHED && !record.dispatch_intent) {
-    BG_RETURN_IF_ERROR(dispatchable(record));
+    BG_RETURN_IF_ERROR(CheckDispatchable(record, request.allow_partial()));
     // Units that expired or were withdrawn since allocation are replaced first.
     BG_RETURN_IF_ERROR(SettleReservations(caller, request.order_id()));
     BG_RETURN_IF_ERROR(VerifyAllocations(caller, request.order_id()));
-    BG_ASSIGN_OR_RETURN(
-        UpdateResult started,
-        store_->UpdateOrder(request.order_id(), nullptr, caller.actor, Now(), caller.deadline,
-                            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                              OrderChange change;
-                              if (current.dispatch_intent ||
-                                  current.order.status() == v1::ORDER_STATUS_DISPATCHED) {
-                                return change;
-                              }
-                              BG_RETURN_IF_ERROR(dispatchable(current));
-                              change.dispatch_intent = true;
-                              change.allow_partial = request.allow_partial();
-                              change.event_kind = "DISPATCH_STARTED";
-                              return change;
-                            }));
+    BG_ASSIGN_OR_RETURN(UpdateResult started,
+                        store_->UpdateOrder(request.order_id(), nullptr, caller.actor, Now(),
+                                            caller.deadline, [&](const OrderRecord& current) {
+                                              return DecideDispatchStart(current,
+                                                                         request.allow_partial());
+                                            }));
     (void)started;
   }
   return CompleteDispatch(caller, request.order_id(), &key);
@@ -1378,12 +986,8 @@ absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& call
               store_
                   ->UpdateOrder(order_id, nullptr, caller.actor, Now(), caller.deadline,
                                 [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                                  OrderChange change;
-                                  if (!current.dispatch_intent) return change;
-                                  change.dispatch_intent = false;
-                                  change.event_kind = "DISPATCH_FAILED";
-                                  change.event_note = std::string(error.message());
-                                  return change;
+                                  return DecideDispatchFailed(current,
+                                                              std::string(error.message()));
                                 })
                   .status());
         }
@@ -1394,77 +998,24 @@ absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& call
     BG_RETURN_IF_ERROR(Fault("dispatch.after_issue"));
   }
 
-  std::vector<std::string> stations;
+  AllocationPass pass;  // for the next massive-transfusion round
+  pass.policy = policy_;
+  pass.transport_time = options_.transport_time;
   if (order.massive_transfusion()) {
-    BG_ASSIGN_OR_RETURN(stations, StationsOf(order.hospital_id(), caller.deadline));
+    BG_ASSIGN_OR_RETURN(pass.stations, StationsOf(order.hospital_id(), caller.deadline));
   }
   const absl::Time now = Now();
+  const std::string next_order_id = NewOrderId();
   std::string follow_up_id;
   BG_ASSIGN_OR_RETURN(
       UpdateResult result,
       store_->UpdateOrder(order_id, key, caller.actor, now, caller.deadline,
                           [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                            OrderChange change;
                             follow_up_id.clear();
-                            const v1::Order& o = current.order;
-                            if (o.status() == v1::ORDER_STATUS_DISPATCHED) return change;
-                            if (!current.dispatch_intent) {
-                              return absl::FailedPreconditionError(absl::StrCat(
-                                  "order is ", StatusName(o.status()), ": no dispatch under way"));
-                            }
-                            change.status = v1::ORDER_STATUS_DISPATCHED;
-                            change.dispatch_intent = false;
-                            change.event_kind = "DISPATCHED";
-                            std::set<std::string> issued_keys;
-                            for (const AllocationRecord& a : current.allocations) {
-                              if (!a.withdrawn) issued_keys.insert(a.reservation_key);
-                            }
-                            for (const std::string& k : issued_keys) {
-                              change.reservation_states.emplace_back(k, ReservationState::kIssued);
-                            }
-                            for (const v1::OrderLine& line : o.lines()) {
-                              if (line.allocated_quantity() >= line.quantity()) continue;
-                              change.close_lines_short.push_back(line.line_no());
-                              change.new_exceptions.push_back(MakeException(
-                                  v1::ORDER_EXCEPTION_KIND_SHORT_DISPATCHED, line.line_no(), "",
-                                  absl::StrCat(ComponentName(line.component()), ": ",
-                                               line.allocated_quantity(), " of ", line.quantity(),
-                                               " ", MeasureOf(line.component()), " dispatched"),
-                                  caller.actor, now));
-                            }
-                            if (o.massive_transfusion()) {
-                              // The next round of the protocol, placed now (DOMAIN.md section 8).
-                              OrderRecord next;
-                              v1::Order& n = next.order;
-                              n.set_order_id(NewOrderId());
-                              n.set_hospital_id(o.hospital_id());
-                              n.set_request_id(absl::StrCat("mt:", o.massive_transfusion_id(),
-                                                            ":round:", o.round() + 1));
-                              n.set_status(v1::ORDER_STATUS_RECEIVED);
-                              *n.mutable_patient() = o.patient();
-                              n.set_priority(o.priority());
-                              n.set_indication(o.indication());
-                              *n.mutable_approvals() = o.approvals();
-                              n.set_ward(o.ward());
-                              n.set_massive_transfusion(true);
-                              n.set_massive_transfusion_id(o.massive_transfusion_id());
-                              n.set_round(o.round() + 1);
-                              next.request_hash = Fnv1a64Hex(n.request_id());
-                              for (const v1::OrderLine& line : o.lines()) {
-                                v1::OrderLine* l = n.add_lines();
-                                l->set_line_no(line.line_no());
-                                l->set_component(line.component());
-                                l->set_quantity(line.quantity());
-                              }
-                              for (const v1::OrderLine& line : n.lines()) {
-                                BG_ASSIGN_OR_RETURN(ReservationRecord r,
-                                                    NewReservation(n, line.line_no(), 1, 0,
-                                                                   line.quantity(), stations));
-                                next.reservations.push_back(std::move(r));
-                              }
-                              follow_up_id = n.order_id();
-                              change.follow_up = std::move(next);
-                            }
+                            BG_ASSIGN_OR_RETURN(
+                                OrderChange change,
+                                DecideDispatched(current, next_order_id, pass, caller.actor, now));
+                            if (change.follow_up.has_value()) follow_up_id = next_order_id;
                             return change;
                           }));
   if (!follow_up_id.empty() && !result.replayed) {
@@ -1495,27 +1046,13 @@ absl::StatusOr<v1::Order> RequestOperations::ConfirmDelivery(
     }
   }
   const IdempotencyKey key = MakeKey("ConfirmDelivery", caller, request.request_id(), request);
-  BG_ASSIGN_OR_RETURN(
-      UpdateResult result,
-      store_->UpdateOrder(request.order_id(), &key, caller.actor, now, caller.deadline,
-                          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-                            OrderChange change;
-                            BG_RETURN_IF_ERROR(CheckOwner(current.order, request.hospital_id()));
-                            const v1::OrderStatus status = current.order.status();
-                            if (status == v1::ORDER_STATUS_DELIVERED ||
-                                status == v1::ORDER_STATUS_COMPLETED) {
-                              return change;
-                            }
-                            if (status != v1::ORDER_STATUS_DISPATCHED) {
-                              return absl::FailedPreconditionError(absl::StrCat(
-                                  "order is ", StatusName(status), ": it was not dispatched"));
-                            }
-                            change.status = v1::ORDER_STATUS_DELIVERED;
-                            change.delivered_at = received_at;
-                            change.received_by = request.received_by();
-                            change.event_note = request.received_by();
-                            return change;
-                          }));
+  BG_ASSIGN_OR_RETURN(UpdateResult result,
+                      store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
+                                          caller.deadline, [&](const OrderRecord& current) {
+                                            return DecideDelivery(current, request.hospital_id(),
+                                                                  received_at,
+                                                                  request.received_by());
+                                          }));
   return result.order;
 }
 
@@ -1538,35 +1075,10 @@ absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
     return absl::FailedPreconditionError(
         absl::StrCat("order is ", StatusName(status), ": no unit has been issued"));
   }
-  auto find_unit = [&](const OrderRecord& r) -> absl::StatusOr<const AllocationRecord*> {
-    std::vector<const AllocationRecord*> matches;
-    for (const AllocationRecord& a : r.allocations) {
-      if (a.withdrawn || a.unit.din() != din.ToString()) continue;
-      if (request.component() != v1::COMPONENT_UNSPECIFIED &&
-          a.unit.component() != request.component()) {
-        continue;
-      }
-      matches.push_back(&a);
-    }
-    if (matches.empty()) {
-      return InvalidField("din",
-                          absl::StrCat(din.ToString(), " is not on order ", r.order.order_id()));
-    }
-    if (matches.size() > 1) {
-      return InvalidField("component", absl::StrCat("order holds several units with DIN ",
-                                                    din.ToString(), ": give the component"));
-    }
-    return matches[0];
-  };
-  auto same_outcome = [](v1::TransfusionOutcome recorded, v1::TransfusionOutcome reported) {
-    if (recorded == v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED) {
-      recorded = v1::TRANSFUSION_OUTCOME_TRANSFUSED;
-    }
-    return recorded == reported;
-  };
-  BG_ASSIGN_OR_RETURN(const AllocationRecord* unit, find_unit(record));
+  BG_ASSIGN_OR_RETURN(const AllocationRecord* unit,
+                      FindReportedUnit(record, din.ToString(), request.component()));
   if (unit->unit.outcome() != v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
-    if (!same_outcome(unit->unit.outcome(), request.outcome())) {
+    if (!SameOutcome(unit->unit.outcome(), request.outcome())) {
       return absl::FailedPreconditionError(
           absl::StrCat("unit ", unit->unit.din(), " was already reported ",
                        v1::TransfusionOutcome_Name(unit->unit.outcome())));
@@ -1589,49 +1101,12 @@ absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
 
   const absl::Time now = Now();
   const absl::Time at = request.has_occurred_at() ? FromTimestamp(request.occurred_at()) : now;
-  BG_ASSIGN_OR_RETURN(
-      UpdateResult result,
-      store_->UpdateOrder(
-          request.order_id(), &key, caller.actor, now, caller.deadline,
-          [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-            OrderChange change;
-            BG_ASSIGN_OR_RETURN(const AllocationRecord* a, find_unit(current));
-            OrderChange::UnitOutcome outcome;
-            outcome.unit_id = a->unit.unit_id();
-            if (a->unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
-              outcome.outcome = request.outcome();
-              outcome.at = at;
-            } else if (same_outcome(a->unit.outcome(), request.outcome())) {
-              outcome.outcome = a->unit.outcome();
-              outcome.at = FromTimestamp(a->unit.outcome_at());
-            } else {
-              return absl::FailedPreconditionError(
-                  absl::StrCat("unit ", a->unit.din(), " was already reported ",
-                               v1::TransfusionOutcome_Name(a->unit.outcome())));
-            }
-            const bool new_outcome = a->unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED;
-            const bool new_reaction =
-                request.has_adverse_reaction() && !a->unit.has_adverse_reaction();
-            if (!new_outcome && !new_reaction) return change;  // a repeat: nothing new
-            if (new_reaction) outcome.adverse_reaction = request.adverse_reaction();
-            change.outcomes.push_back(outcome);
-            change.event_kind = new_outcome ? "OUTCOME_REPORTED" : "ADVERSE_REACTION_ADDED";
-            change.event_note =
-                absl::StrCat(a->unit.din(), ": ", v1::TransfusionOutcome_Name(outcome.outcome));
-            bool all = true;
-            for (const AllocationRecord& other : current.allocations) {
-              if (other.withdrawn || other.unit.unit_id() == a->unit.unit_id()) continue;
-              if (other.unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) all = false;
-            }
-            const v1::OrderStatus s = current.order.status();
-            if (all && s != v1::ORDER_STATUS_COMPLETED) {
-              change.status = v1::ORDER_STATUS_COMPLETED;
-            } else if (s == v1::ORDER_STATUS_DISPATCHED) {
-              change.status = v1::ORDER_STATUS_DELIVERED;  // a report implies delivery
-            }
-            if (s == v1::ORDER_STATUS_DISPATCHED) change.delivered_at = now;
-            return change;
-          }));
+  BG_ASSIGN_OR_RETURN(UpdateResult result,
+                      store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
+                                          caller.deadline, [&](const OrderRecord& current) {
+                                            return DecideTransfusionReport(current, request,
+                                                                           din.ToString(), at, now);
+                                          }));
   return result.order;
 }
 
@@ -1723,29 +1198,11 @@ absl::StatusOr<int> RequestOperations::PresumeTransfusions(absl::Time deadline) 
       if (recorded.status().code() == absl::StatusCode::kUnavailable) break;
       continue;
     }
-    absl::StatusOr<UpdateResult> updated = store_->UpdateOrder(
-        order_id, nullptr, caller.actor, now, deadline,
-        [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
-          OrderChange change;
-          bool found = false;
-          bool all = true;
-          for (const AllocationRecord& a : current.allocations) {
-            if (a.withdrawn) continue;
-            if (a.unit.unit_id() == unit_id &&
-                a.unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
-              found = true;
-            } else if (a.unit.outcome() == v1::TRANSFUSION_OUTCOME_UNSPECIFIED) {
-              all = false;
-            }
-          }
-          if (!found) return change;
-          change.outcomes.push_back(
-              {unit_id, v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED, now, std::nullopt});
-          change.event_kind = "PRESUMED_TRANSFUSED";
-          change.event_note = unit_id;
-          if (all) change.status = v1::ORDER_STATUS_COMPLETED;
-          return change;
-        });
+    absl::StatusOr<UpdateResult> updated =
+        store_->UpdateOrder(order_id, nullptr, caller.actor, now, deadline,
+                            [&](const OrderRecord& current) -> absl::StatusOr<OrderChange> {
+                              return DecidePresumedTransfusion(current, unit_id, now);
+                            });
     if (updated.ok()) {
       ++done;
     } else {

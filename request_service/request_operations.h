@@ -164,21 +164,6 @@ class RequestOperations {
   // naming the DIN and the transfer for a unit on a transfer not yet received.
   absl::Status VerifyAllocations(const Caller& caller, const std::string& order_id);
 
-  // What inventory shows (or was just asked to do) about the units of one reservation.
-  struct TransferFacts {
-    // (unit_id, transfer_id) not yet on the order's record.
-    std::vector<std::pair<std::string, std::string>> transfer_ids;
-    // (unit_id, station_id) for units now held elsewhere than recorded (a transfer arrived).
-    std::vector<std::pair<std::string, std::string>> station_ids;
-    // Transfers created by this call.
-    std::vector<v1::Transfer> created;
-
-    void Add(TransferFacts other) {
-      for (auto& t : other.transfer_ids) transfer_ids.push_back(std::move(t));
-      for (auto& s : other.station_ids) station_ids.push_back(std::move(s));
-      for (v1::Transfer& t : other.created) created.push_back(std::move(t));
-    }
-  };
   // Compares `held` (inventory's view of one of the order's reservations) with the order's
   // allocations and, when `serving_station` is not empty, creates the reservation-bound
   // transfers that bring its RESERVED units held elsewhere to `serving_station` (one per holding
@@ -211,10 +196,6 @@ class RequestOperations {
   absl::StatusOr<v1::Hospital> CachedHospital(const std::string& hospital_id, absl::Time deadline);
   absl::StatusOr<int64_t> PriorDailyVolumeMl(const v1::PlaceOrderRequest& request,
                                              absl::Time deadline);
-  // A new reservation intent for `line_no` of `order` in `phase`.
-  absl::StatusOr<ReservationRecord> NewReservation(const v1::Order& order, int line_no, int attempt,
-                                                   int phase, int quantity,
-                                                   const std::vector<std::string>& stations);
   absl::Status InventoryError(const absl::Status& status, absl::string_view what) const;
 
   RequestStore* const store_;
