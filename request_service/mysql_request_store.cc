@@ -140,11 +140,11 @@ constexpr char kInsertEvent[] =
     "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, note, occurred_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)";
 
-// Optional filters are written as (? = <any> OR column = ?) so one prepared statement serves
-// every combination; input never becomes SQL text.
+// Optional filters are written as (? = <any> OR column = ?), an enum's "any" bound as a flag,
+// so one prepared statement serves every combination; input never becomes SQL text.
 constexpr char kListOrders[] =
-    "SELECT order_id FROM orders WHERE (? = 0 OR status = ?) AND (? = '' OR hospital_id = ?) "
-    "AND (? = 0 OR priority = ?) AND created_at >= ? AND created_at < ? AND (? = '' OR "
+    "SELECT order_id FROM orders WHERE (? OR status = ?) AND (? = '' OR hospital_id = ?) "
+    "AND (? OR priority = ?) AND created_at >= ? AND created_at < ? AND (? = '' OR "
     "patient_ref = ?) AND (created_at < ? OR (created_at = ? AND order_id < ?)) "
     "ORDER BY created_at DESC, order_id DESC LIMIT ?";
 
@@ -155,31 +155,59 @@ constexpr char kFindDeliveries[] =
     "AND a.withdrawn = 0 AND o.dispatched_at IS NOT NULL AND o.dispatched_at >= ? "
     "ORDER BY o.dispatched_at, a.unit_id";
 
-// Status 5 = REJECTED, 9 = CANCELLED (request.proto OrderStatus).
+// The statuses and states of the job queries are bound from the rules that name them
+// (request_rules.h); each IN list has room for the rule's set (BindSet).
 constexpr char kDailyQuantities[] =
     "SELECT l.component, SUM(l.quantity) FROM orders o JOIN order_lines l ON l.order_id = "
     "o.order_id WHERE o.hospital_id = ? AND o.patient_ref = ? AND o.created_at >= ? AND "
-    "o.created_at < ? AND o.status NOT IN (5, 9) GROUP BY l.component";
+    "o.created_at < ? AND o.status NOT IN (?, ?) GROUP BY l.component";
+constexpr int kClosedUnissuedSlots = 2;
 
-// Status 1 = RECEIVED; reservation states 1 = PENDING, 2 = RESERVED, 6 = ABANDONED
-// (request_store.h ReservationState).
 constexpr char kOrdersToReconcile[] =
-    "SELECT order_id, updated_at FROM orders WHERE status = 1 AND updated_at < ? "
+    "SELECT order_id, updated_at FROM orders WHERE status = ? AND updated_at < ? "
     "UNION SELECT order_id, updated_at FROM orders WHERE dispatch_intent = 1 AND updated_at < ? "
     "UNION SELECT o.order_id, o.updated_at FROM reservations r JOIN orders o ON o.order_id = "
-    "r.order_id WHERE r.state IN (1, 2, 6) AND o.updated_at < ? "
+    "r.order_id WHERE r.state IN (?, ?, ?) AND o.updated_at < ? "
     "ORDER BY updated_at LIMIT ?";
+constexpr int kUnsettledReservationSlots = 3;
 
-// Status 4 = PARTIALLY_ALLOCATED.
 constexpr char kBackorderedOrders[] =
-    "SELECT order_id FROM orders WHERE status = 4 AND dispatch_intent = 0 "
+    "SELECT order_id FROM orders WHERE status = ? AND dispatch_intent = 0 "
     "ORDER BY priority DESC, created_at, order_id LIMIT ?";
 
-// Status 6 = DISPATCHED, 7 = DELIVERED.
 constexpr char kUnreportedUnits[] =
     "SELECT a.order_id, a.unit_id FROM allocations a JOIN orders o ON o.order_id = a.order_id "
-    "WHERE o.status IN (6, 7) AND o.dispatched_at < ? AND a.withdrawn = 0 AND a.outcome = 0 "
+    "WHERE o.status IN (?, ?) AND o.dispatched_at < ? AND a.withdrawn = 0 AND a.outcome = ? "
     "ORDER BY o.dispatched_at, a.order_id, a.unit_id LIMIT ?";
+constexpr int kAwaitsOutcomesSlots = 2;
+
+// The enum numbers of a rule's set, for `slots` placeholders of an IN list: INTERNAL when the
+// set is empty or larger than the query has room for.
+template <typename Enum>
+absl::StatusOr<std::vector<int>> SetOf(const std::vector<Enum>& values, int slots) {
+  if (values.empty() || static_cast<int>(values.size()) > slots) {
+    return absl::InternalError("a rule's set does not fit its query");
+  }
+  std::vector<int> numbers;
+  for (Enum v : values) numbers.push_back(static_cast<int>(v));
+  return numbers;
+}
+
+// The enum number of a rule that names exactly one value.
+template <typename Enum>
+absl::StatusOr<int> OneOf(const std::vector<Enum>& values) {
+  if (values.size() != 1) return absl::InternalError("a rule's value does not fit its query");
+  return static_cast<int>(values.front());
+}
+
+// Binds `numbers` (SetOf) to the `slots` placeholders from `index` on; the last number fills
+// the slots left over (a repeat in an IN list changes nothing).
+void BindSet(sql::PreparedStatement& statement, int index, int slots,
+             const std::vector<int>& numbers) {
+  for (int i = 0; i < slots; ++i) {
+    statement.setInt(index + i, numbers[std::min<size_t>(i, numbers.size() - 1)]);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers. They throw sql::SQLException and run only inside RunTransaction bodies.
@@ -891,11 +919,11 @@ absl::StatusOr<std::vector<v1::Order>> MysqlRequestStore::ListOrders(const Order
         std::vector<std::string> ids;
         {
           sql::PreparedStatement& select = conn.Prepare(kListOrders);
-          select.setInt(1, filter.status);
+          select.setBoolean(1, filter.status == v1::ORDER_STATUS_UNSPECIFIED);
           select.setInt(2, filter.status);
           select.setString(3, filter.hospital_id);
           select.setString(4, filter.hospital_id);
-          select.setInt(5, filter.priority);
+          select.setBoolean(5, filter.priority == v1::PRIORITY_UNSPECIFIED);
           select.setInt(6, filter.priority);
           select.setInt64(7, filter.created_after.has_value()
                                  ? ToMicros(*filter.created_after)
@@ -963,6 +991,8 @@ absl::StatusOr<std::vector<std::pair<v1::Component, int64_t>>> MysqlRequestStore
     const std::string& hospital_id, const std::string& patient_ref, absl::Time from, absl::Time to,
     absl::Time deadline) {
   std::vector<std::pair<v1::Component, int64_t>> result;
+  BG_ASSIGN_OR_RETURN(const std::vector<int> closed,
+                      SetOf(OrderStatusesWhere(IsClosedUnissued), kClosedUnissuedSlots));
   BG_RETURN_IF_ERROR(db::RunTransaction(
       *pool_, "daily volume", deadline, [&](db::Connection& conn) -> absl::Status {
         result.clear();
@@ -971,6 +1001,7 @@ absl::StatusOr<std::vector<std::pair<v1::Component, int64_t>>> MysqlRequestStore
         select.setString(2, patient_ref);
         select.setInt64(3, ToMicros(from));
         select.setInt64(4, ToMicros(to));
+        BindSet(select, 5, kClosedUnissuedSlots, closed);
         ResultSetPtr rs(select.executeQuery());
         while (rs->next()) {
           result.emplace_back(static_cast<v1::Component>(rs->getInt(1)), rs->getInt64(2));
@@ -983,15 +1014,21 @@ absl::StatusOr<std::vector<std::pair<v1::Component, int64_t>>> MysqlRequestStore
 absl::StatusOr<std::vector<std::string>> MysqlRequestStore::ListOrdersToReconcile(
     absl::Time changed_before, int limit, absl::Time deadline) {
   std::vector<std::string> result;
+  BG_ASSIGN_OR_RETURN(const int unallocated, OneOf(OrderStatusesWhere(IsUnallocated)));
+  BG_ASSIGN_OR_RETURN(
+      const std::vector<int> unsettled,
+      SetOf(ReservationStatesWhere(IsUnsettledReservation), kUnsettledReservationSlots));
   BG_RETURN_IF_ERROR(db::RunTransaction(
       *pool_, "orders to reconcile", deadline, [&](db::Connection& conn) -> absl::Status {
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kOrdersToReconcile);
         const int64_t before = ToMicros(changed_before);
-        select.setInt64(1, before);
+        select.setInt(1, unallocated);
         select.setInt64(2, before);
         select.setInt64(3, before);
-        select.setInt(4, limit);
+        BindSet(select, 4, kUnsettledReservationSlots, unsettled);
+        select.setInt64(4 + kUnsettledReservationSlots, before);
+        select.setInt(5 + kUnsettledReservationSlots, limit);
         ResultSetPtr rs(select.executeQuery());
         while (rs->next()) result.push_back(rs->getString(1));
         return absl::OkStatus();
@@ -1002,11 +1039,13 @@ absl::StatusOr<std::vector<std::string>> MysqlRequestStore::ListOrdersToReconcil
 absl::StatusOr<std::vector<std::string>> MysqlRequestStore::ListBackorderedOrders(
     int limit, absl::Time deadline) {
   std::vector<std::string> result;
+  BG_ASSIGN_OR_RETURN(const int backordered, OneOf(OrderStatusesWhere(IsBackordered)));
   BG_RETURN_IF_ERROR(db::RunTransaction(
       *pool_, "back-ordered orders", deadline, [&](db::Connection& conn) -> absl::Status {
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kBackorderedOrders);
-        select.setInt(1, limit);
+        select.setInt(1, backordered);
+        select.setInt(2, limit);
         ResultSetPtr rs(select.executeQuery());
         while (rs->next()) result.push_back(rs->getString(1));
         return absl::OkStatus();
@@ -1018,12 +1057,16 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 MysqlRequestStore::ListUnreportedUnits(absl::Time dispatched_before, int limit,
                                        absl::Time deadline) {
   std::vector<std::pair<std::string, std::string>> result;
+  BG_ASSIGN_OR_RETURN(const std::vector<int> awaiting,
+                      SetOf(OrderStatusesWhere(AwaitsOutcomes), kAwaitsOutcomesSlots));
   BG_RETURN_IF_ERROR(db::RunTransaction(
       *pool_, "unreported units", deadline, [&](db::Connection& conn) -> absl::Status {
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kUnreportedUnits);
-        select.setInt64(1, ToMicros(dispatched_before));
-        select.setInt(2, limit);
+        BindSet(select, 1, kAwaitsOutcomesSlots, awaiting);
+        select.setInt64(1 + kAwaitsOutcomesSlots, ToMicros(dispatched_before));
+        select.setInt(2 + kAwaitsOutcomesSlots, v1::TRANSFUSION_OUTCOME_UNSPECIFIED);
+        select.setInt(3 + kAwaitsOutcomesSlots, limit);
         ResultSetPtr rs(select.executeQuery());
         while (rs->next()) result.emplace_back(rs->getString(1), rs->getString(2));
         return absl::OkStatus();

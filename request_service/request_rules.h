@@ -228,6 +228,20 @@ bool IsCancellable(v1::OrderStatus status);
 // Reservations may be made for it: RECEIVED, ALLOCATED, PARTIALLY_ALLOCATED.
 bool IsAllocatable(v1::OrderStatus status);
 
+// Closed before any unit left: REJECTED, CANCELLED. Their lines do not count toward a
+// patient's daily volume.
+bool IsClosedUnissued(v1::OrderStatus status);
+// Issued units may still await their transfusion outcome: DISPATCHED, DELIVERED.
+bool AwaitsOutcomes(v1::OrderStatus status);
+// Placed but not yet allocated, or back-ordered: the statuses the jobs act on by name.
+bool IsUnallocated(v1::OrderStatus status);  // RECEIVED
+bool IsBackordered(v1::OrderStatus status);  // PARTIALLY_ALLOCATED
+// A reservation whose Reserve may not have run (PENDING), whose units are not yet confirmed
+// (RESERVED) or that is still to be released (ABANDONED): the reconciler finishes it.
+bool IsUnsettledReservation(ReservationState state);
+// The statuses for which `rule` holds, in enum order (for binding a rule as a set).
+std::vector<v1::OrderStatus> OrderStatusesWhere(bool (*rule)(v1::OrderStatus));
+std::vector<ReservationState> ReservationStatesWhere(bool (*rule)(ReservationState));
 // "ALLOCATED", "IN_REVIEW", ... (the enum name without its prefix).
 std::string StatusName(v1::OrderStatus status);
 
