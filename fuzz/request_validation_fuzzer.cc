@@ -380,7 +380,7 @@ void RunRequest(RequestKind kind, absl::string_view bytes) {
       break;
     case RequestKind::kUpsertHospital:
       CheckRequest<v1::UpsertHospitalRequest>(bytes, [](const v1::UpsertHospitalRequest& r) {
-        // request_logic.cc UpsertHospital, before the station lookups.
+        // request_operations.cc UpsertHospital, before the station lookups.
         if (!r.has_hospital()) return InvalidField("hospital", "is required");
         return req::ValidateHospital(r.hospital());
       });

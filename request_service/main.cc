@@ -58,18 +58,18 @@ int main(int argc, char** argv) {
   const int timeout_ms = absl::GetFlag(FLAGS_inventory_timeout_ms);
   if (timeout_ms < 1) return Fail("--inventory_timeout_ms: must be positive");
   options.inventory_call_timeout = absl::Milliseconds(timeout_ms);
-  options.logic.time_zone = config->time_zone;  // the day of the daily approval tiers
+  options.operations.time_zone = config->time_zone;  // the day of the daily approval tiers
   const int transport = absl::GetFlag(FLAGS_transport_minutes);
   if (transport < 0) return Fail("--transport_minutes: must not be negative");
-  options.logic.transport_time = absl::Minutes(transport);
+  options.operations.transport_time = absl::Minutes(transport);
   const int hold = absl::GetFlag(FLAGS_reservation_hold_seconds);
   if (hold < 1 || hold > 3600) return Fail("--reservation_hold_seconds: must be 1-3600");
-  options.logic.hold_seconds = hold;
+  options.operations.hold_seconds = hold;
   const int presumed = absl::GetFlag(FLAGS_presumed_transfused_hours);
   if (presumed < 1) return Fail("--presumed_transfused_hours: must be positive");
-  options.logic.presumed_transfused_after = absl::Hours(presumed);
-  options.logic.fallback_transfers = absl::GetFlag(FLAGS_fallback_transfers);
-  options.logic.hospital_cache_ttl =
+  options.operations.presumed_transfused_after = absl::Hours(presumed);
+  options.operations.fallback_transfers = absl::GetFlag(FLAGS_fallback_transfers);
+  options.operations.hospital_cache_ttl =
       absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_hospital_cache_ms)));
   const int reconcile = absl::GetFlag(FLAGS_reconcile_interval_seconds);
   const int sweep = absl::GetFlag(FLAGS_backorder_sweep_seconds);

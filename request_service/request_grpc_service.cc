@@ -45,72 +45,72 @@ Caller RequestGrpcService::CallerOf(const grpc::ServerContext& context) const {
 grpc::Status RequestGrpcService::UpsertHospital(grpc::ServerContext* context,
                                                 const v1::UpsertHospitalRequest* request,
                                                 v1::Hospital* response) {
-  return Answer(logic_->UpsertHospital(*request, CallerOf(*context)), response);
+  return Answer(operations_->UpsertHospital(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::GetHospital(grpc::ServerContext* context,
                                              const v1::GetHospitalRequest* request,
                                              v1::Hospital* response) {
-  return Answer(logic_->GetHospital(*request, CallerOf(*context)), response);
+  return Answer(operations_->GetHospital(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::ListHospitals(grpc::ServerContext* context,
                                                const v1::ListHospitalsRequest* request,
                                                v1::ListHospitalsResponse* response) {
-  return Answer(logic_->ListHospitals(*request, CallerOf(*context)), response);
+  return Answer(operations_->ListHospitals(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::PlaceOrder(grpc::ServerContext* context,
                                             const v1::PlaceOrderRequest* request,
                                             v1::Order* response) {
-  return Answer(logic_->PlaceOrder(*request, CallerOf(*context)), response);
+  return Answer(operations_->PlaceOrder(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::GetOrder(grpc::ServerContext* context,
                                           const v1::GetOrderRequest* request, v1::Order* response) {
-  return Answer(logic_->GetOrder(*request, CallerOf(*context)), response);
+  return Answer(operations_->GetOrder(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::ListOrders(grpc::ServerContext* context,
                                             const v1::ListOrdersRequest* request,
                                             v1::ListOrdersResponse* response) {
-  return Answer(logic_->ListOrders(*request, CallerOf(*context)), response);
+  return Answer(operations_->ListOrders(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::CancelOrder(grpc::ServerContext* context,
                                              const v1::CancelOrderRequest* request,
                                              v1::Order* response) {
-  return Answer(logic_->CancelOrder(*request, CallerOf(*context)), response);
+  return Answer(operations_->CancelOrder(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::ReviewOrder(grpc::ServerContext* context,
                                              const v1::ReviewOrderRequest* request,
                                              v1::Order* response) {
-  return Answer(logic_->ReviewOrder(*request, CallerOf(*context)), response);
+  return Answer(operations_->ReviewOrder(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::DispatchOrder(grpc::ServerContext* context,
                                                const v1::DispatchOrderRequest* request,
                                                v1::Order* response) {
-  return Answer(logic_->DispatchOrder(*request, CallerOf(*context)), response);
+  return Answer(operations_->DispatchOrder(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::ConfirmDelivery(grpc::ServerContext* context,
                                                  const v1::ConfirmDeliveryRequest* request,
                                                  v1::Order* response) {
-  return Answer(logic_->ConfirmDelivery(*request, CallerOf(*context)), response);
+  return Answer(operations_->ConfirmDelivery(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::ReportTransfusion(grpc::ServerContext* context,
                                                    const v1::ReportTransfusionRequest* request,
                                                    v1::Order* response) {
-  return Answer(logic_->ReportTransfusion(*request, CallerOf(*context)), response);
+  return Answer(operations_->ReportTransfusion(CallerOf(*context), *request), response);
 }
 
 grpc::Status RequestGrpcService::FindOrdersByDins(grpc::ServerContext* context,
                                                   const v1::FindOrdersByDinsRequest* request,
                                                   v1::FindOrdersByDinsResponse* response) {
-  return Answer(logic_->FindOrdersByDins(*request, CallerOf(*context)), response);
+  return Answer(operations_->FindOrdersByDins(CallerOf(*context), *request), response);
 }
 
 }  // namespace bloodgrid::request

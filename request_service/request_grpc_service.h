@@ -1,19 +1,20 @@
 // RequestService's gRPC handlers: each takes the caller's actor (x-bloodgrid-actor metadata)
-// and deadline, calls RequestLogic, and converts the status once (ToGrpcStatus). No rules here.
+// and deadline, calls RequestOperations, and converts the status once (ToGrpcStatus). No rules
+// here.
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_GRPC_SERVICE_H_
 #define BLOODGRID_REQUEST_SERVICE_REQUEST_GRPC_SERVICE_H_
 
 #include "absl/time/time.h"
 #include "bloodgrid/v1/request.grpc.pb.h"
-#include "request_service/request_logic.h"
+#include "request_service/request_operations.h"
 
 namespace bloodgrid::request {
 
 class RequestGrpcService final : public v1::RequestService::Service {
  public:
-  // `logic` must outlive the service. Calls without a deadline get `max_call_time`.
-  RequestGrpcService(RequestLogic* logic, absl::Duration max_call_time)
-      : logic_(logic), max_call_time_(max_call_time) {}
+  // `operations` must outlive the service. Calls without a deadline get `max_call_time`.
+  RequestGrpcService(RequestOperations* operations, absl::Duration max_call_time)
+      : operations_(operations), max_call_time_(max_call_time) {}
 
   grpc::Status UpsertHospital(grpc::ServerContext* context,
                               const v1::UpsertHospitalRequest* request,
@@ -47,7 +48,7 @@ class RequestGrpcService final : public v1::RequestService::Service {
  private:
   Caller CallerOf(const grpc::ServerContext& context) const;
 
-  RequestLogic* const logic_;
+  RequestOperations* const operations_;
   const absl::Duration max_call_time_;
 };
 

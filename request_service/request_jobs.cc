@@ -9,8 +9,9 @@
 
 namespace bloodgrid::request {
 
-RequestJobs::RequestJobs(RequestLogic* logic, InventoryClient* inventory, JobOptions options)
-    : logic_(logic), inventory_(inventory), options_(std::move(options)) {}
+RequestJobs::RequestJobs(RequestOperations* operations, InventoryClient* inventory,
+                         JobOptions options)
+    : operations_(operations), inventory_(inventory), options_(std::move(options)) {}
 
 RequestJobs::~RequestJobs() { Stop(); }
 
@@ -72,14 +73,14 @@ void RequestJobs::MainLoop() {
     const absl::Time now = absl::Now();
     const absl::Time deadline = now + options_.pass_deadline;
     for (const std::string& key : withdrawn) {
-      absl::Status status = logic_->HandleWithdrawnUnits(key, deadline);
+      absl::Status status = operations_->HandleWithdrawnUnits(key, deadline);
       if (!status.ok()) {
         LogWarning("withdrawn_units_failed",
                    {{"reservation_key", key}, {"status", status.ToString()}});
       }
     }
     if (now >= next_reconcile) {
-      absl::StatusOr<int> done = logic_->ReconcileOrders(!reconciled_all, deadline);
+      absl::StatusOr<int> done = operations_->ReconcileOrders(!reconciled_all, deadline);
       if (done.ok()) {
         reconciled_all = true;
         if (*done > 0) LogInfo("orders_reconciled", {{"count", absl::StrCat(*done)}});
@@ -91,7 +92,7 @@ void RequestJobs::MainLoop() {
       next_reconcile = absl::Now() + options_.reconcile_interval;
     }
     if (backorder || now >= next_backorder) {
-      absl::StatusOr<int> done = logic_->FillBackorders(deadline);
+      absl::StatusOr<int> done = operations_->FillBackorders(deadline);
       if (!done.ok()) {
         LogWarning("backorder_pass_failed", {{"status", done.status().ToString()}});
       }
@@ -102,7 +103,7 @@ void RequestJobs::MainLoop() {
       next_backorder = absl::Now() + options_.backorder_interval;
     }
     if (now >= next_presume) {
-      absl::StatusOr<int> done = logic_->PresumeTransfusions(deadline);
+      absl::StatusOr<int> done = operations_->PresumeTransfusions(deadline);
       if (!done.ok()) {
         LogWarning("presume_pass_failed", {{"status", done.status().ToString()}});
       } else if (*done > 0) {

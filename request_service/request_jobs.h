@@ -18,7 +18,7 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "request_service/inventory_client.h"
-#include "request_service/request_logic.h"
+#include "request_service/request_operations.h"
 
 namespace bloodgrid::request {
 
@@ -39,7 +39,7 @@ struct JobOptions {
 class RequestJobs {
  public:
   // Both pointers must outlive the jobs.
-  RequestJobs(RequestLogic* logic, InventoryClient* inventory, JobOptions options);
+  RequestJobs(RequestOperations* operations, InventoryClient* inventory, JobOptions options);
   ~RequestJobs();
   RequestJobs(const RequestJobs&) = delete;
   RequestJobs& operator=(const RequestJobs&) = delete;
@@ -60,7 +60,7 @@ class RequestJobs {
   void WatchLoop();
   void OnStockEvent(const v1::StockEvent& event, bool* first_event);
 
-  RequestLogic* const logic_;
+  RequestOperations* const operations_;
   InventoryClient* const inventory_;
   const JobOptions options_;
 

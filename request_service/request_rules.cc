@@ -637,6 +637,44 @@ bool IsFinalStatus(OrderStatus status) {
          status == v1::ORDER_STATUS_CANCELLED;
 }
 
+bool IsClosedUnissued(OrderStatus status) {
+  return status == v1::ORDER_STATUS_REJECTED || status == v1::ORDER_STATUS_CANCELLED;
+}
+
+bool AwaitsOutcomes(OrderStatus status) {
+  return status == v1::ORDER_STATUS_DISPATCHED || status == v1::ORDER_STATUS_DELIVERED;
+}
+
+bool IsUnallocated(OrderStatus status) { return status == v1::ORDER_STATUS_RECEIVED; }
+
+bool IsBackordered(OrderStatus status) { return status == v1::ORDER_STATUS_PARTIALLY_ALLOCATED; }
+
+bool IsUnsettledReservation(ReservationState state) {
+  return state == ReservationState::kPending || state == ReservationState::kReserved ||
+         state == ReservationState::kAbandoned;
+}
+
+std::vector<OrderStatus> OrderStatusesWhere(bool (*rule)(OrderStatus)) {
+  std::vector<OrderStatus> statuses;
+  for (int i = v1::OrderStatus_MIN; i <= v1::OrderStatus_MAX; ++i) {
+    if (v1::OrderStatus_IsValid(i) && rule(static_cast<OrderStatus>(i))) {
+      statuses.push_back(static_cast<OrderStatus>(i));
+    }
+  }
+  return statuses;
+}
+
+std::vector<ReservationState> ReservationStatesWhere(bool (*rule)(ReservationState)) {
+  std::vector<ReservationState> states;
+  for (ReservationState s :
+       {ReservationState::kPending, ReservationState::kReserved, ReservationState::kConfirmed,
+        ReservationState::kEmpty, ReservationState::kReleased, ReservationState::kAbandoned,
+        ReservationState::kIssued}) {
+    if (rule(s)) states.push_back(s);
+  }
+  return states;
+}
+
 bool IsCancellable(OrderStatus status) {
   return IsTransitionAllowed(status, v1::ORDER_STATUS_CANCELLED);
 }

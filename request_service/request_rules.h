@@ -12,8 +12,11 @@
 #define BLOODGRID_REQUEST_SERVICE_REQUEST_RULES_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,9 +25,11 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "bloodgrid/v1/common.pb.h"
+#include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "bloodgrid/v1/request.pb.h"
 #include "common/blood.h"
+#include "request_service/request_store.h"
 
 namespace bloodgrid::request {
 
@@ -223,12 +228,175 @@ bool IsCancellable(v1::OrderStatus status);
 // Reservations may be made for it: RECEIVED, ALLOCATED, PARTIALLY_ALLOCATED.
 bool IsAllocatable(v1::OrderStatus status);
 
+// Closed before any unit left: REJECTED, CANCELLED. Their lines do not count toward a
+// patient's daily volume.
+bool IsClosedUnissued(v1::OrderStatus status);
+// Issued units may still await their transfusion outcome: DISPATCHED, DELIVERED.
+bool AwaitsOutcomes(v1::OrderStatus status);
+// Placed but not yet allocated, or back-ordered: the statuses the jobs act on by name.
+bool IsUnallocated(v1::OrderStatus status);  // RECEIVED
+bool IsBackordered(v1::OrderStatus status);  // PARTIALLY_ALLOCATED
+// A reservation whose Reserve may not have run (PENDING), whose units are not yet confirmed
+// (RESERVED) or that is still to be released (ABANDONED): the reconciler finishes it.
+bool IsUnsettledReservation(ReservationState state);
+// The statuses for which `rule` holds, in enum order (for binding a rule as a set).
+std::vector<v1::OrderStatus> OrderStatusesWhere(bool (*rule)(v1::OrderStatus));
+std::vector<ReservationState> ReservationStatesWhere(bool (*rule)(ReservationState));
 // "ALLOCATED", "IN_REVIEW", ... (the enum name without its prefix).
 std::string StatusName(v1::OrderStatus status);
 
 // ALLOCATED when every line's allocated_quantity reaches its quantity, else
 // PARTIALLY_ALLOCATED.
 v1::OrderStatus SettledStatus(absl::Span<const v1::OrderLine> lines);
+
+// ---------------------------------------------------------------------------------------------
+// Settling an order: the decisions RequestStore::UpdateOrder applies. Each takes the order as
+// the store just locked and loaded it, and what the caller learnt from inventory or the client,
+// and returns the change (empty: nothing to do) or the error the RPC answers with. `actor` is
+// who the events and exceptions are recorded for; `now` the business time of the change.
+
+// PENDING, RESERVED or CONFIRMED: the reservation may still hold units.
+bool IsLiveReservation(ReservationState state);
+// Some reservation of the order is PENDING (Reserve may not have run yet).
+bool HasPendingReservation(const OrderRecord& record);
+// Who an exception is recorded for: the physician who signed the order, else `actor`.
+std::string RecordedBy(const v1::Order& order, const std::string& actor);
+v1::OrderException MakeOrderException(v1::OrderExceptionKind kind, int line_no, std::string din,
+                                      std::string message, std::string recorded_by, absl::Time now);
+// PERMISSION_DENIED "order <id> belongs to another hospital" when `hospital_id` is set and is
+// not the order's.
+absl::Status CheckOwner(const v1::Order& order, const std::string& hospital_id);
+
+// A PENDING reservation intent for `line_no` of `order` in allocation `phase` (of
+// PlanAllocation's plan), asking for `quantity` at `stations`. Its expiry floor is needed_by (or
+// `now`, whichever is later) plus `transport_time`. INTERNAL for an unknown line or phase.
+absl::StatusOr<ReservationRecord> NewReservationIntent(const v1::Order& order, int line_no,
+                                                       int attempt, int phase, int quantity,
+                                                       const std::vector<std::string>& stations,
+                                                       const v1::PolicyProfile& policy,
+                                                       absl::Duration transport_time,
+                                                       absl::Time now);
+
+// What one allocation pass over an order knows: where it may reserve, and per line how many
+// phases its plan has and which phase it tries next.
+struct AllocationPass {
+  std::vector<std::string> stations;
+  std::map<int, int> phase_count;             // line_no -> phases of its AllocationPlan
+  std::map<int, int> next_phase;              // line_no -> phase tried next (0 when absent)
+  const v1::PolicyProfile* policy = nullptr;  // must outlive the pass
+  // OperationsOptions::transport_time: added to needed_by for the expiry floor.
+  absl::Duration transport_time;
+};
+
+// Step 1 of a pass (back-ordering): a new PENDING intent for every line still short whose next
+// phase exists, unless the order is no longer allocatable, its dispatch started, or earlier
+// intents are still PENDING. A RECEIVED order with nothing left to try settles
+// (SettledStatus).
+absl::StatusOr<OrderChange> DecideReservationIntents(const OrderRecord& current,
+                                                     const AllocationPass& pass, absl::Time now);
+
+// Step 3 of a pass: records the units inventory reserved for the order's PENDING intents in
+// `reserved` (by key): each intent becomes RESERVED (units recorded), EMPTY (none) or RELEASED
+// (its hold lapsed first); units go on the order with the exceptions their deviations call for
+// (AssessUnit), and the order settles to ALLOCATED or PARTIALLY_ALLOCATED (a RECEIVED order
+// stays RECEIVED while a later phase of a short line follows in this pass). An order that left
+// allocation meanwhile (or whose dispatch started) instead marks those intents ABANDONED.
+OrderChange DecideReservedUnits(const OrderRecord& current,
+                                const std::map<std::string, v1::Reservation>& reserved,
+                                const AllocationPass& pass, const std::string& actor,
+                                absl::Time now);
+
+// What inventory shows (or was just asked to do) about the units of one or more reservations.
+struct TransferFacts {
+  // (unit_id, transfer_id) not yet on the order's record.
+  std::vector<std::pair<std::string, std::string>> transfer_ids;
+  // (unit_id, station_id) for units now held elsewhere than recorded (a transfer arrived).
+  std::vector<std::pair<std::string, std::string>> station_ids;
+  // Transfers created by this call.
+  std::vector<v1::Transfer> created;
+
+  void Add(TransferFacts other);
+};
+
+// Drops the (not yet withdrawn) units of `unit_ids` into `change` and re-settles an ALLOCATED or
+// PARTIALLY_ALLOCATED order for what is left (a back-order when it falls short).
+void WithdrawUnits(const OrderRecord& current, const std::set<std::string>& unit_ids,
+                   OrderChange& change);
+
+// After confirming and releasing with inventory: RESERVED reservations in `confirmed` become
+// CONFIRMED, ABANDONED ones in `released` RELEASED, and RESERVED ones in `lapsed` (their hold ran
+// out) RELEASED with their units withdrawn (event HOLD_LAPSED). `facts` are recorded whatever
+// became of the order; created transfers make a TRANSFER_PLANNED event. Never reads back.
+OrderChange DecideSettledReservations(const OrderRecord& current,
+                                      const std::set<std::string>& confirmed,
+                                      const std::set<std::string>& released,
+                                      const std::set<std::string>& lapsed,
+                                      const TransferFacts& facts);
+
+// After checking the order's units with inventory: withdraws the units of `withdrawn`
+// (unit_id -> why) with an UNIT_WITHDRAWN exception each (event UNITS_WITHDRAWN, back-ordering
+// the shortfall), and records `facts` (event TRANSFER_PLANNED when transfers were created).
+OrderChange DecideVerifiedAllocations(const OrderRecord& current,
+                                      const std::map<std::string, std::string>& withdrawn,
+                                      const TransferFacts& facts, const std::string& actor,
+                                      absl::Time now);
+
+// CancelOrder: CANCELLED with `reason`, live reservations ABANDONED (to be released). Nothing
+// for an order already CANCELLED. PERMISSION_DENIED (CheckOwner); FAILED_PRECONDITION once the
+// dispatch started or when the status is not cancellable.
+absl::StatusOr<OrderChange> DecideCancel(const OrderRecord& current, const std::string& hospital_id,
+                                         const std::string& reason);
+
+// ReviewOrder: an IN_REVIEW order is approved (RECEIVED) or rejected (REJECTED, the note its
+// reason); an URGENT or EMERGENCY order flagged for its indication or approvals gets a
+// retrospective review. FAILED_PRECONDITION for an order reviewed before or with nothing to
+// review.
+absl::StatusOr<OrderChange> DecideReview(const OrderRecord& current,
+                                         const v1::ReviewOrderRequest& request, absl::Time now);
+
+// OK when the order may be dispatched: ALLOCATED, or PARTIALLY_ALLOCATED with `allow_partial`;
+// FAILED_PRECONDITION otherwise.
+absl::Status CheckDispatchable(const OrderRecord& record, bool allow_partial);
+// DispatchOrder records its intent (event DISPATCH_STARTED); nothing when already under way or
+// done. Errors are CheckDispatchable's.
+absl::StatusOr<OrderChange> DecideDispatchStart(const OrderRecord& current, bool allow_partial);
+// Issue refused before any unit left: the intent is dropped (event DISPATCH_FAILED with
+// `message`) so the order can be fixed or cancelled.
+OrderChange DecideDispatchFailed(const OrderRecord& current, const std::string& message);
+// The units are issued: DISPATCHED, reservations ISSUED, short lines closed with a
+// SHORT_DISPATCHED exception each, and for a massive-transfusion order the next round
+// (`follow_up_order_id`, its intents at `pass.stations`) as follow_up. Nothing when already
+// DISPATCHED; FAILED_PRECONDITION without a dispatch under way.
+absl::StatusOr<OrderChange> DecideDispatched(const OrderRecord& current,
+                                             const std::string& follow_up_order_id,
+                                             const AllocationPass& pass, const std::string& actor,
+                                             absl::Time now);
+
+// ConfirmDelivery: DELIVERED at `received_at` by `received_by`; nothing when already DELIVERED or
+// COMPLETED. PERMISSION_DENIED (CheckOwner); FAILED_PRECONDITION for an order not dispatched.
+absl::StatusOr<OrderChange> DecideDelivery(const OrderRecord& current,
+                                           const std::string& hospital_id, absl::Time received_at,
+                                           const std::string& received_by);
+
+// The order's one current unit with `din` (and `component` unless unspecified).
+// INVALID_ARGUMENT "din: ..." when none, "component: ..." when several match.
+absl::StatusOr<const AllocationRecord*> FindReportedUnit(const OrderRecord& record,
+                                                         const std::string& din,
+                                                         v1::Component component);
+// A reported outcome repeats the recorded one (PRESUMED_TRANSFUSED counts as TRANSFUSED).
+bool SameOutcome(v1::TransfusionOutcome recorded, v1::TransfusionOutcome reported);
+// ReportTransfusion: records the outcome (at `at`) and any adverse reaction of the unit
+// (FindReportedUnit); the order becomes COMPLETED once every unit has an outcome, else a
+// DISPATCHED one DELIVERED. Nothing for a repeat. FAILED_PRECONDITION for a different outcome
+// reported before.
+absl::StatusOr<OrderChange> DecideTransfusionReport(const OrderRecord& current,
+                                                    const v1::ReportTransfusionRequest& request,
+                                                    const std::string& din, absl::Time at,
+                                                    absl::Time now);
+// PresumeTransfusions: unit `unit_id` still without an outcome is PRESUMED_TRANSFUSED at `now`,
+// completing the order when it was the last. Nothing when the unit has an outcome (or is gone).
+OrderChange DecidePresumedTransfusion(const OrderRecord& current, const std::string& unit_id,
+                                      absl::Time now);
 
 // ---------------------------------------------------------------------------------------------
 // Keys.

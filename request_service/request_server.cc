@@ -36,18 +36,18 @@ absl::StatusOr<std::unique_ptr<RequestServer>> RequestServer::BuildAndStart(
   server->inventory_ = NewGrpcInventoryClient(server->channel_, options.inventory_call_timeout);
   server->store_ = std::make_unique<MysqlRequestStore>(server->pool_.get());
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
-  server->logic_ = std::make_unique<RequestLogic>(server->store_.get(), server->inventory_.get(),
-                                                  &server->policy_, clock, options.logic);
+  server->operations_ = std::make_unique<RequestOperations>(
+      server->store_.get(), server->inventory_.get(), &server->policy_, clock, options.operations);
   server->service_ =
-      std::make_unique<RequestGrpcService>(server->logic_.get(), options.max_call_time);
+      std::make_unique<RequestGrpcService>(server->operations_.get(), options.max_call_time);
   MysqlRequestStore* store = server->store_.get();
   BG_ASSIGN_OR_RETURN(server->server_,
                       ServiceServer::BuildAndStart(
                           options.server, {server->service_.get()}, {"bloodgrid.v1.RequestService"},
                           [store] { return store->Ping(absl::Now() + absl::Seconds(2)); }));
   if (options.run_jobs) {
-    server->jobs_ =
-        std::make_unique<RequestJobs>(server->logic_.get(), server->inventory_.get(), options.jobs);
+    server->jobs_ = std::make_unique<RequestJobs>(server->operations_.get(),
+                                                  server->inventory_.get(), options.jobs);
     server->jobs_->Start();
   }
   LogInfo("request_service_ready", {{"inventory", options.inventory_target}});

@@ -1,5 +1,5 @@
 // The request service process, wired: database pool and migrations, policy profile, the
-// inventory channel (created once, round_robin over the target's addresses), store, logic,
+// inventory channel (created once, round_robin over the target's addresses), store, operations,
 // gRPC service with health and reflection, and the background jobs.
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_SERVER_H_
 #define BLOODGRID_REQUEST_SERVICE_REQUEST_SERVER_H_
@@ -13,7 +13,7 @@
 #include "common/mysql_pool.h"
 #include "common/server_bootstrap.h"
 #include "request_service/request_jobs.h"
-#include "request_service/request_logic.h"
+#include "request_service/request_operations.h"
 
 namespace grpc {
 class Channel;
@@ -39,9 +39,9 @@ struct RequestServerOptions {
   absl::Duration inventory_call_timeout = absl::Seconds(5);
   // Cap of a handler's work when the caller set no (or a longer) deadline.
   absl::Duration max_call_time = absl::Seconds(30);
-  LogicOptions logic;
+  OperationsOptions operations;
   JobOptions jobs;
-  // False: no background jobs (tests drive them through logic()).
+  // False: no background jobs (tests drive them through operations()).
   bool run_jobs = true;
   // Business time; nullptr = the real clock. Must outlive the server.
   Clock* clock = nullptr;
@@ -59,7 +59,7 @@ class RequestServer {
   RequestServer& operator=(const RequestServer&) = delete;
 
   int port() const;
-  RequestLogic& logic() { return *logic_; }
+  RequestOperations& operations() { return *operations_; }
   // Null when run_jobs is false.
   RequestJobs* jobs() { return jobs_.get(); }
 
@@ -74,7 +74,7 @@ class RequestServer {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<InventoryClient> inventory_;
   std::unique_ptr<MysqlRequestStore> store_;
-  std::unique_ptr<RequestLogic> logic_;
+  std::unique_ptr<RequestOperations> operations_;
   std::unique_ptr<RequestGrpcService> service_;
   std::unique_ptr<ServiceServer> server_;
   std::unique_ptr<RequestJobs> jobs_;

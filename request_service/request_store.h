@@ -1,6 +1,6 @@
 // The request service's repository interface: hospitals, orders with their lines, reservations,
 // allocated units, exceptions, indication findings, reviews and events, plus the queries the
-// background jobs need. RequestLogic depends on this interface only; MysqlRequestStore
+// background jobs need. RequestOperations depends on this interface only; MysqlRequestStore
 // implements it over the `request` schema.
 //
 // Every method is one transaction (or one consistent read). Every change of an order's status,

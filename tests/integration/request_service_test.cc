@@ -128,9 +128,9 @@ class RequestServiceTest : public ::testing::Test {
     options.clock = &clock_;
     options.run_jobs = run_jobs;
     options.wait_for_database = absl::Seconds(10);
-    options.logic.hold_seconds = hold_seconds_;
-    options.logic.reconcile_grace = absl::ZeroDuration();
-    options.logic.fallback_transfers = fallback_transfers_;
+    options.operations.hold_seconds = hold_seconds_;
+    options.operations.reconcile_grace = absl::ZeroDuration();
+    options.operations.fallback_transfers = fallback_transfers_;
     options.jobs.reconcile_interval = absl::Seconds(2);
     options.jobs.backorder_interval = absl::Seconds(30);
     options.jobs.presume_interval = absl::Hours(1);
@@ -689,7 +689,7 @@ TEST_F(RequestServiceTest, BackOrdersAreFilledByPriorityThenAgeWhenAnotherOrderI
 TEST_F(RequestServiceTest, RetryAfterACrashBetweenTheIntentAndReserveCompletesTheSameOrder) {
   RestartRequest(/*run_jobs=*/false);
   AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "O+");
-  request_->logic().SetFaultHook([](absl::string_view point) {
+  request_->operations().SetFaultHook([](absl::string_view point) {
     return point == "place_order.after_intent" ? absl::UnavailableError("crashed")
                                                : absl::OkStatus();
   });
@@ -702,7 +702,7 @@ TEST_F(RequestServiceTest, RetryAfterACrashBetweenTheIntentAndReserveCompletesTh
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations WHERE state = 1"), 1);
   EXPECT_EQ(inventory_schema_.QueryInt("SELECT COUNT(*) FROM reservations"), 0);
 
-  request_->logic().SetFaultHook(nullptr);
+  request_->operations().SetFaultHook(nullptr);
   ASSERT_TRUE(Place(request, &order).ok());
   EXPECT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM orders"), 1);
@@ -716,7 +716,7 @@ TEST_F(RequestServiceTest, RetryAfterACrashBetweenReserveAndRecordGetsTheSameUni
   RestartRequest(/*run_jobs=*/false);
   AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "O+");
   AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "O+");
-  request_->logic().SetFaultHook([](absl::string_view point) {
+  request_->operations().SetFaultHook([](absl::string_view point) {
     return point == "allocate.after_reserve" ? absl::UnavailableError("crashed") : absl::OkStatus();
   });
   const v1::PlaceOrderRequest request =
@@ -744,7 +744,7 @@ TEST_F(RequestServiceTest, RetryAfterACrashBetweenReserveAndRecordGetsTheSameUni
 TEST_F(RequestServiceTest, RestartedServerReconcilesAHalfDoneOrderByItself) {
   RestartRequest(/*run_jobs=*/false);
   AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "O+");
-  request_->logic().SetFaultHook([](absl::string_view point) {
+  request_->operations().SetFaultHook([](absl::string_view point) {
     return point == "allocate.after_reserve" ? absl::UnavailableError("crashed") : absl::OkStatus();
   });
   v1::Order order;
@@ -940,9 +940,9 @@ TEST_F(RequestServiceTest, UnreportedUnitsArePresumedTransfused) {
   ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED);
   v1::Order dispatched;
   ASSERT_TRUE(Dispatch(order.order_id(), &dispatched).ok());
-  EXPECT_EQ(*request_->logic().PresumeTransfusions(absl::Now() + absl::Seconds(10)), 0);
+  EXPECT_EQ(*request_->operations().PresumeTransfusions(absl::Now() + absl::Seconds(10)), 0);
   clock_.Advance(absl::Hours(73));
-  EXPECT_EQ(*request_->logic().PresumeTransfusions(absl::Now() + absl::Seconds(10)), 1);
+  EXPECT_EQ(*request_->operations().PresumeTransfusions(absl::Now() + absl::Seconds(10)), 1);
   const v1::Order completed = Get(order.order_id());
   EXPECT_EQ(completed.status(), v1::ORDER_STATUS_COMPLETED);
   EXPECT_EQ(Units(completed)[0].outcome(), v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED);
@@ -1317,7 +1317,7 @@ TEST_F(RequestServiceTest, AHoldThatLapsedDuringACrashIsReservedAgain) {
   hold_seconds_ = 1;
   RestartRequest(/*run_jobs=*/false);
   AddUnit("CENTRAL", v1::COMPONENT_PLATELETS, "B+");
-  request_->logic().SetFaultHook([](absl::string_view point) {
+  request_->operations().SetFaultHook([](absl::string_view point) {
     return point == "allocate.after_reserve" ? absl::UnavailableError("crashed") : absl::OkStatus();
   });
   const v1::PlaceOrderRequest request =
@@ -1338,7 +1338,7 @@ TEST_F(RequestServiceTest, AHoldThatLapsedDuringACrashIsReservedAgain) {
   EXPECT_EQ(available(), 0);
   ASSERT_TRUE(Eventually(
       [&] { return inventory_->inventory().SweepReservations().ok() && available() == 1; }));
-  request_->logic().SetFaultHook(nullptr);
+  request_->operations().SetFaultHook(nullptr);
   ASSERT_TRUE(Place(request, &order).ok());
   EXPECT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.DebugString();
   EXPECT_EQ(GetUnit(Units(order)[0].unit_id()).reservation_key(), order.order_id() + "/1/2");
@@ -1708,7 +1708,7 @@ TEST_F(RequestServiceTest, ACrashBetweenCreatingATransferAndRecordingItMakesExac
   RestartRequest(/*run_jobs=*/false);
   AddUnit("BR-NORTH", v1::COMPONENT_PLATELETS, "B+");
   AddUnit("BR-NORTH", v1::COMPONENT_PLATELETS, "B+");
-  request_->logic().SetFaultHook([](absl::string_view point) {
+  request_->operations().SetFaultHook([](absl::string_view point) {
     return point == "transfer.after_create" ? absl::UnavailableError("crashed") : absl::OkStatus();
   });
   const v1::PlaceOrderRequest retried =
@@ -1725,7 +1725,7 @@ TEST_F(RequestServiceTest, ACrashBetweenCreatingATransferAndRecordingItMakesExac
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations WHERE state = 2"), 2);
 
   // The client's retry finds the first order's transfer instead of making another.
-  request_->logic().SetFaultHook(nullptr);
+  request_->operations().SetFaultHook(nullptr);
   ASSERT_TRUE(Place(retried, &order).ok());
   EXPECT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED);
   ASSERT_EQ(Units(order).size(), 1u);

@@ -864,5 +864,25 @@ TEST(RouteTest, FallbackBagsTravelToTheServingStationExceptInAnEmergency) {
   }
 }
 
+// The sets the store's job queries bind (no enum number is written in SQL text).
+TEST(StatusSetsTest, NamedRulesAsSets) {
+  EXPECT_THAT(OrderStatusesWhere(IsClosedUnissued),
+              ElementsAre(v1::ORDER_STATUS_REJECTED, v1::ORDER_STATUS_CANCELLED));
+  EXPECT_THAT(OrderStatusesWhere(AwaitsOutcomes),
+              ElementsAre(v1::ORDER_STATUS_DISPATCHED, v1::ORDER_STATUS_DELIVERED));
+  EXPECT_THAT(OrderStatusesWhere(IsUnallocated), ElementsAre(v1::ORDER_STATUS_RECEIVED));
+  EXPECT_THAT(OrderStatusesWhere(IsBackordered),
+              ElementsAre(v1::ORDER_STATUS_PARTIALLY_ALLOCATED));
+  EXPECT_THAT(OrderStatusesWhere(IsFinalStatus),
+              ElementsAre(v1::ORDER_STATUS_REJECTED, v1::ORDER_STATUS_COMPLETED,
+                          v1::ORDER_STATUS_CANCELLED));
+  EXPECT_THAT(ReservationStatesWhere(IsUnsettledReservation),
+              ElementsAre(ReservationState::kPending, ReservationState::kReserved,
+                          ReservationState::kAbandoned));
+  EXPECT_THAT(ReservationStatesWhere(IsLiveReservation),
+              ElementsAre(ReservationState::kPending, ReservationState::kReserved,
+                          ReservationState::kConfirmed));
+}
+
 }  // namespace
 }  // namespace bloodgrid::request

@@ -27,8 +27,8 @@
 //
 // Thread-safe; several replicas may run the same jobs at once (the store's row locks and
 // inventory's idempotency keys make repeated work harmless).
-#ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_LOGIC_H_
-#define BLOODGRID_REQUEST_SERVICE_REQUEST_LOGIC_H_
+#ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_OPERATIONS_H_
+#define BLOODGRID_REQUEST_SERVICE_REQUEST_OPERATIONS_H_
 
 #include <functional>
 #include <map>
@@ -52,7 +52,7 @@
 
 namespace bloodgrid::request {
 
-struct LogicOptions {
+struct OperationsOptions {
   LineLimits limits;
   // Added to needed_by (or now) for Reserve's expiry floor: a unit must still be usable when it
   // reaches the hospital.
@@ -85,11 +85,11 @@ struct Caller {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-class RequestLogic {
+class RequestOperations {
  public:
-  // Every pointer must outlive the logic.
-  RequestLogic(RequestStore* store, InventoryClient* inventory, const v1::PolicyProfile* policy,
-               Clock* clock, LogicOptions options);
+  // Every pointer must outlive the operations.
+  RequestOperations(RequestStore* store, InventoryClient* inventory,
+                    const v1::PolicyProfile* policy, Clock* clock, OperationsOptions options);
 
   // Test hook: called at named points of the crash-sensitive sequences
   // ("place_order.after_intent", "allocate.after_reserve", "transfer.after_create",
@@ -101,28 +101,28 @@ class RequestLogic {
   // ------------------------------------------------------------------------------------------
   // RPCs: status codes as documented in request.proto.
 
-  absl::StatusOr<v1::Hospital> UpsertHospital(const v1::UpsertHospitalRequest& request,
-                                              const Caller& caller);
-  absl::StatusOr<v1::Hospital> GetHospital(const v1::GetHospitalRequest& request,
-                                           const Caller& caller);
-  absl::StatusOr<v1::ListHospitalsResponse> ListHospitals(const v1::ListHospitalsRequest& request,
-                                                          const Caller& caller);
-  absl::StatusOr<v1::Order> PlaceOrder(const v1::PlaceOrderRequest& request, const Caller& caller);
-  absl::StatusOr<v1::Order> GetOrder(const v1::GetOrderRequest& request, const Caller& caller);
-  absl::StatusOr<v1::ListOrdersResponse> ListOrders(const v1::ListOrdersRequest& request,
-                                                    const Caller& caller);
-  absl::StatusOr<v1::Order> CancelOrder(const v1::CancelOrderRequest& request,
-                                        const Caller& caller);
-  absl::StatusOr<v1::Order> ReviewOrder(const v1::ReviewOrderRequest& request,
-                                        const Caller& caller);
-  absl::StatusOr<v1::Order> DispatchOrder(const v1::DispatchOrderRequest& request,
-                                          const Caller& caller);
-  absl::StatusOr<v1::Order> ConfirmDelivery(const v1::ConfirmDeliveryRequest& request,
-                                            const Caller& caller);
-  absl::StatusOr<v1::Order> ReportTransfusion(const v1::ReportTransfusionRequest& request,
-                                              const Caller& caller);
+  absl::StatusOr<v1::Hospital> UpsertHospital(const Caller& caller,
+                                              const v1::UpsertHospitalRequest& request);
+  absl::StatusOr<v1::Hospital> GetHospital(const Caller& caller,
+                                           const v1::GetHospitalRequest& request);
+  absl::StatusOr<v1::ListHospitalsResponse> ListHospitals(const Caller& caller,
+                                                          const v1::ListHospitalsRequest& request);
+  absl::StatusOr<v1::Order> PlaceOrder(const Caller& caller, const v1::PlaceOrderRequest& request);
+  absl::StatusOr<v1::Order> GetOrder(const Caller& caller, const v1::GetOrderRequest& request);
+  absl::StatusOr<v1::ListOrdersResponse> ListOrders(const Caller& caller,
+                                                    const v1::ListOrdersRequest& request);
+  absl::StatusOr<v1::Order> CancelOrder(const Caller& caller,
+                                        const v1::CancelOrderRequest& request);
+  absl::StatusOr<v1::Order> ReviewOrder(const Caller& caller,
+                                        const v1::ReviewOrderRequest& request);
+  absl::StatusOr<v1::Order> DispatchOrder(const Caller& caller,
+                                          const v1::DispatchOrderRequest& request);
+  absl::StatusOr<v1::Order> ConfirmDelivery(const Caller& caller,
+                                            const v1::ConfirmDeliveryRequest& request);
+  absl::StatusOr<v1::Order> ReportTransfusion(const Caller& caller,
+                                              const v1::ReportTransfusionRequest& request);
   absl::StatusOr<v1::FindOrdersByDinsResponse> FindOrdersByDins(
-      const v1::FindOrdersByDinsRequest& request, const Caller& caller);
+      const Caller& caller, const v1::FindOrdersByDinsRequest& request);
 
   // ------------------------------------------------------------------------------------------
   // Background work. Each returns how many orders (or units) it acted on; errors of single
@@ -144,7 +144,7 @@ class RequestLogic {
 
   // The order's current view after finishing any half-done work on it (used on retries and by
   // the reconciler).
-  absl::StatusOr<v1::Order> ReconcileOrder(const std::string& order_id, const Caller& caller);
+  absl::StatusOr<v1::Order> ReconcileOrder(const Caller& caller, const std::string& order_id);
 
  private:
   absl::Status Fault(absl::string_view point);
@@ -153,76 +153,56 @@ class RequestLogic {
   // Makes reservations for every line still short (one allocation phase per round), records
   // their units, confirms them. No-op for an order that is not allocatable.
   // Returns the order as the last write of the allocation left it.
-  absl::StatusOr<OrderRecord> AllocateOrder(const std::string& order_id, const Caller& caller);
+  absl::StatusOr<OrderRecord> AllocateOrder(const Caller& caller, const std::string& order_id);
   // Confirms RESERVED reservations (and puts their units held away from the serving station on
   // transfers), releases ABANDONED ones, and drops the units of a reservation whose hold lapsed.
   // `known`: the order as the caller just read or wrote it (saves reading it again).
-  absl::Status SettleReservations(const std::string& order_id, const Caller& caller,
+  absl::Status SettleReservations(const Caller& caller, const std::string& order_id,
                                   const OrderRecord* known = nullptr);
   // Checks every allocated unit with inventory (still held, not expired, its transfer); drops
   // the others and tops the order up; plans the transfers still missing. FAILED_PRECONDITION
   // naming the DIN and the transfer for a unit on a transfer not yet received.
-  absl::Status VerifyAllocations(const std::string& order_id, const Caller& caller);
+  absl::Status VerifyAllocations(const Caller& caller, const std::string& order_id);
 
-  // What inventory shows (or was just asked to do) about the units of one reservation.
-  struct TransferFacts {
-    // (unit_id, transfer_id) not yet on the order's record.
-    std::vector<std::pair<std::string, std::string>> transfer_ids;
-    // (unit_id, station_id) for units now held elsewhere than recorded (a transfer arrived).
-    std::vector<std::pair<std::string, std::string>> station_ids;
-    // Transfers created by this call.
-    std::vector<v1::Transfer> created;
-
-    void Add(TransferFacts other) {
-      for (auto& t : other.transfer_ids) transfer_ids.push_back(std::move(t));
-      for (auto& s : other.station_ids) station_ids.push_back(std::move(s));
-      for (v1::Transfer& t : other.created) created.push_back(std::move(t));
-    }
-  };
   // Compares `held` (inventory's view of one of the order's reservations) with the order's
   // allocations and, when `serving_station` is not empty, creates the reservation-bound
   // transfers that bring its RESERVED units held elsewhere to `serving_station` (one per holding
   // station; a unit already on a transfer is left on it, an expired one stays where it is).
   // Errors are InventoryError's.
-  absl::StatusOr<TransferFacts> PlanTransfers(const OrderRecord& record,
+  absl::StatusOr<TransferFacts> PlanTransfers(const Caller& caller, const OrderRecord& record,
                                               const v1::Reservation& held,
-                                              const std::string& serving_station,
-                                              const Caller& caller);
+                                              const std::string& serving_station);
   // The station units of `record` must reach before dispatch, or "" when they ship from where
   // they are (request_rules.h TransfersToServingStation, or the order is past allocation).
   absl::StatusOr<std::string> TransferDestination(const OrderRecord& record, absl::Time deadline);
   // Cancels an order's transfer that has not left: true when it is (now) CANCELLED, false when
   // it already left (or arrived). Errors are InventoryError's.
-  absl::StatusOr<bool> CancelTransfer(const std::string& transfer_id, const std::string& reason,
-                                      const Caller& caller);
+  absl::StatusOr<bool> CancelTransfer(const Caller& caller, const std::string& transfer_id,
+                                      const std::string& reason);
   // Gives back everything reservation `key` still holds: cancels its transfers that have not
   // left (inventory refuses to release a unit on a transfer), then releases. Units on the road
   // cannot be released before they arrive: the others are released now and false is returned
   // (call again later). True when the reservation holds nothing any more (or never existed).
-  absl::StatusOr<bool> ReleaseReservation(const std::string& key, const std::string& reason,
-                                          const Caller& caller);
+  absl::StatusOr<bool> ReleaseReservation(const Caller& caller, const std::string& key,
+                                          const std::string& reason);
   // Issues the units of an order whose dispatch intent is recorded, then marks it DISPATCHED
   // (completing `key` when given) and places the next massive-transfusion round.
-  absl::StatusOr<v1::Order> CompleteDispatch(const std::string& order_id, const IdempotencyKey* key,
-                                             const Caller& caller);
+  absl::StatusOr<v1::Order> CompleteDispatch(const Caller& caller, const std::string& order_id,
+                                             const IdempotencyKey* key);
 
   absl::StatusOr<std::vector<std::string>> StationsOf(const std::string& hospital_id,
                                                       absl::Time deadline);
-  // The hospital from the registry, through the cache (LogicOptions::hospital_cache_ttl).
+  // The hospital from the registry, through the cache (OperationsOptions::hospital_cache_ttl).
   absl::StatusOr<v1::Hospital> CachedHospital(const std::string& hospital_id, absl::Time deadline);
   absl::StatusOr<int64_t> PriorDailyVolumeMl(const v1::PlaceOrderRequest& request,
                                              absl::Time deadline);
-  // A new reservation intent for `line_no` of `order` in `phase`.
-  absl::StatusOr<ReservationRecord> NewReservation(const v1::Order& order, int line_no, int attempt,
-                                                   int phase, int quantity,
-                                                   const std::vector<std::string>& stations);
   absl::Status InventoryError(const absl::Status& status, absl::string_view what) const;
 
   RequestStore* const store_;
   InventoryClient* const inventory_;
   const v1::PolicyProfile* const policy_;
   Clock* const clock_;
-  const LogicOptions options_;
+  const OperationsOptions options_;
 
   absl::Mutex hook_mu_;
   FaultHook fault_hook_ ABSL_GUARDED_BY(hook_mu_);
@@ -237,4 +217,4 @@ class RequestLogic {
 
 }  // namespace bloodgrid::request
 
-#endif  // BLOODGRID_REQUEST_SERVICE_REQUEST_LOGIC_H_
+#endif  // BLOODGRID_REQUEST_SERVICE_REQUEST_OPERATIONS_H_
