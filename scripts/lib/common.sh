@@ -30,13 +30,28 @@ ensure_packages() {
     "${missing[@]}" >/dev/null
 }
 
-# build_tree DIR: configures (Release, -Werror) and builds everything into DIR.
-build_tree() {
+# configure_tree DIR [cmake arguments...]: configures DIR (Release, -Werror unless the arguments
+# say otherwise).
+configure_tree() {
   local dir="$1"; shift
-  local jobs="${BLOODGRID_JOBS:-$(nproc)}"
   cmake -S "$BLOODGRID_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DBLOODGRID_WERROR=ON "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+}
+
+# build_tree DIR [cmake arguments...]: configures (Release, -Werror) and builds everything into
+# DIR.
+build_tree() {
+  local dir="$1"; shift
+  configure_tree "$dir" "$@"
+  cmake --build "$dir" -j "${BLOODGRID_JOBS:-$(nproc)}"
+}
+
+# build_unit_tests DIR [cmake arguments...]: configures DIR and builds only the unit tests (the
+# bloodgrid_unit_tests target).
+build_unit_tests() {
+  local dir="$1"; shift
+  configure_tree "$dir" "$@"
+  cmake --build "$dir" -j "${BLOODGRID_JOBS:-$(nproc)}" --target bloodgrid_unit_tests
 }
 
 # A free TCP port on 127.0.0.1.

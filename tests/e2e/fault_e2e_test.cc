@@ -1,7 +1,7 @@
 // MariaDB SIGKILLed mid-load and restarted under a region of real processes running on a MariaDB
-// of the test's own (tests/e2e/owned_db.h; the shared test server is never touched). Hospital
-// clients keep placing orders, and cancelling some, through the gateway; every call has a 5 s
-// deadline and is retried with the same request_id until it succeeds. Asserted:
+// of the test's own (tests/support/test_mariadb.h; the shared test server is never touched).
+// Hospital clients keep placing orders, and cancelling some, through the gateway; every call has a
+// 5 s deadline and is retried with the same request_id until it succeeds. Asserted:
 //  - every failed call is UNAVAILABLE or DEADLINE_EXCEEDED (never UNKNOWN, INTERNAL, ...), and
 //    none took longer than its deadline plus a little slack;
 //  - orders succeed again within 30 s of the database accepting connections, with no service
@@ -38,9 +38,9 @@
 #include "absl/time/clock.h"
 #include "bench/invariants.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "tests/e2e/owned_db.h"
 #include "tests/e2e/region.h"
 #include "tests/e2e/scenario.h"
+#include "tests/support/test_mariadb.h"
 
 namespace bloodgrid::e2e {
 namespace {
@@ -87,7 +87,7 @@ std::string CodeName(grpc::StatusCode code) {
 class FaultE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_ = std::make_unique<TestMariaDb>(
+    db_ = std::make_unique<testing::TestMariaDb>(
         absl::StrCat(BLOODGRID_BINARY_DIR, "/e2e-runs/fault-db-", absl::ToUnixMillis(absl::Now())));
     ASSERT_FALSE(HasFatalFailure());
     RegionOptions options;
@@ -262,7 +262,7 @@ class FaultE2eTest : public ::testing::Test {
     return target;
   }
 
-  std::unique_ptr<TestMariaDb> db_;
+  std::unique_ptr<testing::TestMariaDb> db_;
   std::unique_ptr<Region> region_;
   std::atomic<bool> stop_{false};
   absl::Mutex mu_;

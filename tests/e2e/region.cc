@@ -23,8 +23,8 @@
 #include "common/service_channel.h"
 #include "gateway/auth.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "tests/e2e/owned_db.h"
 #include "tests/integration/test_db.h"
+#include "tests/support/test_mariadb.h"
 
 namespace bloodgrid::e2e {
 namespace {
@@ -76,7 +76,7 @@ Region::Region(const std::string& name, RegionOptions options)
       << gateway::Sha256Hex(kHospital1Token) << " hospital H1\n"
       << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
   for (const char* service : {"donor", "inventory", "request", "gateway"}) {
-    ports_[service] = PickFreePort();
+    ports_[service] = testing::PickFreePort();
   }
   for (const char* service : {"donor", "inventory", "request", "gateway"}) Start(service);
   channel_ = CreateServiceChannel(absl::StrCat("127.0.0.1:", ports_["gateway"]));
@@ -138,7 +138,7 @@ void Region::Start(const std::string& service) {
   if (auto extra = options_.service_flags.find(service); extra != options_.service_flags.end()) {
     args.insert(args.end(), extra->second.begin(), extra->second.end());
   }
-  const pid_t pid = SpawnProcess(args, absl::StrCat(dir_, "/", service, ".log"));
+  const pid_t pid = testing::SpawnProcess(args, absl::StrCat(dir_, "/", service, ".log"));
   ASSERT_GT(pid, 0) << "cannot start " << binary << ": " << std::strerror(errno);
   pids_[service] = pid;
   WaitServing(ports_[service], absl::Seconds(60));

@@ -5,8 +5,8 @@
 // authenticated public-API stubs. Tests drive only the gateway.
 //
 // The processes are children of the thread that started them and are SIGKILLed if it exits
-// (tests/e2e/owned_db.h SpawnProcess): construct the Region, and call Start/Restart, from the
-// test's own thread.
+// (tests/support/test_mariadb.h SpawnProcess): construct the Region, and call Start/Restart,
+// from the test's own thread.
 #ifndef BLOODGRID_TESTS_E2E_REGION_H_
 #define BLOODGRID_TESTS_E2E_REGION_H_
 
@@ -29,14 +29,16 @@ class Channel;
 class ClientContext;
 }  // namespace grpc
 
+namespace bloodgrid::testing {
+class TestMariaDb;
+}  // namespace bloodgrid::testing
+
 namespace bloodgrid::e2e {
 
 inline constexpr char kAdminToken[] = "e2e-admin-token";
 inline constexpr char kDispatchToken[] = "e2e-dispatch-token";
 inline constexpr char kHospital1Token[] = "e2e-hospital-h1-token";
 inline constexpr char kHospital2Token[] = "e2e-hospital-h2-token";
-
-class TestMariaDb;
 
 struct RegionOptions {
   // Extra command-line flags per process ("donor", "inventory", "request", "gateway"), added
@@ -46,7 +48,7 @@ struct RegionOptions {
   // The MariaDB to run on, not owned, outliving the Region; null: the one scripts/test started
   // (BLOODGRID_TEST_DB_*). On a test's own server the schemas are not dropped at the end: the
   // server goes with them.
-  const TestMariaDb* db = nullptr;
+  const testing::TestMariaDb* db = nullptr;
 };
 
 class Region {

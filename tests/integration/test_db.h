@@ -1,6 +1,9 @@
-// Access to the real MariaDB that scripts/test starts for the integration tests. It exports
-// BLOODGRID_TEST_DB_{HOST,PORT,USER,PASSWORD} (an account with every privilege); each test makes
-// a schema of its own with TestSchema and drops it afterwards, so tests never share data.
+// Access to a real MariaDB for the integration tests: the one scripts/test starts, which it
+// exports as BLOODGRID_TEST_DB_{HOST,PORT,USER,PASSWORD} (an account with every privilege), or,
+// when none of these is set, a private server that the test binary starts on first use and stops
+// at exit (tests/support/test_mariadb.h), so `ctest -R Name` or a test binary run alone works.
+// Each test makes a schema of its own with TestSchema and drops it afterwards, so tests never
+// share data.
 #ifndef BLOODGRID_TESTS_INTEGRATION_TEST_DB_H_
 #define BLOODGRID_TESTS_INTEGRATION_TEST_DB_H_
 
@@ -13,8 +16,10 @@
 
 namespace bloodgrid::testing {
 
-// The admin account's settings, no schema. Exits the test binary with a clear message when the
-// variables are missing (run the tests through scripts/test).
+// The admin account's settings, no schema. The first call without BLOODGRID_TEST_DB_* starts
+// the private server (a second or two); make it from the test's own thread, which the server
+// must not outlive (tests/support/test_mariadb.h SpawnProcess). Exits the test binary with a clear
+// message when only some of the variables are set or the private server cannot start.
 db::DbOptions AdminDbOptions();
 
 // A uniquely named schema, created on construction and dropped on destruction.

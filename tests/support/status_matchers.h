@@ -60,8 +60,8 @@ MATCHER_P(StatusIs, code, "has code " + absl::StatusCodeToString(code)) {
 // value and moves it into `x`; a failure names the status.
 #define BG_ASSERT_OK_AND_ASSIGN(lhs, expr) \
   BG_ASSERT_OK_AND_ASSIGN_IMPL_(BG_TESTING_CONCAT_(bg_test_statusor_, __LINE__), lhs, expr)
-#define BG_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)   \
-  auto statusor = (expr);                                    \
+#define BG_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)    \
+  auto statusor = (expr);                                     \
   ASSERT_TRUE(statusor.ok()) << statusor.status().ToString(); \
   lhs = std::move(statusor).value()
 

@@ -1,8 +1,10 @@
-// What an end-to-end test owns outright: child processes that die with it, loopback ports, and
-// a MariaDB server of its own that it may SIGKILL and restart (the MariaDB that scripts/test
-// starts is shared by tests running in parallel and must never be killed).
-#ifndef BLOODGRID_TESTS_E2E_OWNED_DB_H_
-#define BLOODGRID_TESTS_E2E_OWNED_DB_H_
+// What a test owns outright: child processes that die with it, loopback ports, and a MariaDB
+// server of its own. The integration tests start one when scripts/test gave them none
+// (tests/integration/test_db.h); an end-to-end test starts one that it may SIGKILL and restart
+// (the MariaDB that scripts/test starts is shared by tests running in parallel and must never be
+// killed).
+#ifndef BLOODGRID_TESTS_SUPPORT_TEST_MARIADB_H_
+#define BLOODGRID_TESTS_SUPPORT_TEST_MARIADB_H_
 
 #include <sys/types.h>
 
@@ -11,7 +13,7 @@
 
 #include "common/mysql_pool.h"
 
-namespace bloodgrid::e2e {
+namespace bloodgrid::testing {
 
 // A TCP port on 127.0.0.1 that nothing listened on a moment ago.
 int PickFreePort();
@@ -60,6 +62,6 @@ class TestMariaDb {
   std::string admin_password_;
 };
 
-}  // namespace bloodgrid::e2e
+}  // namespace bloodgrid::testing
 
-#endif  // BLOODGRID_TESTS_E2E_OWNED_DB_H_
+#endif  // BLOODGRID_TESTS_SUPPORT_TEST_MARIADB_H_

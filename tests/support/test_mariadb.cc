@@ -1,4 +1,4 @@
-#include "tests/e2e/owned_db.h"
+#include "tests/support/test_mariadb.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -24,7 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
-namespace bloodgrid::e2e {
+namespace bloodgrid::testing {
 namespace {
 
 // argv[0] as a path: itself when it has a slash, else the first match in PATH (and in the
@@ -246,4 +246,4 @@ db::DbOptions TestMariaDb::AdminOptions() const {
   return options;
 }
 
-}  // namespace bloodgrid::e2e
+}  // namespace bloodgrid::testing
