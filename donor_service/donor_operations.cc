@@ -34,7 +34,7 @@ std::string IdempotencyScope(absl::string_view rpc, absl::string_view actor) {
   return absl::StrCat(rpc, "|#", absl::StrFormat("%016x", FilterHash({actor})));
 }
 
-absl::StatusOr<db::IdempotencyKey> KeyFor(absl::string_view rpc, const Caller& caller,
+absl::StatusOr<db::IdempotencyKey> KeyFor(absl::string_view rpc, const CallContext& caller,
                                           const std::string& request_id,
                                           const google::protobuf::Message& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request_id));
@@ -132,23 +132,13 @@ std::vector<ActiveDeferral> EngineDeferrals(const std::vector<DeferralInForce>& 
 
 }  // namespace
 
-DonorOperations::DonorOperations(const v1::PolicyProfile& policy, DonorStore* store, Clock* clock,
+DonorOperations::DonorOperations(const v1::PolicyProfile& policy, DonorStore* store,
                                  absl::TimeZone time_zone)
-    : policy_(policy), store_(store), clock_(clock), time_zone_(time_zone) {}
-
-CallInfo DonorOperations::Call(const Caller& caller, const std::string& request_id) const {
-  CallInfo call;
-  call.actor = caller.actor;
-  call.request_id = request_id;
-  call.now = clock_->Now();
-  call.today = absl::ToCivilDay(call.now, time_zone_);
-  call.deadline = caller.deadline;
-  return call;
-}
+    : policy_(policy), store_(store), time_zone_(time_zone) {}
 
 absl::StatusOr<absl::CivilDay> DonorOperations::DayOrToday(const std::string& text,
                                                            const std::string& field,
-                                                           const CallInfo& call) const {
+                                                           const CallContext& call) const {
   if (text.empty()) return call.today;
   return ParseDate(text, field);
 }
@@ -156,28 +146,28 @@ absl::StatusOr<absl::CivilDay> DonorOperations::DayOrToday(const std::string& te
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-absl::StatusOr<v1::Donor> DonorOperations::RegisterDonor(const Caller& caller,
+absl::StatusOr<v1::Donor> DonorOperations::RegisterDonor(const CallContext& context,
                                                          const v1::RegisterDonorRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RegisterDonor", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("RegisterDonor", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   if (!request.has_donor()) return InvalidField("donor", "is required");
   v1::Donor donor = request.donor();
   BG_RETURN_IF_ERROR(NormalizeDonorInput(&donor, "donor", call.today));
   return store_->RegisterDonor(call, key, donor);
 }
 
-absl::StatusOr<v1::Donor> DonorOperations::GetDonor(const Caller& caller,
+absl::StatusOr<v1::Donor> DonorOperations::GetDonor(const CallContext& call,
                                                     const v1::GetDonorRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
-  return store_->GetDonor(Call(caller), request.donor_id());
+  return store_->GetDonor(call, request.donor_id());
 }
 
-absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const Caller& caller,
+absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const CallContext& context,
                                                        const v1::UpdateDonorRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("UpdateDonor", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("UpdateDonor", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor().donor_id(), "donor.donor_id", true));
   BG_RETURN_IF_ERROR(ValidateDonorUpdateMask(request.update_mask()));
   // Check the new values before touching the store: applied to a valid stand-in record, only
@@ -198,8 +188,7 @@ absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const Caller& caller,
 }
 
 absl::StatusOr<v1::SearchDonorsResponse> DonorOperations::SearchDonors(
-    const Caller& caller, const v1::SearchDonorsRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::SearchDonorsRequest& request) {
   DonorFilter filter;
   if (!request.national_id().empty()) {
     BG_ASSIGN_OR_RETURN(filter.national_id,
@@ -236,9 +225,9 @@ absl::StatusOr<v1::SearchDonorsResponse> DonorOperations::SearchDonors(
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> DonorOperations::RecordBloodTyping(
-    const Caller& caller, const v1::RecordBloodTypingRequest& request) {
+    const CallContext& context, const v1::RecordBloodTypingRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordBloodTyping", caller, request.request_id(), request));
+                      KeyFor("RecordBloodTyping", context, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(BloodType typed, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
@@ -247,12 +236,12 @@ absl::StatusOr<v1::RecordBloodTypingResponse> DonorOperations::RecordBloodTyping
     BG_ASSIGN_OR_RETURN(typed_at, TimeFromProto(request.typed_at(), "typed_at"));
   }
   return store_->RecordBloodTyping(
-      Call(caller, request.request_id()), key, request.donor_id(), din, typed_at,
+      context.WithRequestId(request.request_id()), key, request.donor_id(), din, typed_at,
       [&](const v1::Donor& current) { return DecideTypingChange(current, typed); });
 }
 
 absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTypeConflicts(
-    const Caller& caller, const v1::ListBloodTypeConflictsRequest& request) {
+    const CallContext& call, const v1::ListBloodTypeConflictsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", false));
   const uint64_t filter_hash = FilterHash(
       {"ListBloodTypeConflicts", request.donor_id(), request.open_only() ? "open" : "all"});
@@ -260,7 +249,7 @@ absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTyp
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
   BG_ASSIGN_OR_RETURN(
       Page<v1::BloodTypeConflict> found,
-      store_->ListBloodTypeConflicts(Call(caller), request.donor_id(), request.open_only(), page));
+      store_->ListBloodTypeConflicts(call, request.donor_id(), request.open_only(), page));
   v1::ListBloodTypeConflictsResponse response;
   for (auto& conflict : found.items) *response.add_conflicts() = std::move(conflict);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -268,15 +257,15 @@ absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTyp
 }
 
 absl::StatusOr<v1::BloodTypeConflict> DonorOperations::ResolveBloodTypeConflict(
-    const Caller& caller, const v1::ResolveBloodTypeConflictRequest& request) {
+    const CallContext& context, const v1::ResolveBloodTypeConflictRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("ResolveBloodTypeConflict", caller, request.request_id(), request));
+                      KeyFor("ResolveBloodTypeConflict", context, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.conflict_id(), "conflict_id", true));
   BG_ASSIGN_OR_RETURN(BloodType resolved,
                       RequireKnownBloodType(request.resolved_blood_type(), "resolved_blood_type"));
   BG_RETURN_IF_ERROR(ValidateText(request.resolved_by(), "resolved_by", 1, 100));
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.note(), "note", 1000));
-  return store_->ResolveBloodTypeConflict(Call(caller, request.request_id()), key,
+  return store_->ResolveBloodTypeConflict(context.WithRequestId(request.request_id()), key,
                                           request.conflict_id(), resolved, request.resolved_by(),
                                           request.note());
 }
@@ -285,8 +274,7 @@ absl::StatusOr<v1::BloodTypeConflict> DonorOperations::ResolveBloodTypeConflict(
 // Eligibility
 
 absl::StatusOr<v1::CheckEligibilityResponse> DonorOperations::CheckEligibility(
-    const Caller& caller, const v1::CheckEligibilityRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::CheckEligibilityRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_RETURN_IF_ERROR(RequireDonationType(request.donation_type(), "donation_type"));
   BG_ASSIGN_OR_RETURN(absl::CivilDay on_date, DayOrToday(request.on_date(), "on_date", call));
@@ -317,11 +305,11 @@ absl::StatusOr<v1::CheckEligibilityResponse> DonorOperations::CheckEligibility(
 // ---------------------------------------------------------------------------------------------
 // Deferrals
 
-absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const Caller& caller,
+absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const CallContext& context,
                                                          const v1::DeferDonorRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("DeferDonor", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("DeferDonor", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const v1::PolicyProfile::DeferralReason* entry =
       FindDeferralReason(policy_, request.reason_code());
@@ -355,31 +343,30 @@ absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const Caller& caller,
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.note(), "note", 1000));
   draft.note = request.note();
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.deferred_by(), "deferred_by", 100));
-  draft.deferred_by = request.deferred_by().empty() ? caller.actor : request.deferred_by();
+  draft.deferred_by = request.deferred_by().empty() ? call.actor : request.deferred_by();
   return store_->DeferDonor(call, key, draft);
 }
 
-absl::StatusOr<v1::Deferral> DonorOperations::VoidDeferral(const Caller& caller,
+absl::StatusOr<v1::Deferral> DonorOperations::VoidDeferral(const CallContext& context,
                                                            const v1::VoidDeferralRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("VoidDeferral", caller, request.request_id(), request));
+                      KeyFor("VoidDeferral", context, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.deferral_id(), "deferral_id", true));
   BG_RETURN_IF_ERROR(ValidateText(request.voided_by(), "voided_by", 1, 100));
   BG_RETURN_IF_ERROR(ValidateText(request.reason(), "reason", 1, 1000));
-  return store_->VoidDeferral(Call(caller, request.request_id()), key, request.deferral_id(),
-                              request.voided_by(), request.reason());
+  return store_->VoidDeferral(context.WithRequestId(request.request_id()), key,
+                              request.deferral_id(), request.voided_by(), request.reason());
 }
 
 absl::StatusOr<v1::ListDeferralsResponse> DonorOperations::ListDeferrals(
-    const Caller& caller, const v1::ListDeferralsRequest& request) {
+    const CallContext& call, const v1::ListDeferralsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const uint64_t filter_hash =
       FilterHash({"ListDeferrals", request.donor_id(), request.active_only() ? "active" : "all"});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
-  BG_ASSIGN_OR_RETURN(
-      Page<v1::Deferral> found,
-      store_->ListDeferrals(Call(caller), request.donor_id(), request.active_only(), page));
+  BG_ASSIGN_OR_RETURN(Page<v1::Deferral> found,
+                      store_->ListDeferrals(call, request.donor_id(), request.active_only(), page));
   v1::ListDeferralsResponse response;
   for (auto& deferral : found.items) *response.add_deferrals() = std::move(deferral);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -390,10 +377,10 @@ absl::StatusOr<v1::ListDeferralsResponse> DonorOperations::ListDeferrals(
 // Donations
 
 absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
-    const Caller& caller, const v1::RecordDonationRequest& request) {
+    const CallContext& context, const v1::RecordDonationRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordDonation", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("RecordDonation", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   BG_RETURN_IF_ERROR(RequireDonationType(request.donation_type(), "donation_type"));
@@ -481,13 +468,13 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
 }
 
 absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
-    const Caller& caller, const v1::ListDonationsRequest& request) {
+    const CallContext& call, const v1::ListDonationsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const uint64_t filter_hash = FilterHash({"ListDonations", request.donor_id()});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
   BG_ASSIGN_OR_RETURN(Page<v1::Donation> found,
-                      store_->ListDonations(Call(caller), request.donor_id(), page));
+                      store_->ListDonations(call, request.donor_id(), page));
   v1::ListDonationsResponse response;
   for (auto& donation : found.items) *response.add_donations() = std::move(donation);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -495,10 +482,10 @@ absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
 }
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive(
-    const Caller& caller, const v1::MarkDonorReactiveRequest& request) {
+    const CallContext& context, const v1::MarkDonorReactiveRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("MarkDonorReactive", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("MarkDonorReactive", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   if (!v1::ScreeningTest_IsValid(request.test()) ||
@@ -533,7 +520,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
   if (!entry->permanent()) draft.ends_on = AddPeriod(start, entry->duration());
   draft.reactive_test = request.test();
   draft.din = din;
-  draft.deferred_by = caller.actor;
+  draft.deferred_by = call.actor;
   return store_->MarkDonorReactive(call, key, draft);
 }
 
@@ -541,8 +528,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
 // Appeals
 
 absl::StatusOr<v1::FindAppealCandidatesResponse> DonorOperations::FindAppealCandidates(
-    const Caller& caller, const v1::FindAppealCandidatesRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::FindAppealCandidatesRequest& request) {
   BG_ASSIGN_OR_RETURN(BloodType type, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   if (request.limit() < 1 || request.limit() > kMaxAppealCandidates) {
@@ -616,11 +602,11 @@ absl::StatusOr<v1::FindAppealCandidatesResponse> DonorOperations::FindAppealCand
   return response;
 }
 
-absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const Caller& caller,
+absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const CallContext& context,
                                                          const v1::CreateAppealRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("CreateAppeal", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("CreateAppeal", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   BG_ASSIGN_OR_RETURN(BloodType type, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_ASSIGN_OR_RETURN(v1::DonationType donation_type,
@@ -651,15 +637,15 @@ absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const Caller& caller,
   appeal.set_donation_type(donation_type);
   appeal.set_donations_needed(request.donations_needed());
   appeal.set_reason(request.reason());
-  appeal.set_created_by(request.created_by().empty() ? caller.actor : request.created_by());
+  appeal.set_created_by(request.created_by().empty() ? call.actor : request.created_by());
   *appeal.mutable_closes_at() = ToProtoTime(closes_at);
   return store_->CreateAppeal(call, key, appeal, donor_ids);
 }
 
 absl::StatusOr<v1::Appeal> DonorOperations::RecordAppealResponse(
-    const Caller& caller, const v1::RecordAppealResponseRequest& request) {
+    const CallContext& context, const v1::RecordAppealResponseRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordAppealResponse", caller, request.request_id(), request));
+                      KeyFor("RecordAppealResponse", context, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.appeal_id(), "appeal_id", true));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   if (!v1::AppealResponse_IsValid(request.response()) ||
@@ -676,26 +662,26 @@ absl::StatusOr<v1::Appeal> DonorOperations::RecordAppealResponse(
     return InvalidField("din", "is only given with APPEAL_RESPONSE_DONATED");
   }
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.note(), "note", 1000));
-  return store_->RecordAppealResponse(Call(caller, request.request_id()), key, request.appeal_id(),
-                                      request.donor_id(), request.response(), din, request.note());
+  return store_->RecordAppealResponse(context.WithRequestId(request.request_id()), key,
+                                      request.appeal_id(), request.donor_id(), request.response(),
+                                      din, request.note());
 }
 
-absl::StatusOr<v1::Appeal> DonorOperations::GetAppeal(const Caller& caller,
+absl::StatusOr<v1::Appeal> DonorOperations::GetAppeal(const CallContext& call,
                                                       const v1::GetAppealRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.appeal_id(), "appeal_id", true));
-  return store_->GetAppeal(Call(caller), request.appeal_id());
+  return store_->GetAppeal(call, request.appeal_id());
 }
 
 absl::StatusOr<v1::ListAppealsResponse> DonorOperations::ListAppeals(
-    const Caller& caller, const v1::ListAppealsRequest& request) {
+    const CallContext& call, const v1::ListAppealsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", false));
   const uint64_t filter_hash =
       FilterHash({"ListAppeals", request.station_id(), request.open_only() ? "open" : "all"});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
-  BG_ASSIGN_OR_RETURN(
-      Page<v1::Appeal> found,
-      store_->ListAppeals(Call(caller), request.station_id(), request.open_only(), page));
+  BG_ASSIGN_OR_RETURN(Page<v1::Appeal> found,
+                      store_->ListAppeals(call, request.station_id(), request.open_only(), page));
   v1::ListAppealsResponse response;
   for (auto& appeal : found.items) *response.add_appeals() = std::move(appeal);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -706,8 +692,7 @@ absl::StatusOr<v1::ListAppealsResponse> DonorOperations::ListAppeals(
 // Reimbursement
 
 absl::StatusOr<v1::ReimbursementBalance> DonorOperations::GetReimbursementBalance(
-    const Caller& caller, const v1::GetReimbursementBalanceRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::GetReimbursementBalanceRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(absl::CivilDay on_date, DayOrToday(request.on_date(), "on_date", call));
   BG_ASSIGN_OR_RETURN(LedgerState state, store_->LoadLedgerState(call, request.donor_id()));
@@ -722,10 +707,10 @@ absl::StatusOr<v1::ReimbursementBalance> DonorOperations::GetReimbursementBalanc
 }
 
 absl::StatusOr<v1::ClaimReimbursementResponse> DonorOperations::ClaimReimbursement(
-    const Caller& caller, const v1::ClaimReimbursementRequest& request) {
+    const CallContext& context, const v1::ClaimReimbursementRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("ClaimReimbursement", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+                      KeyFor("ClaimReimbursement", context, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   if (!v1::ClaimantRelation_IsValid(request.claimant_relation()) ||
       request.claimant_relation() == v1::CLAIMANT_RELATION_UNSPECIFIED) {
@@ -773,13 +758,13 @@ absl::StatusOr<v1::ClaimReimbursementResponse> DonorOperations::ClaimReimburseme
 }
 
 absl::StatusOr<v1::ListReimbursementLedgerResponse> DonorOperations::ListReimbursementLedger(
-    const Caller& caller, const v1::ListReimbursementLedgerRequest& request) {
+    const CallContext& call, const v1::ListReimbursementLedgerRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const uint64_t filter_hash = FilterHash({"ListReimbursementLedger", request.donor_id()});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
   BG_ASSIGN_OR_RETURN(Page<v1::LedgerEntry> found,
-                      store_->ListLedger(Call(caller), request.donor_id(), page));
+                      store_->ListLedger(call, request.donor_id(), page));
   v1::ListReimbursementLedgerResponse response;
   for (auto& entry : found.items) *response.add_entries() = std::move(entry);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));

@@ -138,7 +138,7 @@ absl::Status DonorNotFound(const std::string& donor_id) {
   return absl::NotFoundError(absl::StrCat("donor ", donor_id, " not found"));
 }
 
-void Audit(State& state, const CallInfo& call, const std::string& action,
+void Audit(State& state, const CallContext& call, const std::string& action,
            const std::string& donor_id, const std::string& entity, const std::string& entity_id,
            const std::string& detail) {
   state.events.push_back(StoreEvent{call.actor.substr(0, 128), call.request_id, action, donor_id,
@@ -213,7 +213,7 @@ std::vector<StoreEvent> FakeDonorStore::Events() const {
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallContext& call,
                                                         const db::IdempotencyKey& key,
                                                         const v1::Donor& donor) {
   return Idempotent<v1::Donor>(call, key, [&](State& state, v1::Donor& out) -> absl::Status {
@@ -237,7 +237,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<v1::Donor> FakeDonorStore::GetDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> FakeDonorStore::GetDonor(const CallContext& call,
                                                    const std::string& donor_id) {
   return Read<v1::Donor>(call, [&](const State& state, v1::Donor& out) -> absl::Status {
     std::optional<v1::Donor> donor = FindDonor(state, donor_id, call.today);
@@ -247,7 +247,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::GetDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallContext& call,
                                                       const db::IdempotencyKey& key,
                                                       const std::string& donor_id,
                                                       std::optional<int64_t> expected_version,
@@ -287,7 +287,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<Page<v1::Donor>> FakeDonorStore::SearchDonors(const CallInfo& call,
+absl::StatusOr<Page<v1::Donor>> FakeDonorStore::SearchDonors(const CallContext& call,
                                                              const DonorFilter& filter,
                                                              const PageQuery& page) {
   return Read<Page<v1::Donor>>(call, [&](const State& state, Page<v1::Donor>& out) {
@@ -335,7 +335,7 @@ absl::StatusOr<Page<v1::Donor>> FakeDonorStore::SearchDonors(const CallInfo& cal
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> FakeDonorStore::RecordBloodTyping(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
+    const CallContext& call, const db::IdempotencyKey& key, const std::string& donor_id,
     const std::string& din, std::optional<absl::Time> /*typed_at*/, TypingFn decide) {
   return Idempotent<v1::RecordBloodTypingResponse>(
       call, key, [&](State& state, v1::RecordBloodTypingResponse& out) -> absl::Status {
@@ -379,7 +379,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> FakeDonorStore::RecordBloodTyping(
 }
 
 absl::StatusOr<Page<v1::BloodTypeConflict>> FakeDonorStore::ListBloodTypeConflicts(
-    const CallInfo& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
+    const CallContext& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
   return Read<Page<v1::BloodTypeConflict>>(
       call, [&](const State& state, Page<v1::BloodTypeConflict>& out) {
         std::vector<v1::BloodTypeConflict> found;
@@ -397,7 +397,7 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> FakeDonorStore::ListBloodTypeConflic
 }
 
 absl::StatusOr<v1::BloodTypeConflict> FakeDonorStore::ResolveBloodTypeConflict(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& conflict_id,
+    const CallContext& call, const db::IdempotencyKey& key, const std::string& conflict_id,
     BloodType resolved, const std::string& resolved_by, const std::string& note) {
   return Idempotent<v1::BloodTypeConflict>(
       call, key, [&](State& state, v1::BloodTypeConflict& out) -> absl::Status {
@@ -428,7 +428,7 @@ absl::StatusOr<v1::BloodTypeConflict> FakeDonorStore::ResolveBloodTypeConflict(
 // ---------------------------------------------------------------------------------------------
 // Eligibility
 
-absl::StatusOr<EligibilityInputs> FakeDonorStore::LoadEligibilityInputs(const CallInfo& call,
+absl::StatusOr<EligibilityInputs> FakeDonorStore::LoadEligibilityInputs(const CallContext& call,
                                                                         const std::string& donor_id,
                                                                         absl::CivilDay on_date) {
   return Read<EligibilityInputs>(
@@ -447,7 +447,7 @@ absl::StatusOr<EligibilityInputs> FakeDonorStore::LoadEligibilityInputs(const Ca
 
 namespace {
 
-int64_t InsertDeferral(State& state, const CallInfo& call, const DeferralDraft& draft) {
+int64_t InsertDeferral(State& state, const CallContext& call, const DeferralDraft& draft) {
   const int64_t id = state.next_row++;
   v1::Deferral deferral;
   deferral.set_deferral_id(std::to_string(id));
@@ -467,7 +467,7 @@ int64_t InsertDeferral(State& state, const CallInfo& call, const DeferralDraft& 
 
 }  // namespace
 
-absl::StatusOr<v1::Deferral> FakeDonorStore::DeferDonor(const CallInfo& call,
+absl::StatusOr<v1::Deferral> FakeDonorStore::DeferDonor(const CallContext& call,
                                                         const db::IdempotencyKey& key,
                                                         const DeferralDraft& draft) {
   return Idempotent<v1::Deferral>(call, key, [&](State& state, v1::Deferral& out) -> absl::Status {
@@ -482,7 +482,7 @@ absl::StatusOr<v1::Deferral> FakeDonorStore::DeferDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallInfo& call,
+absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallContext& call,
                                                           const db::IdempotencyKey& key,
                                                           const std::string& deferral_id,
                                                           const std::string& voided_by,
@@ -509,7 +509,7 @@ absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallInfo& call,
   });
 }
 
-absl::StatusOr<Page<v1::Deferral>> FakeDonorStore::ListDeferrals(const CallInfo& call,
+absl::StatusOr<Page<v1::Deferral>> FakeDonorStore::ListDeferrals(const CallContext& call,
                                                                  const std::string& donor_id,
                                                                  bool active_only,
                                                                  const PageQuery& page) {
@@ -535,7 +535,7 @@ absl::StatusOr<Page<v1::Deferral>> FakeDonorStore::ListDeferrals(const CallInfo&
 // Donations
 
 absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
-    const CallInfo& call, const db::IdempotencyKey& key, const DonationDraft& draft,
+    const CallContext& call, const db::IdempotencyKey& key, const DonationDraft& draft,
     EligibilityFn check) {
   const v1::Donation& donation = draft.donation;
   const std::string& donor_id = donation.donor_id();
@@ -614,7 +614,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
       });
 }
 
-absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallInfo& call,
+absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallContext& call,
                                                                  const std::string& donor_id,
                                                                  const PageQuery& page) {
   return Read<Page<v1::Donation>>(
@@ -632,7 +632,7 @@ absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallInfo&
 }
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> FakeDonorStore::MarkDonorReactive(
-    const CallInfo& call, const db::IdempotencyKey& key, const DeferralDraft& draft) {
+    const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) {
   return Idempotent<v1::MarkDonorReactiveResponse>(
       call, key, [&](State& state, v1::MarkDonorReactiveResponse& out) -> absl::Status {
         if (!DonorExists(state, draft.donor_id)) return DonorNotFound(draft.donor_id);

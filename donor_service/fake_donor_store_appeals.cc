@@ -88,7 +88,7 @@ LedgerState LedgerOf(const State& state, const std::string& donor_id) {
 // Appeals
 
 absl::StatusOr<std::vector<AppealPoolEntry>> FakeDonorStore::LoadAppealPool(
-    const CallInfo& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
+    const CallContext& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
   return Read<std::vector<AppealPoolEntry>>(
       call, [&](const State& state, std::vector<AppealPoolEntry>& out) -> absl::Status {
         for (const auto& [id, stored] : state.donors) {
@@ -109,7 +109,7 @@ absl::StatusOr<std::vector<AppealPoolEntry>> FakeDonorStore::LoadAppealPool(
       });
 }
 
-absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallInfo& call,
+absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallContext& call,
                                                         const db::IdempotencyKey& key,
                                                         const v1::Appeal& appeal,
                                                         const std::vector<std::string>& donor_ids) {
@@ -144,7 +144,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallInfo& call,
 }
 
 absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& appeal_id,
+    const CallContext& call, const db::IdempotencyKey& key, const std::string& appeal_id,
     const std::string& donor_id, v1::AppealResponse response, const std::string& din,
     const std::string& note) {
   return Idempotent<v1::Appeal>(call, key, [&](State& state, v1::Appeal& out) -> absl::Status {
@@ -180,7 +180,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
   });
 }
 
-absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallInfo& call,
+absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallContext& call,
                                                      const std::string& appeal_id) {
   return Read<v1::Appeal>(call, [&](const State& state, v1::Appeal& out) -> absl::Status {
     const std::optional<int64_t> id = ParseRowId(appeal_id);
@@ -193,7 +193,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallInfo& call,
   });
 }
 
-absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallInfo& call,
+absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallContext& call,
                                                              const std::string& station_id,
                                                              bool open_only,
                                                              const PageQuery& page) {
@@ -215,7 +215,7 @@ absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallInfo& cal
 // ---------------------------------------------------------------------------------------------
 // Reimbursement
 
-absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallInfo& call,
+absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallContext& call,
                                                             const std::string& donor_id) {
   return Read<LedgerState>(call, [&](const State& state, LedgerState& out) -> absl::Status {
     if (!state.accounts.count(donor_id)) return DonorNotFound(donor_id);
@@ -225,7 +225,8 @@ absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallInfo& call
 }
 
 absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursement(
-    const CallInfo& call, const db::IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
+    const CallContext& call, const db::IdempotencyKey& key, const ClaimDraft& claim,
+    ClaimFn decide) {
   return Idempotent<v1::ClaimReimbursementResponse>(
       call, key, [&](State& state, v1::ClaimReimbursementResponse& out) -> absl::Status {
         if (!state.accounts.count(claim.donor_id)) return DonorNotFound(claim.donor_id);
@@ -269,7 +270,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursemen
       });
 }
 
-absl::StatusOr<Page<v1::LedgerEntry>> FakeDonorStore::ListLedger(const CallInfo& call,
+absl::StatusOr<Page<v1::LedgerEntry>> FakeDonorStore::ListLedger(const CallContext& call,
                                                                  const std::string& donor_id,
                                                                  const PageQuery& page) {
   return Read<Page<v1::LedgerEntry>>(

@@ -34,7 +34,7 @@ v1::PageCursor Cursor(int64_t key, const std::string& id);
 
 absl::Status DonorNotFound(const std::string& donor_id);
 
-void Audit(State& state, const CallInfo& call, const std::string& action,
+void Audit(State& state, const CallContext& call, const std::string& action,
            const std::string& donor_id, const std::string& entity, const std::string& entity_id,
            const std::string& detail);
 
@@ -85,7 +85,7 @@ Page<T> NewestFirstPage(std::vector<T> items, const PageQuery& page,
 }  // namespace fake_internal
 
 template <typename Response, typename Body>
-absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallInfo& call,
+absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallContext& call,
                                                     const db::IdempotencyKey& key, Body body) {
   absl::MutexLock lock(&mu_);
   if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
@@ -111,7 +111,7 @@ absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallInfo& call,
 }
 
 template <typename Result, typename Body>
-absl::StatusOr<Result> FakeDonorStore::Read(const CallInfo& call, Body body) const {
+absl::StatusOr<Result> FakeDonorStore::Read(const CallContext& call, Body body) const {
   absl::MutexLock lock(&mu_);
   if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
   Result result;

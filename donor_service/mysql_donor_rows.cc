@@ -101,7 +101,7 @@ int64_t LastInsertId(Connection& conn) {
   return rs->next() ? rs->getInt64(1) : 0;
 }
 
-void WriteAudit(Connection& conn, const CallInfo& call, const std::string& action,
+void WriteAudit(Connection& conn, const CallContext& call, const std::string& action,
                 const std::string& donor_id, const std::string& entity,
                 const std::string& entity_id, const std::string& detail) {
   sql::PreparedStatement& insert = conn.Prepare(kInsertAudit);
@@ -268,7 +268,7 @@ std::optional<v1::Deferral> ReadDeferral(Connection& conn, int64_t deferral_id,
   return ReadDeferralRow(*rs, today);
 }
 
-int64_t InsertDeferral(Connection& conn, const CallInfo& call, const DeferralDraft& draft) {
+int64_t InsertDeferral(Connection& conn, const CallContext& call, const DeferralDraft& draft) {
   sql::PreparedStatement& insert = conn.Prepare(kInsertDeferral);
   Params(insert)
       .Str(draft.donor_id)

@@ -102,7 +102,7 @@ int64_t QueryCount(db::Connection& conn, const std::string& sql_text,
 
 int64_t LastInsertId(db::Connection& conn);
 
-void WriteAudit(db::Connection& conn, const CallInfo& call, const std::string& action,
+void WriteAudit(db::Connection& conn, const CallContext& call, const std::string& action,
                 const std::string& donor_id, const std::string& entity,
                 const std::string& entity_id, const std::string& detail);
 
@@ -110,7 +110,7 @@ void WriteAudit(db::Connection& conn, const CallInfo& call, const std::string& a
 // key replays the stored response; otherwise the body runs and its response is stored.
 template <typename Response, typename Body>
 absl::StatusOr<Response> Idempotent(db::ConnectionPool& pool, absl::string_view what,
-                                    const CallInfo& call, const db::IdempotencyKey& key,
+                                    const CallContext& call, const db::IdempotencyKey& key,
                                     Body body) {
   Response response;
   absl::Status status =
@@ -128,8 +128,8 @@ absl::StatusOr<Response> Idempotent(db::ConnectionPool& pool, absl::string_view 
 
 // A read in a transaction of its own (which ends the snapshot).
 template <typename Result, typename Body>
-absl::StatusOr<Result> Read(db::ConnectionPool& pool, absl::string_view what, const CallInfo& call,
-                            Body body) {
+absl::StatusOr<Result> Read(db::ConnectionPool& pool, absl::string_view what,
+                            const CallContext& call, Body body) {
   Result result;
   absl::Status status =
       db::RunTransaction(pool, what, call.deadline, [&](db::Connection& conn) -> absl::Status {
@@ -171,7 +171,7 @@ v1::Deferral ReadDeferralRow(sql::ResultSet& rs, absl::CivilDay today);
 std::optional<v1::Deferral> ReadDeferral(db::Connection& conn, int64_t deferral_id,
                                          absl::CivilDay today, bool for_update);
 
-int64_t InsertDeferral(db::Connection& conn, const CallInfo& call, const DeferralDraft& draft);
+int64_t InsertDeferral(db::Connection& conn, const CallContext& call, const DeferralDraft& draft);
 
 v1::Donation ReadDonationRow(sql::ResultSet& rs);
 

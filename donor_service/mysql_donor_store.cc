@@ -17,7 +17,7 @@ using db::IdempotencyKey;
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallContext& call,
                                                          const IdempotencyKey& key,
                                                          const v1::Donor& donor) {
   return Idempotent<v1::Donor>(
@@ -64,7 +64,7 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallInfo& call,
       });
 }
 
-absl::StatusOr<v1::Donor> MysqlDonorStore::GetDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> MysqlDonorStore::GetDonor(const CallContext& call,
                                                     const std::string& donor_id) {
   return Read<v1::Donor>(*pool_, "get donor", call,
                          [&](Connection& conn, v1::Donor& out) -> absl::Status {
@@ -75,7 +75,7 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::GetDonor(const CallInfo& call,
                          });
 }
 
-absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallContext& call,
                                                        const IdempotencyKey& key,
                                                        const std::string& donor_id,
                                                        std::optional<int64_t> expected_version,
@@ -137,7 +137,7 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallInfo& call,
       });
 }
 
-absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& call,
+absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallContext& call,
                                                               const DonorFilter& filter,
                                                               const PageQuery& page) {
   std::string sql_text = absl::StrCat(DonorSelect(), kWhereTrue);
@@ -181,7 +181,7 @@ absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& ca
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& donor_id,
+    const CallContext& call, const IdempotencyKey& key, const std::string& donor_id,
     const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) {
   return Idempotent<v1::RecordBloodTypingResponse>(
       *pool_, "record blood typing", call, key,
@@ -251,7 +251,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping
 }
 
 absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConflicts(
-    const CallInfo& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
+    const CallContext& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
   std::string sql_text = absl::StrCat(kConflictSelect, kWhereTrue);
   if (!donor_id.empty()) absl::StrAppend(&sql_text, kFilterConflictDonor);
   if (open_only) absl::StrAppend(&sql_text, kFilterConflictOpen);
@@ -272,7 +272,7 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConfli
 }
 
 absl::StatusOr<v1::BloodTypeConflict> MysqlDonorStore::ResolveBloodTypeConflict(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& conflict_id,
+    const CallContext& call, const IdempotencyKey& key, const std::string& conflict_id,
     BloodType resolved, const std::string& resolved_by, const std::string& note) {
   return Idempotent<v1::BloodTypeConflict>(
       *pool_, "resolve blood type conflict", call, key,

@@ -13,7 +13,7 @@ using db::IdempotencyKey;
 // Appeals
 
 absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
-    const CallInfo& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
+    const CallContext& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
   return Read<std::vector<AppealPoolEntry>>(
       *pool_, "load appeal pool", call,
       [&](Connection& conn, std::vector<AppealPoolEntry>& out) -> absl::Status {
@@ -53,7 +53,7 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
 }
 
 absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
-    const CallInfo& call, const IdempotencyKey& key, const v1::Appeal& appeal,
+    const CallContext& call, const IdempotencyKey& key, const v1::Appeal& appeal,
     const std::vector<std::string>& donor_ids) {
   return Idempotent<v1::Appeal>(
       *pool_, "create appeal", call, key, [&](Connection& conn, v1::Appeal& out) -> absl::Status {
@@ -99,7 +99,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
 }
 
 absl::StatusOr<v1::Appeal> MysqlDonorStore::RecordAppealResponse(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& appeal_id,
+    const CallContext& call, const IdempotencyKey& key, const std::string& appeal_id,
     const std::string& donor_id, v1::AppealResponse response, const std::string& din,
     const std::string& note) {
   return Idempotent<v1::Appeal>(
@@ -156,7 +156,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::RecordAppealResponse(
       });
 }
 
-absl::StatusOr<v1::Appeal> MysqlDonorStore::GetAppeal(const CallInfo& call,
+absl::StatusOr<v1::Appeal> MysqlDonorStore::GetAppeal(const CallContext& call,
                                                       const std::string& appeal_id) {
   return Read<v1::Appeal>(
       *pool_, "get appeal", call, [&](Connection& conn, v1::Appeal& out) -> absl::Status {
@@ -170,7 +170,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::GetAppeal(const CallInfo& call,
       });
 }
 
-absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallInfo& call,
+absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallContext& call,
                                                               const std::string& station_id,
                                                               bool open_only,
                                                               const PageQuery& page) {

@@ -15,7 +15,7 @@ using db::IdempotencyKey;
 // Eligibility
 
 absl::StatusOr<EligibilityInputs> MysqlDonorStore::LoadEligibilityInputs(
-    const CallInfo& call, const std::string& donor_id, absl::CivilDay on_date) {
+    const CallContext& call, const std::string& donor_id, absl::CivilDay on_date) {
   return Read<EligibilityInputs>(*pool_, "load eligibility inputs", call,
                                  [&](Connection& conn, EligibilityInputs& out) -> absl::Status {
                                    std::optional<v1::Donor> donor =
@@ -31,7 +31,7 @@ absl::StatusOr<EligibilityInputs> MysqlDonorStore::LoadEligibilityInputs(
 // ---------------------------------------------------------------------------------------------
 // Deferrals
 
-absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallInfo& call,
+absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallContext& call,
                                                          const IdempotencyKey& key,
                                                          const DeferralDraft& draft) {
   return Idempotent<v1::Deferral>(
@@ -49,7 +49,7 @@ absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallInfo& call,
       });
 }
 
-absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallInfo& call,
+absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallContext& call,
                                                            const IdempotencyKey& key,
                                                            const std::string& deferral_id,
                                                            const std::string& voided_by,
@@ -78,7 +78,7 @@ absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallInfo& call,
       });
 }
 
-absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo& call,
+absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   bool active_only,
                                                                   const PageQuery& page) {
@@ -106,7 +106,7 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo
 // Donations
 
 absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
-    const CallInfo& call, const IdempotencyKey& key, const DonationDraft& draft,
+    const CallContext& call, const IdempotencyKey& key, const DonationDraft& draft,
     EligibilityFn check) {
   const v1::Donation& donation = draft.donation;
   return Idempotent<v1::RecordDonationResponse>(
@@ -209,7 +209,7 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
       });
 }
 
-absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallInfo& call,
+absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {
   const std::string sql_text = absl::StrCat(kDonationSelect, kDonationsOfDonor);
@@ -228,7 +228,7 @@ absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallInfo
 }
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> MysqlDonorStore::MarkDonorReactive(
-    const CallInfo& call, const IdempotencyKey& key, const DeferralDraft& draft) {
+    const CallContext& call, const IdempotencyKey& key, const DeferralDraft& draft) {
   return Idempotent<v1::MarkDonorReactiveResponse>(
       *pool_, "mark donor reactive", call, key,
       [&](Connection& conn, v1::MarkDonorReactiveResponse& out) -> absl::Status {

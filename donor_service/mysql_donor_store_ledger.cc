@@ -12,7 +12,7 @@ using db::IdempotencyKey;
 // ---------------------------------------------------------------------------------------------
 // Reimbursement
 
-absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallInfo& call,
+absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallContext& call,
                                                              const std::string& donor_id) {
   return Read<LedgerState>(*pool_, "load ledger", call,
                            [&](Connection& conn, LedgerState& out) -> absl::Status {
@@ -24,7 +24,7 @@ absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallInfo& cal
 }
 
 absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimbursement(
-    const CallInfo& call, const IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
+    const CallContext& call, const IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
   return Idempotent<v1::ClaimReimbursementResponse>(
       *pool_, "claim reimbursement", call, key,
       [&](Connection& conn, v1::ClaimReimbursementResponse& out) -> absl::Status {
@@ -85,7 +85,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimburseme
       });
 }
 
-absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallInfo& call,
+absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {
   const std::string sql_text = absl::StrCat(kLedgerSelect, kLedgerOfDonor);
