@@ -13,6 +13,7 @@
 #include "common/din.h"
 #include "common/page_token.h"
 #include "common/policy.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 
 namespace bloodgrid::donor {
@@ -57,30 +58,6 @@ std::string NextPageToken(const std::optional<v1::PageCursor>& next, uint64_t fi
   v1::PageCursor cursor = *next;
   cursor.set_filter_hash(filter_hash);
   return EncodePageToken(cursor);
-}
-
-absl::StatusOr<absl::Time> TimeFromProto(const google::protobuf::Timestamp& ts,
-                                         absl::string_view field) {
-  // google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-  if (ts.seconds() < -62135596800 || ts.seconds() > 253402300799 || ts.nanos() < 0 ||
-      ts.nanos() > 999999999) {
-    return InvalidField(field, "is not a valid timestamp");
-  }
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-google::protobuf::Timestamp ToProtoTime(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(rest * 1000));
-  return ts;
 }
 
 absl::StatusOr<std::string> CanonicalDin(const std::string& text, absl::string_view field) {
@@ -233,7 +210,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> DonorOperations::RecordBloodTyping
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   std::optional<absl::Time> typed_at;
   if (request.has_typed_at()) {
-    BG_ASSIGN_OR_RETURN(typed_at, TimeFromProto(request.typed_at(), "typed_at"));
+    BG_ASSIGN_OR_RETURN(typed_at, ParseTimestamp("typed_at", request.typed_at()));
   }
   return store_->RecordBloodTyping(
       context.WithRequestId(request.request_id()), key, request.donor_id(), din, typed_at,
@@ -397,7 +374,7 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   if (!request.has_collected_at()) return InvalidField("collected_at", "is required");
   BG_ASSIGN_OR_RETURN(absl::Time collected_at,
-                      TimeFromProto(request.collected_at(), "collected_at"));
+                      ParseTimestamp("collected_at", request.collected_at()));
   if (collected_at > call.now + kCollectedAtTolerance) {
     return InvalidField("collected_at", "must not be in the future");
   }
@@ -429,7 +406,7 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   donation.set_donation_type(request.donation_type());
   donation.set_volume_ml(request.volume_ml());
   donation.set_station_id(request.station_id());
-  *donation.mutable_collected_at() = ToProtoTime(collected_at);
+  *donation.mutable_collected_at() = ToTimestamp(collected_at);
   donation.set_collection_date(FormatDate(collection_day));
   *donation.mutable_screening() = request.screening();
   donation.set_adverse_reaction(request.adverse_reaction());
@@ -497,7 +474,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
   }
   absl::CivilDay start = call.today;
   if (request.has_tested_at()) {
-    BG_ASSIGN_OR_RETURN(absl::Time tested_at, TimeFromProto(request.tested_at(), "tested_at"));
+    BG_ASSIGN_OR_RETURN(absl::Time tested_at, ParseTimestamp("tested_at", request.tested_at()));
     if (tested_at > call.now + kCollectedAtTolerance) {
       return InvalidField("tested_at", "must not be in the future");
     }
@@ -626,7 +603,7 @@ absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const CallContext& cont
   }
   absl::Time closes_at = call.now + kDefaultAppealDuration;
   if (request.has_closes_at()) {
-    BG_ASSIGN_OR_RETURN(closes_at, TimeFromProto(request.closes_at(), "closes_at"));
+    BG_ASSIGN_OR_RETURN(closes_at, ParseTimestamp("closes_at", request.closes_at()));
     if (closes_at <= call.now) return InvalidField("closes_at", "must be in the future");
   }
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.created_by(), "created_by", 100));
@@ -638,7 +615,7 @@ absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const CallContext& cont
   appeal.set_donations_needed(request.donations_needed());
   appeal.set_reason(request.reason());
   appeal.set_created_by(request.created_by().empty() ? call.actor : request.created_by());
-  *appeal.mutable_closes_at() = ToProtoTime(closes_at);
+  *appeal.mutable_closes_at() = ToTimestamp(closes_at);
   return store_->CreateAppeal(call, key, appeal, donor_ids);
 }
 

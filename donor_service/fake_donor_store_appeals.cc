@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "donor_service/fake_donor_store.h"
 #include "donor_service/fake_donor_store_internal.h"
@@ -21,13 +22,11 @@ using fake_internal::Micros;
 using fake_internal::NewestFirstPage;
 using fake_internal::ParseRowId;
 using fake_internal::State;
-using fake_internal::StoredTime;
-using google::protobuf::util::TimeUtil;
 
 v1::Appeal AppealAsOf(const FakeDonorStore::AppealRow& row, const State& state, absl::Time now,
                       bool with_contacts) {
   v1::Appeal appeal = row.appeal;
-  appeal.set_open(AppealOpenAt(absl::FromUnixMicros(Micros(appeal.closes_at())), now));
+  appeal.set_open(AppealOpenAt(FromTimestamp(appeal.closes_at()), now));
   v1::AppealCounts* counts = appeal.mutable_counts();
   for (const FakeDonorStore::Contact& c : row.contacts) {
     counts->set_total(counts->total() + 1);
@@ -56,7 +55,7 @@ v1::Appeal AppealAsOf(const FakeDonorStore::AppealRow& row, const State& state, 
     auto donor = state.donors.find(c.donor_id);
     if (donor != state.donors.end()) contact->set_name(donor->second.name());
     contact->set_response(c.response);
-    if (c.responded_at) *contact->mutable_responded_at() = StoredTime(*c.responded_at);
+    if (c.responded_at) *contact->mutable_responded_at() = ToTimestamp(*c.responded_at);
     contact->set_din(c.din);
     contact->set_note(c.note);
   }
@@ -130,8 +129,8 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallContext& call,
     row.appeal.set_donations_needed(appeal.donations_needed());
     row.appeal.set_reason(appeal.reason());
     row.appeal.set_created_by(appeal.created_by());
-    *row.appeal.mutable_created_at() = StoredTime(call.now);
-    *row.appeal.mutable_closes_at() = TimeUtil::MicrosecondsToTimestamp(Micros(appeal.closes_at()));
+    *row.appeal.mutable_created_at() = ToTimestamp(call.now);
+    *row.appeal.mutable_closes_at() = ToTimestamp(FromTimestamp(appeal.closes_at()));
     for (const std::string& donor_id : donor_ids) {
       row.contacts.push_back(Contact{donor_id, v1::APPEAL_RESPONSE_PENDING, std::nullopt, "", ""});
     }
@@ -154,7 +153,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
       return absl::NotFoundError(absl::StrCat("appeal ", appeal_id, " not found"));
     }
     AppealRow& row = it->second;
-    const absl::Time closes_at = absl::FromUnixMicros(Micros(row.appeal.closes_at()));
+    const absl::Time closes_at = FromTimestamp(row.appeal.closes_at());
     if (!AppealOpenAt(closes_at, call.now)) {
       return absl::FailedPreconditionError(
           absl::StrCat("appeal ", appeal_id, " closed at ",
@@ -251,7 +250,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursemen
         entry.set_reimbursed_amount(outcome.decision.reimbursed_amount);
         entry.set_recipient_name(claim.recipient_name);
         entry.set_hospital_name(claim.hospital_name);
-        *entry.mutable_created_at() = StoredTime(call.now);
+        *entry.mutable_created_at() = ToTimestamp(call.now);
         entry.set_created_by(call.actor.substr(0, 128));
         state.ledger[entry_id] = debit;
         Account& account = state.accounts[claim.donor_id];

@@ -34,20 +34,6 @@ absl::Time ParseDbTime(const std::string& text) {
   return t;
 }
 
-google::protobuf::Timestamp ToTimestamp(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(rest * 1000));
-  return ts;
-}
-
 std::string Day(absl::CivilDay day) { return FormatDate(day); }
 
 absl::CivilDay ParseDbDay(const std::string& text) {
@@ -444,10 +430,6 @@ LedgerState ReadLedgerState(Connection& conn, const std::string& donor_id, bool 
                                         crs->getInt("volume_ml")});
   }
   return state;
-}
-
-int64_t TimestampMicros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
 
 v1::PageCursor Cursor(int64_t key, const std::string& id) {

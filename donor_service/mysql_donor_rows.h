@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "common/idempotency.h"
 #include "common/mysql_pool.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "donor_service/donor_store.h"
 #include "donor_service/mysql_donor_sql.h"
@@ -35,8 +36,6 @@ namespace bloodgrid::donor {
 std::string DbTime(absl::Time t);
 
 absl::Time ParseDbTime(const std::string& text);
-
-google::protobuf::Timestamp ToTimestamp(absl::Time t);
 
 std::string Day(absl::CivilDay day);
 
@@ -195,8 +194,6 @@ v1::LedgerEntry ReadLedgerRow(sql::ResultSet& rs);
 
 LedgerState ReadLedgerState(db::Connection& conn, const std::string& donor_id, bool for_update,
                             bool* found);
-
-int64_t TimestampMicros(const google::protobuf::Timestamp& ts);
 
 // A cursor of (sort key, row id).
 v1::PageCursor Cursor(int64_t key, const std::string& id);

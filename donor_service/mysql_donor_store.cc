@@ -265,7 +265,7 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConfli
             },
             [](sql::ResultSet& r) { return ReadConflictRow(r); },
             [](const v1::BloodTypeConflict& c) {
-              return Cursor(TimestampMicros(c.created_at()), c.conflict_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(c.created_at())), c.conflict_id());
             });
         return absl::OkStatus();
       });

@@ -73,7 +73,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
             .Str(appeal.reason())
             .Str(appeal.created_by())
             .Str(DbTime(call.now))
-            .Str(DbTime(absl::FromUnixMicros(TimestampMicros(appeal.closes_at()))));
+            .Str(DbTime(FromTimestamp(appeal.closes_at())));
         insert.executeUpdate();
         const int64_t appeal_id = LastInsertId(conn);
         for (size_t i = 0; i < donor_ids.size(); ++i) {
@@ -188,7 +188,7 @@ absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallContext&
             },
             [&](sql::ResultSet& r) { return ReadAppealRow(r, call.now); },
             [](const v1::Appeal& a) {
-              return Cursor(TimestampMicros(a.created_at()), a.appeal_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(a.created_at())), a.appeal_id());
             });
         return absl::OkStatus();
       });

@@ -152,7 +152,7 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
                 .Int(donation.donation_type())
                 .Int(donation.volume_ml())
                 .Str(donation.station_id())
-                .Str(DbTime(absl::FromUnixMicros(TimestampMicros(donation.collected_at()))))
+                .Str(DbTime(FromTimestamp(donation.collected_at())))
                 .Str(donation.collection_date())
                 .OptDouble(opt_double(s.has_weight_kg(), s.weight_kg()))
                 .OptDouble(opt_double(s.has_hemoglobin_g_l(), s.hemoglobin_g_l()))
@@ -221,7 +221,7 @@ absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallCont
             conn, sql_text, kDonationKeyset, page, [&](Params& params) { params.Str(donor_id); },
             [](sql::ResultSet& r) { return ReadDonationRow(r); },
             [](const v1::Donation& d) {
-              return Cursor(TimestampMicros(d.collected_at()), d.donation_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(d.collected_at())), d.donation_id());
             });
         return absl::OkStatus();
       });

@@ -97,7 +97,7 @@ absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallCont
             conn, sql_text, kLedgerKeyset, page, [&](Params& params) { params.Str(donor_id); },
             [](sql::ResultSet& r) { return ReadLedgerRow(r); },
             [](const v1::LedgerEntry& e) {
-              return Cursor(TimestampMicros(e.created_at()), e.entry_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(e.created_at())), e.entry_id());
             });
         return absl::OkStatus();
       });
