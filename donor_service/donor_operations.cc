@@ -7,10 +7,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/din.h"
+#include "common/idempotency.h"
 #include "common/page_token.h"
 #include "common/policy.h"
 #include "common/proto_time.h"
@@ -26,22 +26,6 @@ constexpr absl::Duration kCollectedAtTolerance = absl::Minutes(1);
 // Contract limits (donor.proto).
 constexpr int kMaxAppealCandidates = 200;
 constexpr int kMaxAppealDonors = 500;
-
-// request_id keys are scoped by (RPC, caller) (common.proto "Idempotency"); the scope column is
-// 64 characters, so a long actor is replaced by its fingerprint.
-std::string IdempotencyScope(absl::string_view rpc, absl::string_view actor) {
-  std::string scope = absl::StrCat(rpc, "|", actor);
-  if (scope.size() <= 64) return scope;
-  return absl::StrCat(rpc, "|#", absl::StrFormat("%016x", FilterHash({actor})));
-}
-
-absl::StatusOr<db::IdempotencyKey> KeyFor(absl::string_view rpc, const CallContext& caller,
-                                          const std::string& request_id,
-                                          const google::protobuf::Message& request) {
-  BG_RETURN_IF_ERROR(db::ValidateRequestId(request_id));
-  return db::IdempotencyKey{IdempotencyScope(rpc, caller.actor), request_id,
-                            db::RequestFingerprint(request)};
-}
 
 absl::StatusOr<PageQuery> PageFrom(int32_t page_size, const std::string& token,
                                    uint64_t filter_hash) {
@@ -125,8 +109,9 @@ absl::StatusOr<absl::CivilDay> DonorOperations::DayOrToday(const std::string& te
 
 absl::StatusOr<v1::Donor> DonorOperations::RegisterDonor(const CallContext& context,
                                                          const v1::RegisterDonorRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RegisterDonor", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RegisterDonor", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   if (!request.has_donor()) return InvalidField("donor", "is required");
   v1::Donor donor = request.donor();
@@ -142,8 +127,9 @@ absl::StatusOr<v1::Donor> DonorOperations::GetDonor(const CallContext& call,
 
 absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const CallContext& context,
                                                        const v1::UpdateDonorRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("UpdateDonor", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("UpdateDonor", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor().donor_id(), "donor.donor_id", true));
   BG_RETURN_IF_ERROR(ValidateDonorUpdateMask(request.update_mask()));
@@ -203,8 +189,9 @@ absl::StatusOr<v1::SearchDonorsResponse> DonorOperations::SearchDonors(
 
 absl::StatusOr<v1::RecordBloodTypingResponse> DonorOperations::RecordBloodTyping(
     const CallContext& context, const v1::RecordBloodTypingRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordBloodTyping", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RecordBloodTyping", context.actor, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(BloodType typed, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
@@ -236,7 +223,8 @@ absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTyp
 absl::StatusOr<v1::BloodTypeConflict> DonorOperations::ResolveBloodTypeConflict(
     const CallContext& context, const v1::ResolveBloodTypeConflictRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("ResolveBloodTypeConflict", context, request.request_id(), request));
+                      db::MakeIdempotencyKey("ResolveBloodTypeConflict", context.actor,
+                                             request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.conflict_id(), "conflict_id", true));
   BG_ASSIGN_OR_RETURN(BloodType resolved,
                       RequireKnownBloodType(request.resolved_blood_type(), "resolved_blood_type"));
@@ -284,8 +272,9 @@ absl::StatusOr<v1::CheckEligibilityResponse> DonorOperations::CheckEligibility(
 
 absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const CallContext& context,
                                                          const v1::DeferDonorRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("DeferDonor", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("DeferDonor", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const v1::PolicyProfile::DeferralReason* entry =
@@ -326,8 +315,9 @@ absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const CallContext& cont
 
 absl::StatusOr<v1::Deferral> DonorOperations::VoidDeferral(const CallContext& context,
                                                            const v1::VoidDeferralRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("VoidDeferral", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("VoidDeferral", context.actor, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.deferral_id(), "deferral_id", true));
   BG_RETURN_IF_ERROR(ValidateText(request.voided_by(), "voided_by", 1, 100));
   BG_RETURN_IF_ERROR(ValidateText(request.reason(), "reason", 1, 1000));
@@ -355,8 +345,9 @@ absl::StatusOr<v1::ListDeferralsResponse> DonorOperations::ListDeferrals(
 
 absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
     const CallContext& context, const v1::RecordDonationRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordDonation", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RecordDonation", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
@@ -460,8 +451,9 @@ absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive(
     const CallContext& context, const v1::MarkDonorReactiveRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("MarkDonorReactive", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("MarkDonorReactive", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
@@ -581,8 +573,9 @@ absl::StatusOr<v1::FindAppealCandidatesResponse> DonorOperations::FindAppealCand
 
 absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const CallContext& context,
                                                          const v1::CreateAppealRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("CreateAppeal", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("CreateAppeal", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   BG_ASSIGN_OR_RETURN(BloodType type, RequireKnownBloodType(request.blood_type(), "blood_type"));
@@ -621,8 +614,9 @@ absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const CallContext& cont
 
 absl::StatusOr<v1::Appeal> DonorOperations::RecordAppealResponse(
     const CallContext& context, const v1::RecordAppealResponseRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordAppealResponse", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RecordAppealResponse", context.actor, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.appeal_id(), "appeal_id", true));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   if (!v1::AppealResponse_IsValid(request.response()) ||
@@ -685,8 +679,9 @@ absl::StatusOr<v1::ReimbursementBalance> DonorOperations::GetReimbursementBalanc
 
 absl::StatusOr<v1::ClaimReimbursementResponse> DonorOperations::ClaimReimbursement(
     const CallContext& context, const v1::ClaimReimbursementRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("ClaimReimbursement", context, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ClaimReimbursement", context.actor, request.request_id(), request));
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   if (!v1::ClaimantRelation_IsValid(request.claimant_relation()) ||
