@@ -10,6 +10,7 @@
 namespace bloodgrid::donor {
 
 using db::Connection;
+using db::Params;
 
 const std::string& DonorSelect() {
   static const std::string* const sql = new std::string(absl::StrCat(
@@ -145,8 +146,13 @@ v1::Donor ReadDonorRow(sql::ResultSet& rs) {
   return donor;
 }
 
+Params& BindDeferralInForce(Params& params, absl::CivilDay day) {
+  return params.Str(FormatDate(day)).Str(FormatDate(day));
+}
+
 Params& BindDonorDay(Params& params, absl::CivilDay today) {
-  return params.DeferralInForce(today).Int(v1::DEFERRAL_KIND_PERMANENT).DeferralInForce(today);
+  return BindDeferralInForce(BindDeferralInForce(params, today).Int(v1::DEFERRAL_KIND_PERMANENT),
+                             today);
 }
 
 std::optional<v1::Donor> ReadDonor(Connection& conn, const std::string& donor_id,
@@ -331,7 +337,7 @@ std::vector<DeferralInForce> ReadDeferralsInForce(Connection& conn, const std::s
                                                   absl::CivilDay on_date) {
   sql::PreparedStatement& select = conn.Prepare(
       absl::StrCat(kDeferralsInForceOfDonor, kDeferralInForce, kDeferralsInForceOrder));
-  Params(select).Str(donor_id).DeferralInForce(on_date);
+  BindDeferralInForce(Params(select).Str(donor_id), on_date);
   auto rs = Query(select);
   std::vector<DeferralInForce> deferrals;
   while (rs->next()) deferrals.push_back(DeferralInForceRow(*rs));

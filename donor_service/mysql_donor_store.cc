@@ -13,6 +13,7 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Registry
@@ -20,8 +21,9 @@ using db::IdempotencyKey;
 absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallContext& call,
                                                          const IdempotencyKey& key,
                                                          const v1::Donor& donor) {
-  return Idempotent<v1::Donor>(
-      *pool_, "register donor", call, key, [&](Connection& conn, v1::Donor& out) -> absl::Status {
+  return db::RunIdempotent<v1::Donor>(
+      *pool_, "register donor", call.deadline, &key,
+      [&](Connection& conn, v1::Donor& out) -> absl::Status {
         if (auto existing = DonorIdWithNationalId(conn, donor.national_id())) {
           return NationalIdTaken(*existing);
         }
@@ -80,8 +82,9 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallContext& call,
                                                        const std::string& donor_id,
                                                        std::optional<int64_t> expected_version,
                                                        DonorUpdateFn update) {
-  return Idempotent<v1::Donor>(
-      *pool_, "update donor", call, key, [&](Connection& conn, v1::Donor& out) -> absl::Status {
+  return db::RunIdempotent<v1::Donor>(
+      *pool_, "update donor", call.deadline, &key,
+      [&](Connection& conn, v1::Donor& out) -> absl::Status {
         if (!LockDonor(conn, donor_id)) return DonorNotFound(donor_id);
         std::optional<v1::Donor> current = ReadDonor(conn, donor_id, call.today);
         if (!current) return DonorNotFound(donor_id);
@@ -183,8 +186,8 @@ absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallContext&
 absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping(
     const CallContext& call, const IdempotencyKey& key, const std::string& donor_id,
     const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) {
-  return Idempotent<v1::RecordBloodTypingResponse>(
-      *pool_, "record blood typing", call, key,
+  return db::RunIdempotent<v1::RecordBloodTypingResponse>(
+      *pool_, "record blood typing", call.deadline, &key,
       [&](Connection& conn, v1::RecordBloodTypingResponse& out) -> absl::Status {
         if (!LockDonor(conn, donor_id)) return DonorNotFound(donor_id);
         sql::PreparedStatement& earlier = conn.Prepare(kSelectTyping);
@@ -274,8 +277,8 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConfli
 absl::StatusOr<v1::BloodTypeConflict> MysqlDonorStore::ResolveBloodTypeConflict(
     const CallContext& call, const IdempotencyKey& key, const std::string& conflict_id,
     BloodType resolved, const std::string& resolved_by, const std::string& note) {
-  return Idempotent<v1::BloodTypeConflict>(
-      *pool_, "resolve blood type conflict", call, key,
+  return db::RunIdempotent<v1::BloodTypeConflict>(
+      *pool_, "resolve blood type conflict", call.deadline, &key,
       [&](Connection& conn, v1::BloodTypeConflict& out) -> absl::Status {
         const std::optional<int64_t> id = ParseRowId(conflict_id);
         std::optional<v1::BloodTypeConflict> conflict =

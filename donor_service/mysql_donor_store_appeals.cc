@@ -8,6 +8,7 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Appeals
@@ -41,7 +42,7 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
         }
         sql::PreparedStatement& deferrals =
             conn.Prepare(absl::StrCat(kPoolDeferrals, kDeferralInForce, kDeferralsInForceOrder));
-        Params(deferrals).Int(type.abo).Int(type.rhd).DeferralInForce(on_date);
+        BindDeferralInForce(Params(deferrals).Int(type.abo).Int(type.rhd), on_date);
         auto drs = Query(deferrals);
         while (drs->next()) {
           auto it = index.find(Text(*drs, "donor_id"));
@@ -55,8 +56,9 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
 absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
     const CallContext& call, const IdempotencyKey& key, const v1::Appeal& appeal,
     const std::vector<std::string>& donor_ids) {
-  return Idempotent<v1::Appeal>(
-      *pool_, "create appeal", call, key, [&](Connection& conn, v1::Appeal& out) -> absl::Status {
+  return db::RunIdempotent<v1::Appeal>(
+      *pool_, "create appeal", call.deadline, &key,
+      [&](Connection& conn, v1::Appeal& out) -> absl::Status {
         for (size_t i = 0; i < donor_ids.size(); ++i) {
           if (QueryCount(conn, kDonorExists, {donor_ids[i]}) == 0) {
             return InvalidField(absl::StrCat("donor_ids[", i, "]"),
@@ -102,8 +104,8 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::RecordAppealResponse(
     const CallContext& call, const IdempotencyKey& key, const std::string& appeal_id,
     const std::string& donor_id, v1::AppealResponse response, const std::string& din,
     const std::string& note) {
-  return Idempotent<v1::Appeal>(
-      *pool_, "record appeal response", call, key,
+  return db::RunIdempotent<v1::Appeal>(
+      *pool_, "record appeal response", call.deadline, &key,
       [&](Connection& conn, v1::Appeal& out) -> absl::Status {
         const std::optional<int64_t> id = ParseRowId(appeal_id);
         std::optional<absl::Time> closes_at;

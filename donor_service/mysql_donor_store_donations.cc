@@ -10,6 +10,7 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Eligibility
@@ -34,8 +35,9 @@ absl::StatusOr<EligibilityInputs> MysqlDonorStore::LoadEligibilityInputs(
 absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallContext& call,
                                                          const IdempotencyKey& key,
                                                          const DeferralDraft& draft) {
-  return Idempotent<v1::Deferral>(
-      *pool_, "defer donor", call, key, [&](Connection& conn, v1::Deferral& out) -> absl::Status {
+  return db::RunIdempotent<v1::Deferral>(
+      *pool_, "defer donor", call.deadline, &key,
+      [&](Connection& conn, v1::Deferral& out) -> absl::Status {
         if (!LockDonor(conn, draft.donor_id)) return DonorNotFound(draft.donor_id);
         const int64_t id = InsertDeferral(conn, call, draft);
         WriteAudit(conn, call, "DeferDonor", draft.donor_id, "deferral", std::to_string(id),
@@ -54,8 +56,9 @@ absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallContext& ca
                                                            const std::string& deferral_id,
                                                            const std::string& voided_by,
                                                            const std::string& reason) {
-  return Idempotent<v1::Deferral>(
-      *pool_, "void deferral", call, key, [&](Connection& conn, v1::Deferral& out) -> absl::Status {
+  return db::RunIdempotent<v1::Deferral>(
+      *pool_, "void deferral", call.deadline, &key,
+      [&](Connection& conn, v1::Deferral& out) -> absl::Status {
         const std::optional<int64_t> id = ParseRowId(deferral_id);
         std::optional<v1::Deferral> deferral =
             id ? ReadDeferral(conn, *id, call.today, /*for_update=*/true) : std::nullopt;
@@ -92,7 +95,7 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallCont
             conn, sql_text, kDeferralKeyset, page,
             [&](Params& params) {
               params.Str(donor_id);
-              if (active_only) params.DeferralInForce(call.today);
+              if (active_only) BindDeferralInForce(params, call.today);
             },
             [&](sql::ResultSet& r) { return ReadDeferralRow(r, call.today); },
             [](const v1::Deferral& d) {
@@ -109,8 +112,8 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
     const CallContext& call, const IdempotencyKey& key, const DonationDraft& draft,
     EligibilityFn check) {
   const v1::Donation& donation = draft.donation;
-  return Idempotent<v1::RecordDonationResponse>(
-      *pool_, "record donation", call, key,
+  return db::RunIdempotent<v1::RecordDonationResponse>(
+      *pool_, "record donation", call.deadline, &key,
       [&](Connection& conn, v1::RecordDonationResponse& out) -> absl::Status {
         const std::string& donor_id = donation.donor_id();
         // The donor's row lock serialises this donor's donations: two collections racing
@@ -229,8 +232,8 @@ absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallCont
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> MysqlDonorStore::MarkDonorReactive(
     const CallContext& call, const IdempotencyKey& key, const DeferralDraft& draft) {
-  return Idempotent<v1::MarkDonorReactiveResponse>(
-      *pool_, "mark donor reactive", call, key,
+  return db::RunIdempotent<v1::MarkDonorReactiveResponse>(
+      *pool_, "mark donor reactive", call.deadline, &key,
       [&](Connection& conn, v1::MarkDonorReactiveResponse& out) -> absl::Status {
         if (!LockDonor(conn, draft.donor_id)) return DonorNotFound(draft.donor_id);
         out.set_donation_found(

@@ -8,6 +8,7 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Reimbursement
@@ -25,8 +26,8 @@ absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallContext& 
 
 absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimbursement(
     const CallContext& call, const IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
-  return Idempotent<v1::ClaimReimbursementResponse>(
-      *pool_, "claim reimbursement", call, key,
+  return db::RunIdempotent<v1::ClaimReimbursementResponse>(
+      *pool_, "claim reimbursement", call.deadline, &key,
       [&](Connection& conn, v1::ClaimReimbursementResponse& out) -> absl::Status {
         // The account row lock serialises every claim on this donor's balance.
         bool found = false;
