@@ -2,168 +2,144 @@
 
 #include <grpcpp/server_context.h>
 
-#include <algorithm>
-#include <string>
-#include <utility>
-
 #include "common/call_context.h"
 #include "common/grpc_status.h"
 
 namespace bloodgrid::donor {
-namespace {
 
-// Longest actor recorded; the gateway sends "<role>:<subject>".
-constexpr size_t kMaxActorLength = 128;
-
-Caller CallerOf(const grpc::ServerContext& context) {
-  Caller caller;
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(kActorMetadataKey);
-  if (it != metadata.end() && !it->second.empty()) {
-    caller.actor = std::string(it->second.data(), std::min(it->second.size(), kMaxActorLength));
-  }
-  caller.deadline = CallDeadline(context);
-  return caller;
+CallContext DonorGrpcService::CallOf(const grpc::ServerContext& context) const {
+  return CallContextFromServer(context, *clock_, time_zone_);
 }
-
-template <typename Response>
-grpc::Status Respond(absl::StatusOr<Response> result, Response* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
-
-}  // namespace
 
 grpc::Status DonorGrpcService::RegisterDonor(grpc::ServerContext* context,
                                              const v1::RegisterDonorRequest* request,
                                              v1::Donor* response) {
-  return Respond(operations_->RegisterDonor(CallerOf(*context), *request), response);
+  return Respond(operations_->RegisterDonor(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::GetDonor(grpc::ServerContext* context,
                                         const v1::GetDonorRequest* request, v1::Donor* response) {
-  return Respond(operations_->GetDonor(CallerOf(*context), *request), response);
+  return Respond(operations_->GetDonor(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::UpdateDonor(grpc::ServerContext* context,
                                            const v1::UpdateDonorRequest* request,
                                            v1::Donor* response) {
-  return Respond(operations_->UpdateDonor(CallerOf(*context), *request), response);
+  return Respond(operations_->UpdateDonor(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::SearchDonors(grpc::ServerContext* context,
                                             const v1::SearchDonorsRequest* request,
                                             v1::SearchDonorsResponse* response) {
-  return Respond(operations_->SearchDonors(CallerOf(*context), *request), response);
+  return Respond(operations_->SearchDonors(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::RecordBloodTyping(grpc::ServerContext* context,
                                                  const v1::RecordBloodTypingRequest* request,
                                                  v1::RecordBloodTypingResponse* response) {
-  return Respond(operations_->RecordBloodTyping(CallerOf(*context), *request), response);
+  return Respond(operations_->RecordBloodTyping(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ListBloodTypeConflicts(
     grpc::ServerContext* context, const v1::ListBloodTypeConflictsRequest* request,
     v1::ListBloodTypeConflictsResponse* response) {
-  return Respond(operations_->ListBloodTypeConflicts(CallerOf(*context), *request), response);
+  return Respond(operations_->ListBloodTypeConflicts(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ResolveBloodTypeConflict(
     grpc::ServerContext* context, const v1::ResolveBloodTypeConflictRequest* request,
     v1::BloodTypeConflict* response) {
-  return Respond(operations_->ResolveBloodTypeConflict(CallerOf(*context), *request), response);
+  return Respond(operations_->ResolveBloodTypeConflict(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::CheckEligibility(grpc::ServerContext* context,
                                                 const v1::CheckEligibilityRequest* request,
                                                 v1::CheckEligibilityResponse* response) {
-  return Respond(operations_->CheckEligibility(CallerOf(*context), *request), response);
+  return Respond(operations_->CheckEligibility(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::DeferDonor(grpc::ServerContext* context,
                                           const v1::DeferDonorRequest* request,
                                           v1::Deferral* response) {
-  return Respond(operations_->DeferDonor(CallerOf(*context), *request), response);
+  return Respond(operations_->DeferDonor(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::VoidDeferral(grpc::ServerContext* context,
                                             const v1::VoidDeferralRequest* request,
                                             v1::Deferral* response) {
-  return Respond(operations_->VoidDeferral(CallerOf(*context), *request), response);
+  return Respond(operations_->VoidDeferral(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ListDeferrals(grpc::ServerContext* context,
                                              const v1::ListDeferralsRequest* request,
                                              v1::ListDeferralsResponse* response) {
-  return Respond(operations_->ListDeferrals(CallerOf(*context), *request), response);
+  return Respond(operations_->ListDeferrals(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::RecordDonation(grpc::ServerContext* context,
                                               const v1::RecordDonationRequest* request,
                                               v1::RecordDonationResponse* response) {
-  return Respond(operations_->RecordDonation(CallerOf(*context), *request), response);
+  return Respond(operations_->RecordDonation(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ListDonations(grpc::ServerContext* context,
                                              const v1::ListDonationsRequest* request,
                                              v1::ListDonationsResponse* response) {
-  return Respond(operations_->ListDonations(CallerOf(*context), *request), response);
+  return Respond(operations_->ListDonations(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::MarkDonorReactive(grpc::ServerContext* context,
                                                  const v1::MarkDonorReactiveRequest* request,
                                                  v1::MarkDonorReactiveResponse* response) {
-  return Respond(operations_->MarkDonorReactive(CallerOf(*context), *request), response);
+  return Respond(operations_->MarkDonorReactive(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::FindAppealCandidates(grpc::ServerContext* context,
                                                     const v1::FindAppealCandidatesRequest* request,
                                                     v1::FindAppealCandidatesResponse* response) {
-  return Respond(operations_->FindAppealCandidates(CallerOf(*context), *request), response);
+  return Respond(operations_->FindAppealCandidates(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::CreateAppeal(grpc::ServerContext* context,
                                             const v1::CreateAppealRequest* request,
                                             v1::Appeal* response) {
-  return Respond(operations_->CreateAppeal(CallerOf(*context), *request), response);
+  return Respond(operations_->CreateAppeal(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::RecordAppealResponse(grpc::ServerContext* context,
                                                     const v1::RecordAppealResponseRequest* request,
                                                     v1::Appeal* response) {
-  return Respond(operations_->RecordAppealResponse(CallerOf(*context), *request), response);
+  return Respond(operations_->RecordAppealResponse(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::GetAppeal(grpc::ServerContext* context,
                                          const v1::GetAppealRequest* request,
                                          v1::Appeal* response) {
-  return Respond(operations_->GetAppeal(CallerOf(*context), *request), response);
+  return Respond(operations_->GetAppeal(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ListAppeals(grpc::ServerContext* context,
                                            const v1::ListAppealsRequest* request,
                                            v1::ListAppealsResponse* response) {
-  return Respond(operations_->ListAppeals(CallerOf(*context), *request), response);
+  return Respond(operations_->ListAppeals(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::GetReimbursementBalance(
     grpc::ServerContext* context, const v1::GetReimbursementBalanceRequest* request,
     v1::ReimbursementBalance* response) {
-  return Respond(operations_->GetReimbursementBalance(CallerOf(*context), *request), response);
+  return Respond(operations_->GetReimbursementBalance(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ClaimReimbursement(grpc::ServerContext* context,
                                                   const v1::ClaimReimbursementRequest* request,
                                                   v1::ClaimReimbursementResponse* response) {
-  return Respond(operations_->ClaimReimbursement(CallerOf(*context), *request), response);
+  return Respond(operations_->ClaimReimbursement(CallOf(*context), *request), response);
 }
 
 grpc::Status DonorGrpcService::ListReimbursementLedger(
     grpc::ServerContext* context, const v1::ListReimbursementLedgerRequest* request,
     v1::ListReimbursementLedgerResponse* response) {
-  return Respond(operations_->ListReimbursementLedger(CallerOf(*context), *request), response);
+  return Respond(operations_->ListReimbursementLedger(CallOf(*context), *request), response);
 }
 
 }  // namespace bloodgrid::donor

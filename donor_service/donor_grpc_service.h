@@ -1,23 +1,25 @@
-// The gRPC face of DonorService: thin synchronous handlers that read the caller (actor
-// metadata, deadline), call DonorOperations and convert the status once (ToGrpcStatus). No
-// rule and no SQL lives here.
+// The gRPC face of DonorService: thin synchronous handlers that build the call's CallContext
+// once (CallContextFromServer: actor, now and today from the service's clock, deadline), call
+// DonorOperations and answer through Respond (common/grpc_status.h). No rule and no SQL lives
+// here.
 //
 // Thread-safe.
 #ifndef BLOODGRID_DONOR_SERVICE_DONOR_GRPC_SERVICE_H_
 #define BLOODGRID_DONOR_SERVICE_DONOR_GRPC_SERVICE_H_
 
+#include "absl/time/time.h"
 #include "bloodgrid/v1/donor.grpc.pb.h"
+#include "common/call_context.h"
+#include "common/clock.h"
 #include "donor_service/donor_operations.h"
 
 namespace bloodgrid::donor {
 
-// Metadata key carrying "<role>:<subject>" of the caller (common.proto "Actor").
-inline constexpr char kActorMetadataKey[] = "x-bloodgrid-actor";
-
 class DonorGrpcService final : public v1::DonorService::Service {
  public:
-  // `operations` must outlive the service.
-  explicit DonorGrpcService(DonorOperations* operations) : operations_(operations) {}
+  // `operations` and `clock` must outlive the service; calendar days are in `time_zone`.
+  DonorGrpcService(DonorOperations* operations, const Clock* clock, absl::TimeZone time_zone)
+      : operations_(operations), clock_(clock), time_zone_(time_zone) {}
 
   grpc::Status RegisterDonor(grpc::ServerContext* context, const v1::RegisterDonorRequest* request,
                              v1::Donor* response) override;
@@ -76,7 +78,11 @@ class DonorGrpcService final : public v1::DonorService::Service {
                                        v1::ListReimbursementLedgerResponse* response) override;
 
  private:
+  CallContext CallOf(const grpc::ServerContext& context) const;
+
   DonorOperations* const operations_;
+  const Clock* const clock_;
+  const absl::TimeZone time_zone_;
 };
 
 }  // namespace bloodgrid::donor

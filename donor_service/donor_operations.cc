@@ -7,12 +7,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/din.h"
+#include "common/idempotency.h"
 #include "common/page_token.h"
 #include "common/policy.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 
 namespace bloodgrid::donor {
@@ -25,22 +26,6 @@ constexpr absl::Duration kCollectedAtTolerance = absl::Minutes(1);
 // Contract limits (donor.proto).
 constexpr int kMaxAppealCandidates = 200;
 constexpr int kMaxAppealDonors = 500;
-
-// request_id keys are scoped by (RPC, caller) (common.proto "Idempotency"); the scope column is
-// 64 characters, so a long actor is replaced by its fingerprint.
-std::string IdempotencyScope(absl::string_view rpc, absl::string_view actor) {
-  std::string scope = absl::StrCat(rpc, "|", actor);
-  if (scope.size() <= 64) return scope;
-  return absl::StrCat(rpc, "|#", absl::StrFormat("%016x", FilterHash({actor})));
-}
-
-absl::StatusOr<db::IdempotencyKey> KeyFor(absl::string_view rpc, const Caller& caller,
-                                          const std::string& request_id,
-                                          const google::protobuf::Message& request) {
-  BG_RETURN_IF_ERROR(db::ValidateRequestId(request_id));
-  return db::IdempotencyKey{IdempotencyScope(rpc, caller.actor), request_id,
-                            db::RequestFingerprint(request)};
-}
 
 absl::StatusOr<PageQuery> PageFrom(int32_t page_size, const std::string& token,
                                    uint64_t filter_hash) {
@@ -57,30 +42,6 @@ std::string NextPageToken(const std::optional<v1::PageCursor>& next, uint64_t fi
   v1::PageCursor cursor = *next;
   cursor.set_filter_hash(filter_hash);
   return EncodePageToken(cursor);
-}
-
-absl::StatusOr<absl::Time> TimeFromProto(const google::protobuf::Timestamp& ts,
-                                         absl::string_view field) {
-  // google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-  if (ts.seconds() < -62135596800 || ts.seconds() > 253402300799 || ts.nanos() < 0 ||
-      ts.nanos() > 999999999) {
-    return InvalidField(field, "is not a valid timestamp");
-  }
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-google::protobuf::Timestamp ToProtoTime(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(rest * 1000));
-  return ts;
 }
 
 absl::StatusOr<std::string> CanonicalDin(const std::string& text, absl::string_view field) {
@@ -132,23 +93,13 @@ std::vector<ActiveDeferral> EngineDeferrals(const std::vector<DeferralInForce>& 
 
 }  // namespace
 
-DonorOperations::DonorOperations(const v1::PolicyProfile& policy, DonorStore* store, Clock* clock,
+DonorOperations::DonorOperations(const v1::PolicyProfile& policy, DonorStore* store,
                                  absl::TimeZone time_zone)
-    : policy_(policy), store_(store), clock_(clock), time_zone_(time_zone) {}
-
-CallInfo DonorOperations::Call(const Caller& caller, const std::string& request_id) const {
-  CallInfo call;
-  call.actor = caller.actor;
-  call.request_id = request_id;
-  call.now = clock_->Now();
-  call.today = absl::ToCivilDay(call.now, time_zone_);
-  call.deadline = caller.deadline;
-  return call;
-}
+    : policy_(policy), store_(store), time_zone_(time_zone) {}
 
 absl::StatusOr<absl::CivilDay> DonorOperations::DayOrToday(const std::string& text,
                                                            const std::string& field,
-                                                           const CallInfo& call) const {
+                                                           const CallContext& call) const {
   if (text.empty()) return call.today;
   return ParseDate(text, field);
 }
@@ -156,28 +107,30 @@ absl::StatusOr<absl::CivilDay> DonorOperations::DayOrToday(const std::string& te
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-absl::StatusOr<v1::Donor> DonorOperations::RegisterDonor(const Caller& caller,
+absl::StatusOr<v1::Donor> DonorOperations::RegisterDonor(const CallContext& context,
                                                          const v1::RegisterDonorRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RegisterDonor", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RegisterDonor", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   if (!request.has_donor()) return InvalidField("donor", "is required");
   v1::Donor donor = request.donor();
   BG_RETURN_IF_ERROR(NormalizeDonorInput(&donor, "donor", call.today));
   return store_->RegisterDonor(call, key, donor);
 }
 
-absl::StatusOr<v1::Donor> DonorOperations::GetDonor(const Caller& caller,
+absl::StatusOr<v1::Donor> DonorOperations::GetDonor(const CallContext& call,
                                                     const v1::GetDonorRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
-  return store_->GetDonor(Call(caller), request.donor_id());
+  return store_->GetDonor(call, request.donor_id());
 }
 
-absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const Caller& caller,
+absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const CallContext& context,
                                                        const v1::UpdateDonorRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("UpdateDonor", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("UpdateDonor", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor().donor_id(), "donor.donor_id", true));
   BG_RETURN_IF_ERROR(ValidateDonorUpdateMask(request.update_mask()));
   // Check the new values before touching the store: applied to a valid stand-in record, only
@@ -198,8 +151,7 @@ absl::StatusOr<v1::Donor> DonorOperations::UpdateDonor(const Caller& caller,
 }
 
 absl::StatusOr<v1::SearchDonorsResponse> DonorOperations::SearchDonors(
-    const Caller& caller, const v1::SearchDonorsRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::SearchDonorsRequest& request) {
   DonorFilter filter;
   if (!request.national_id().empty()) {
     BG_ASSIGN_OR_RETURN(filter.national_id,
@@ -236,23 +188,24 @@ absl::StatusOr<v1::SearchDonorsResponse> DonorOperations::SearchDonors(
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> DonorOperations::RecordBloodTyping(
-    const Caller& caller, const v1::RecordBloodTypingRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordBloodTyping", caller, request.request_id(), request));
+    const CallContext& context, const v1::RecordBloodTypingRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RecordBloodTyping", context.actor, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(BloodType typed, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   std::optional<absl::Time> typed_at;
   if (request.has_typed_at()) {
-    BG_ASSIGN_OR_RETURN(typed_at, TimeFromProto(request.typed_at(), "typed_at"));
+    BG_ASSIGN_OR_RETURN(typed_at, ParseTimestamp("typed_at", request.typed_at()));
   }
   return store_->RecordBloodTyping(
-      Call(caller, request.request_id()), key, request.donor_id(), din, typed_at,
+      context.WithRequestId(request.request_id()), key, request.donor_id(), din, typed_at,
       [&](const v1::Donor& current) { return DecideTypingChange(current, typed); });
 }
 
 absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTypeConflicts(
-    const Caller& caller, const v1::ListBloodTypeConflictsRequest& request) {
+    const CallContext& call, const v1::ListBloodTypeConflictsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", false));
   const uint64_t filter_hash = FilterHash(
       {"ListBloodTypeConflicts", request.donor_id(), request.open_only() ? "open" : "all"});
@@ -260,7 +213,7 @@ absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTyp
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
   BG_ASSIGN_OR_RETURN(
       Page<v1::BloodTypeConflict> found,
-      store_->ListBloodTypeConflicts(Call(caller), request.donor_id(), request.open_only(), page));
+      store_->ListBloodTypeConflicts(call, request.donor_id(), request.open_only(), page));
   v1::ListBloodTypeConflictsResponse response;
   for (auto& conflict : found.items) *response.add_conflicts() = std::move(conflict);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -268,15 +221,16 @@ absl::StatusOr<v1::ListBloodTypeConflictsResponse> DonorOperations::ListBloodTyp
 }
 
 absl::StatusOr<v1::BloodTypeConflict> DonorOperations::ResolveBloodTypeConflict(
-    const Caller& caller, const v1::ResolveBloodTypeConflictRequest& request) {
+    const CallContext& context, const v1::ResolveBloodTypeConflictRequest& request) {
   BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("ResolveBloodTypeConflict", caller, request.request_id(), request));
+                      db::MakeIdempotencyKey("ResolveBloodTypeConflict", context.actor,
+                                             request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.conflict_id(), "conflict_id", true));
   BG_ASSIGN_OR_RETURN(BloodType resolved,
                       RequireKnownBloodType(request.resolved_blood_type(), "resolved_blood_type"));
   BG_RETURN_IF_ERROR(ValidateText(request.resolved_by(), "resolved_by", 1, 100));
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.note(), "note", 1000));
-  return store_->ResolveBloodTypeConflict(Call(caller, request.request_id()), key,
+  return store_->ResolveBloodTypeConflict(context.WithRequestId(request.request_id()), key,
                                           request.conflict_id(), resolved, request.resolved_by(),
                                           request.note());
 }
@@ -285,8 +239,7 @@ absl::StatusOr<v1::BloodTypeConflict> DonorOperations::ResolveBloodTypeConflict(
 // Eligibility
 
 absl::StatusOr<v1::CheckEligibilityResponse> DonorOperations::CheckEligibility(
-    const Caller& caller, const v1::CheckEligibilityRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::CheckEligibilityRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_RETURN_IF_ERROR(RequireDonationType(request.donation_type(), "donation_type"));
   BG_ASSIGN_OR_RETURN(absl::CivilDay on_date, DayOrToday(request.on_date(), "on_date", call));
@@ -317,11 +270,12 @@ absl::StatusOr<v1::CheckEligibilityResponse> DonorOperations::CheckEligibility(
 // ---------------------------------------------------------------------------------------------
 // Deferrals
 
-absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const Caller& caller,
+absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const CallContext& context,
                                                          const v1::DeferDonorRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("DeferDonor", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("DeferDonor", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const v1::PolicyProfile::DeferralReason* entry =
       FindDeferralReason(policy_, request.reason_code());
@@ -355,31 +309,31 @@ absl::StatusOr<v1::Deferral> DonorOperations::DeferDonor(const Caller& caller,
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.note(), "note", 1000));
   draft.note = request.note();
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.deferred_by(), "deferred_by", 100));
-  draft.deferred_by = request.deferred_by().empty() ? caller.actor : request.deferred_by();
+  draft.deferred_by = request.deferred_by().empty() ? call.actor : request.deferred_by();
   return store_->DeferDonor(call, key, draft);
 }
 
-absl::StatusOr<v1::Deferral> DonorOperations::VoidDeferral(const Caller& caller,
+absl::StatusOr<v1::Deferral> DonorOperations::VoidDeferral(const CallContext& context,
                                                            const v1::VoidDeferralRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("VoidDeferral", caller, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("VoidDeferral", context.actor, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.deferral_id(), "deferral_id", true));
   BG_RETURN_IF_ERROR(ValidateText(request.voided_by(), "voided_by", 1, 100));
   BG_RETURN_IF_ERROR(ValidateText(request.reason(), "reason", 1, 1000));
-  return store_->VoidDeferral(Call(caller, request.request_id()), key, request.deferral_id(),
-                              request.voided_by(), request.reason());
+  return store_->VoidDeferral(context.WithRequestId(request.request_id()), key,
+                              request.deferral_id(), request.voided_by(), request.reason());
 }
 
 absl::StatusOr<v1::ListDeferralsResponse> DonorOperations::ListDeferrals(
-    const Caller& caller, const v1::ListDeferralsRequest& request) {
+    const CallContext& call, const v1::ListDeferralsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const uint64_t filter_hash =
       FilterHash({"ListDeferrals", request.donor_id(), request.active_only() ? "active" : "all"});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
-  BG_ASSIGN_OR_RETURN(
-      Page<v1::Deferral> found,
-      store_->ListDeferrals(Call(caller), request.donor_id(), request.active_only(), page));
+  BG_ASSIGN_OR_RETURN(Page<v1::Deferral> found,
+                      store_->ListDeferrals(call, request.donor_id(), request.active_only(), page));
   v1::ListDeferralsResponse response;
   for (auto& deferral : found.items) *response.add_deferrals() = std::move(deferral);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -390,10 +344,11 @@ absl::StatusOr<v1::ListDeferralsResponse> DonorOperations::ListDeferrals(
 // Donations
 
 absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
-    const Caller& caller, const v1::RecordDonationRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordDonation", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+    const CallContext& context, const v1::RecordDonationRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RecordDonation", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   BG_RETURN_IF_ERROR(RequireDonationType(request.donation_type(), "donation_type"));
@@ -410,7 +365,7 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   if (!request.has_collected_at()) return InvalidField("collected_at", "is required");
   BG_ASSIGN_OR_RETURN(absl::Time collected_at,
-                      TimeFromProto(request.collected_at(), "collected_at"));
+                      ParseTimestamp("collected_at", request.collected_at()));
   if (collected_at > call.now + kCollectedAtTolerance) {
     return InvalidField("collected_at", "must not be in the future");
   }
@@ -442,7 +397,7 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   donation.set_donation_type(request.donation_type());
   donation.set_volume_ml(request.volume_ml());
   donation.set_station_id(request.station_id());
-  *donation.mutable_collected_at() = ToProtoTime(collected_at);
+  *donation.mutable_collected_at() = ToTimestamp(collected_at);
   donation.set_collection_date(FormatDate(collection_day));
   *donation.mutable_screening() = request.screening();
   donation.set_adverse_reaction(request.adverse_reaction());
@@ -481,13 +436,13 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
 }
 
 absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
-    const Caller& caller, const v1::ListDonationsRequest& request) {
+    const CallContext& call, const v1::ListDonationsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const uint64_t filter_hash = FilterHash({"ListDonations", request.donor_id()});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
   BG_ASSIGN_OR_RETURN(Page<v1::Donation> found,
-                      store_->ListDonations(Call(caller), request.donor_id(), page));
+                      store_->ListDonations(call, request.donor_id(), page));
   v1::ListDonationsResponse response;
   for (auto& donation : found.items) *response.add_donations() = std::move(donation);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -495,10 +450,11 @@ absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
 }
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive(
-    const Caller& caller, const v1::MarkDonorReactiveRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("MarkDonorReactive", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+    const CallContext& context, const v1::MarkDonorReactiveRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("MarkDonorReactive", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   if (!v1::ScreeningTest_IsValid(request.test()) ||
@@ -510,7 +466,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
   }
   absl::CivilDay start = call.today;
   if (request.has_tested_at()) {
-    BG_ASSIGN_OR_RETURN(absl::Time tested_at, TimeFromProto(request.tested_at(), "tested_at"));
+    BG_ASSIGN_OR_RETURN(absl::Time tested_at, ParseTimestamp("tested_at", request.tested_at()));
     if (tested_at > call.now + kCollectedAtTolerance) {
       return InvalidField("tested_at", "must not be in the future");
     }
@@ -533,7 +489,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
   if (!entry->permanent()) draft.ends_on = AddPeriod(start, entry->duration());
   draft.reactive_test = request.test();
   draft.din = din;
-  draft.deferred_by = caller.actor;
+  draft.deferred_by = call.actor;
   return store_->MarkDonorReactive(call, key, draft);
 }
 
@@ -541,8 +497,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
 // Appeals
 
 absl::StatusOr<v1::FindAppealCandidatesResponse> DonorOperations::FindAppealCandidates(
-    const Caller& caller, const v1::FindAppealCandidatesRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::FindAppealCandidatesRequest& request) {
   BG_ASSIGN_OR_RETURN(BloodType type, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   if (request.limit() < 1 || request.limit() > kMaxAppealCandidates) {
@@ -616,11 +571,12 @@ absl::StatusOr<v1::FindAppealCandidatesResponse> DonorOperations::FindAppealCand
   return response;
 }
 
-absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const Caller& caller,
+absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const CallContext& context,
                                                          const v1::CreateAppealRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("CreateAppeal", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("CreateAppeal", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
   BG_ASSIGN_OR_RETURN(BloodType type, RequireKnownBloodType(request.blood_type(), "blood_type"));
   BG_ASSIGN_OR_RETURN(v1::DonationType donation_type,
@@ -640,7 +596,7 @@ absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const Caller& caller,
   }
   absl::Time closes_at = call.now + kDefaultAppealDuration;
   if (request.has_closes_at()) {
-    BG_ASSIGN_OR_RETURN(closes_at, TimeFromProto(request.closes_at(), "closes_at"));
+    BG_ASSIGN_OR_RETURN(closes_at, ParseTimestamp("closes_at", request.closes_at()));
     if (closes_at <= call.now) return InvalidField("closes_at", "must be in the future");
   }
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.created_by(), "created_by", 100));
@@ -651,15 +607,16 @@ absl::StatusOr<v1::Appeal> DonorOperations::CreateAppeal(const Caller& caller,
   appeal.set_donation_type(donation_type);
   appeal.set_donations_needed(request.donations_needed());
   appeal.set_reason(request.reason());
-  appeal.set_created_by(request.created_by().empty() ? caller.actor : request.created_by());
-  *appeal.mutable_closes_at() = ToProtoTime(closes_at);
+  appeal.set_created_by(request.created_by().empty() ? call.actor : request.created_by());
+  *appeal.mutable_closes_at() = ToTimestamp(closes_at);
   return store_->CreateAppeal(call, key, appeal, donor_ids);
 }
 
 absl::StatusOr<v1::Appeal> DonorOperations::RecordAppealResponse(
-    const Caller& caller, const v1::RecordAppealResponseRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("RecordAppealResponse", caller, request.request_id(), request));
+    const CallContext& context, const v1::RecordAppealResponseRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("RecordAppealResponse", context.actor, request.request_id(), request));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.appeal_id(), "appeal_id", true));
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   if (!v1::AppealResponse_IsValid(request.response()) ||
@@ -676,26 +633,26 @@ absl::StatusOr<v1::Appeal> DonorOperations::RecordAppealResponse(
     return InvalidField("din", "is only given with APPEAL_RESPONSE_DONATED");
   }
   BG_RETURN_IF_ERROR(ValidateOptionalText(request.note(), "note", 1000));
-  return store_->RecordAppealResponse(Call(caller, request.request_id()), key, request.appeal_id(),
-                                      request.donor_id(), request.response(), din, request.note());
+  return store_->RecordAppealResponse(context.WithRequestId(request.request_id()), key,
+                                      request.appeal_id(), request.donor_id(), request.response(),
+                                      din, request.note());
 }
 
-absl::StatusOr<v1::Appeal> DonorOperations::GetAppeal(const Caller& caller,
+absl::StatusOr<v1::Appeal> DonorOperations::GetAppeal(const CallContext& call,
                                                       const v1::GetAppealRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.appeal_id(), "appeal_id", true));
-  return store_->GetAppeal(Call(caller), request.appeal_id());
+  return store_->GetAppeal(call, request.appeal_id());
 }
 
 absl::StatusOr<v1::ListAppealsResponse> DonorOperations::ListAppeals(
-    const Caller& caller, const v1::ListAppealsRequest& request) {
+    const CallContext& call, const v1::ListAppealsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", false));
   const uint64_t filter_hash =
       FilterHash({"ListAppeals", request.station_id(), request.open_only() ? "open" : "all"});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
-  BG_ASSIGN_OR_RETURN(
-      Page<v1::Appeal> found,
-      store_->ListAppeals(Call(caller), request.station_id(), request.open_only(), page));
+  BG_ASSIGN_OR_RETURN(Page<v1::Appeal> found,
+                      store_->ListAppeals(call, request.station_id(), request.open_only(), page));
   v1::ListAppealsResponse response;
   for (auto& appeal : found.items) *response.add_appeals() = std::move(appeal);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));
@@ -706,8 +663,7 @@ absl::StatusOr<v1::ListAppealsResponse> DonorOperations::ListAppeals(
 // Reimbursement
 
 absl::StatusOr<v1::ReimbursementBalance> DonorOperations::GetReimbursementBalance(
-    const Caller& caller, const v1::GetReimbursementBalanceRequest& request) {
-  const CallInfo call = Call(caller);
+    const CallContext& call, const v1::GetReimbursementBalanceRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(absl::CivilDay on_date, DayOrToday(request.on_date(), "on_date", call));
   BG_ASSIGN_OR_RETURN(LedgerState state, store_->LoadLedgerState(call, request.donor_id()));
@@ -722,10 +678,11 @@ absl::StatusOr<v1::ReimbursementBalance> DonorOperations::GetReimbursementBalanc
 }
 
 absl::StatusOr<v1::ClaimReimbursementResponse> DonorOperations::ClaimReimbursement(
-    const Caller& caller, const v1::ClaimReimbursementRequest& request) {
-  BG_ASSIGN_OR_RETURN(db::IdempotencyKey key,
-                      KeyFor("ClaimReimbursement", caller, request.request_id(), request));
-  const CallInfo call = Call(caller, request.request_id());
+    const CallContext& context, const v1::ClaimReimbursementRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ClaimReimbursement", context.actor, request.request_id(), request));
+  const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   if (!v1::ClaimantRelation_IsValid(request.claimant_relation()) ||
       request.claimant_relation() == v1::CLAIMANT_RELATION_UNSPECIFIED) {
@@ -773,13 +730,13 @@ absl::StatusOr<v1::ClaimReimbursementResponse> DonorOperations::ClaimReimburseme
 }
 
 absl::StatusOr<v1::ListReimbursementLedgerResponse> DonorOperations::ListReimbursementLedger(
-    const Caller& caller, const v1::ListReimbursementLedgerRequest& request) {
+    const CallContext& call, const v1::ListReimbursementLedgerRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   const uint64_t filter_hash = FilterHash({"ListReimbursementLedger", request.donor_id()});
   BG_ASSIGN_OR_RETURN(PageQuery page,
                       PageFrom(request.page_size(), request.page_token(), filter_hash));
   BG_ASSIGN_OR_RETURN(Page<v1::LedgerEntry> found,
-                      store_->ListLedger(Call(caller), request.donor_id(), page));
+                      store_->ListLedger(call, request.donor_id(), page));
   v1::ListReimbursementLedgerResponse response;
   for (auto& entry : found.items) *response.add_entries() = std::move(entry);
   response.set_next_page_token(NextPageToken(found.next, filter_hash));

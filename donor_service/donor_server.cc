@@ -35,8 +35,9 @@ absl::StatusOr<std::unique_ptr<DonorServer>> DonorServer::BuildAndStart(const Op
   BG_ASSIGN_OR_RETURN(server->env_, PrepareServiceEnvironment(env_options));
   server->store_ = std::make_unique<MysqlDonorStore>(server->env_.pool.get());
   server->operations_ = std::make_unique<DonorOperations>(server->env_.policy, server->store_.get(),
-                                                          options.clock, options.time_zone);
-  server->service_ = std::make_unique<DonorGrpcService>(server->operations_.get());
+                                                          options.time_zone);
+  server->service_ = std::make_unique<DonorGrpcService>(server->operations_.get(), options.clock,
+                                                        options.time_zone);
   db::ConnectionPool* pool = server->env_.pool.get();
   BG_ASSIGN_OR_RETURN(server->server_,
                       ServiceServer::BuildAndStart(

@@ -12,7 +12,8 @@
 // Status codes: NOT_FOUND for the record a method acts on, ALREADY_EXISTS for a natural-key
 // duplicate, FAILED_PRECONDITION for a state that forbids the change, ABORTED after lost lock
 // conflicts, UNAVAILABLE when the database is unreachable, DEADLINE_EXCEEDED past
-// CallInfo::deadline. Where a method takes a rule callback, the store calls it inside the
+// CallContext::deadline. Audit rows record the CallContext's actor, request_id and now; "today"
+// below is its today. Where a method takes a rule callback, the store calls it inside the
 // transaction with the data it read (after locking what the decision depends on) and returns
 // the callback's error unchanged.
 //
@@ -32,24 +33,12 @@
 #include "bloodgrid/v1/common.pb.h"
 #include "bloodgrid/v1/donor.pb.h"
 #include "common/blood.h"
+#include "common/call_context.h"
 #include "common/idempotency.h"
 #include "donor_service/donor_rules.h"
 #include "donor_service/eligibility.h"
 
 namespace bloodgrid::donor {
-
-// Who, when and until when, for one call.
-struct CallInfo {
-  // "admin:alice"; "system:unknown" when the caller sent none. Recorded in audit rows.
-  std::string actor = "system:unknown";
-  // The client's request_id ("" for reads); recorded in audit rows.
-  std::string request_id;
-  // The current instant (from the service's clock) and the region's calendar day of it.
-  absl::Time now;
-  absl::CivilDay today;
-  // The work must be done by then.
-  absl::Time deadline = absl::InfiniteFuture();
-};
 
 // One page of a list: up to page_size rows after the cursor.
 struct PageQuery {
@@ -160,23 +149,25 @@ class DonorStore {
   // Stores a new donor (input fields normalised; output-only ones ignored) with a new donor_id.
   // ALREADY_EXISTS "national_id already registered: existing_donor_id=<id>" when the national
   // id is taken, also when a concurrent registration of it commits first.
-  virtual absl::StatusOr<v1::Donor> RegisterDonor(const CallInfo& call,
+  virtual absl::StatusOr<v1::Donor> RegisterDonor(const CallContext& call,
                                                   const db::IdempotencyKey& key,
                                                   const v1::Donor& donor) = 0;
 
   // The donor with its output-only fields as of call.today. NOT_FOUND.
-  virtual absl::StatusOr<v1::Donor> GetDonor(const CallInfo& call, const std::string& donor_id) = 0;
+  virtual absl::StatusOr<v1::Donor> GetDonor(const CallContext& call,
+                                             const std::string& donor_id) = 0;
 
   // Locks the donor, checks expected_version (ABORTED on a mismatch), asks `update` for the new
   // record and stores its input fields (version + 1 when something changed). NOT_FOUND;
   // ALREADY_EXISTS (as RegisterDonor) when the new national id belongs to another donor.
-  virtual absl::StatusOr<v1::Donor> UpdateDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  virtual absl::StatusOr<v1::Donor> UpdateDonor(const CallContext& call,
+                                                const db::IdempotencyKey& key,
                                                 const std::string& donor_id,
                                                 std::optional<int64_t> expected_version,
                                                 DonorUpdateFn update) = 0;
 
   // Donors matching every filter, by name then donor_id.
-  virtual absl::StatusOr<Page<v1::Donor>> SearchDonors(const CallInfo& call,
+  virtual absl::StatusOr<Page<v1::Donor>> SearchDonors(const CallContext& call,
                                                        const DonorFilter& filter,
                                                        const PageQuery& page) = 0;
 
@@ -188,35 +179,36 @@ class DonorStore {
   // the same (donor, DIN) does not ask `decide` and returns the first one's outcome (the donor
   // as now, the conflict it opened). NOT_FOUND.
   virtual absl::StatusOr<v1::RecordBloodTypingResponse> RecordBloodTyping(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& donor_id,
       const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) = 0;
 
   // Conflicts, newest first; donor_id "" = every donor.
   virtual absl::StatusOr<Page<v1::BloodTypeConflict>> ListBloodTypeConflicts(
-      const CallInfo& call, const std::string& donor_id, bool open_only, const PageQuery& page) = 0;
+      const CallContext& call, const std::string& donor_id, bool open_only,
+      const PageQuery& page) = 0;
 
   // Resolves a conflict and sets the donor's blood type (confirmed). NOT_FOUND;
   // FAILED_PRECONDITION when already resolved.
   virtual absl::StatusOr<v1::BloodTypeConflict> ResolveBloodTypeConflict(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& conflict_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& conflict_id,
       BloodType resolved, const std::string& resolved_by, const std::string& note) = 0;
 
   // ---- Eligibility
 
   // The donor, history and deferrals in force on `on_date`. NOT_FOUND.
-  virtual absl::StatusOr<EligibilityInputs> LoadEligibilityInputs(const CallInfo& call,
+  virtual absl::StatusOr<EligibilityInputs> LoadEligibilityInputs(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   absl::CivilDay on_date) = 0;
 
   // ---- Deferrals
 
   // Records a deferral. NOT_FOUND for an unknown donor.
-  virtual absl::StatusOr<v1::Deferral> DeferDonor(const CallInfo& call,
+  virtual absl::StatusOr<v1::Deferral> DeferDonor(const CallContext& call,
                                                   const db::IdempotencyKey& key,
                                                   const DeferralDraft& draft) = 0;
 
   // Voids a deferral, keeping the record. NOT_FOUND; FAILED_PRECONDITION when already voided.
-  virtual absl::StatusOr<v1::Deferral> VoidDeferral(const CallInfo& call,
+  virtual absl::StatusOr<v1::Deferral> VoidDeferral(const CallContext& call,
                                                     const db::IdempotencyKey& key,
                                                     const std::string& deferral_id,
                                                     const std::string& voided_by,
@@ -224,7 +216,7 @@ class DonorStore {
 
   // A donor's deferrals, newest start_date first; active_only: active on call.today.
   // NOT_FOUND for an unknown donor.
-  virtual absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallInfo& call,
+  virtual absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallContext& call,
                                                            const std::string& donor_id,
                                                            bool active_only,
                                                            const PageQuery& page) = 0;
@@ -237,13 +229,13 @@ class DonorStore {
   // "din: ..."; otherwise `check` decides on the donor's data as of collection_date (its error
   // is returned), then the donation, the donor's counters and, when credit_ml is set, a ledger
   // credit are written. NOT_FOUND for an unknown donor.
-  virtual absl::StatusOr<v1::RecordDonationResponse> RecordDonation(const CallInfo& call,
+  virtual absl::StatusOr<v1::RecordDonationResponse> RecordDonation(const CallContext& call,
                                                                     const db::IdempotencyKey& key,
                                                                     const DonationDraft& draft,
                                                                     EligibilityFn check) = 0;
 
   // A donor's donations, newest collected_at first. NOT_FOUND for an unknown donor.
-  virtual absl::StatusOr<Page<v1::Donation>> ListDonations(const CallInfo& call,
+  virtual absl::StatusOr<Page<v1::Donation>> ListDonations(const CallContext& call,
                                                            const std::string& donor_id,
                                                            const PageQuery& page) = 0;
 
@@ -251,20 +243,20 @@ class DonorStore {
   // deferral for (donor, DIN, test) exists (then returns it, newly_deferred = false).
   // NOT_FOUND for an unknown donor.
   virtual absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(
-      const CallInfo& call, const db::IdempotencyKey& key, const DeferralDraft& draft) = 0;
+      const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) = 0;
 
   // ---- Appeals
 
   // Every donor of `type` with donations since `history_from` (up to `on_date`) and the
   // deferrals in force on `on_date`.
   virtual absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(
-      const CallInfo& call, BloodType type, absl::CivilDay on_date,
+      const CallContext& call, BloodType type, absl::CivilDay on_date,
       absl::CivilDay history_from) = 0;
 
   // Opens an appeal (appeal_id, created_at, open, contacts, counts of `appeal` ignored) with a
   // PENDING contact per donor id, in order. INVALID_ARGUMENT "donor_ids[i]: ..." for an
   // unknown donor.
-  virtual absl::StatusOr<v1::Appeal> CreateAppeal(const CallInfo& call,
+  virtual absl::StatusOr<v1::Appeal> CreateAppeal(const CallContext& call,
                                                   const db::IdempotencyKey& key,
                                                   const v1::Appeal& appeal,
                                                   const std::vector<std::string>& donor_ids) = 0;
@@ -273,23 +265,23 @@ class DonorStore {
   // appeal; FAILED_PRECONDITION when closed; INVALID_ARGUMENT "donor_id: ..." for an unknown
   // donor.
   virtual absl::StatusOr<v1::Appeal> RecordAppealResponse(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& appeal_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& appeal_id,
       const std::string& donor_id, v1::AppealResponse response, const std::string& din,
       const std::string& note) = 0;
 
   // One appeal with contacts and counts. NOT_FOUND.
-  virtual absl::StatusOr<v1::Appeal> GetAppeal(const CallInfo& call,
+  virtual absl::StatusOr<v1::Appeal> GetAppeal(const CallContext& call,
                                                const std::string& appeal_id) = 0;
 
   // Appeals newest first, without contacts; station "" = all; open_only: closes_at > now.
-  virtual absl::StatusOr<Page<v1::Appeal>> ListAppeals(const CallInfo& call,
+  virtual absl::StatusOr<Page<v1::Appeal>> ListAppeals(const CallContext& call,
                                                        const std::string& station_id,
                                                        bool open_only, const PageQuery& page) = 0;
 
   // ---- Reimbursement
 
   // The donor's credits and claimed totals. NOT_FOUND.
-  virtual absl::StatusOr<LedgerState> LoadLedgerState(const CallInfo& call,
+  virtual absl::StatusOr<LedgerState> LoadLedgerState(const CallContext& call,
                                                       const std::string& donor_id) = 0;
 
   // With the donor's ledger account locked FOR UPDATE (so concurrent claims serialise):
@@ -297,11 +289,11 @@ class DonorStore {
   // (for any donor); otherwise `decide` rules on the ledger state, and the debit and the new
   // totals are written. NOT_FOUND for an unknown donor.
   virtual absl::StatusOr<v1::ClaimReimbursementResponse> ClaimReimbursement(
-      const CallInfo& call, const db::IdempotencyKey& key, const ClaimDraft& claim,
+      const CallContext& call, const db::IdempotencyKey& key, const ClaimDraft& claim,
       ClaimFn decide) = 0;
 
   // Ledger entries, newest first. NOT_FOUND for an unknown donor.
-  virtual absl::StatusOr<Page<v1::LedgerEntry>> ListLedger(const CallInfo& call,
+  virtual absl::StatusOr<Page<v1::LedgerEntry>> ListLedger(const CallContext& call,
                                                            const std::string& donor_id,
                                                            const PageQuery& page) = 0;
 };

@@ -1,7 +1,5 @@
 #include "donor_service/fake_donor_store.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <algorithm>
 #include <functional>
 #include <set>
@@ -13,13 +11,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "donor_service/fake_donor_store_internal.h"
 
 namespace bloodgrid::donor {
 namespace {
 
-using google::protobuf::util::TimeUtil;
 using State = FakeDonorStore::State;
 using fake_internal::Audit;
 using fake_internal::Cursor;
@@ -33,7 +31,6 @@ using fake_internal::Micros;
 using fake_internal::NewestFirstPage;
 using fake_internal::PageOf;
 using fake_internal::ParseRowId;
-using fake_internal::StoredTime;
 
 absl::CivilDay ParseDay(const std::string& text) {
   absl::CivilDay day;
@@ -96,7 +93,7 @@ void SetBloodType(v1::Donor& donor, BloodType type, absl::Time now) {
   donor.mutable_blood_type()->set_rhd(type.rhd);
   donor.set_blood_type_confirmed(true);
   donor.set_version(donor.version() + 1);
-  *donor.mutable_updated_at() = StoredTime(now);
+  *donor.mutable_updated_at() = ToTimestamp(now);
 }
 
 // ASCII case-insensitive ordering and prefix, as the name column's collation does.
@@ -105,15 +102,6 @@ std::string Folded(const std::string& name) { return absl::AsciiStrToLower(name)
 }  // namespace
 
 namespace fake_internal {
-
-// Instants are kept to the microsecond, as DATETIME(6) keeps them.
-google::protobuf::Timestamp StoredTime(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-int64_t Micros(const google::protobuf::Timestamp& ts) {
-  return TimeUtil::TimestampToMicroseconds(ts);
-}
 
 std::optional<int64_t> ParseRowId(const std::string& id) {
   int64_t value = 0;
@@ -138,7 +126,7 @@ absl::Status DonorNotFound(const std::string& donor_id) {
   return absl::NotFoundError(absl::StrCat("donor ", donor_id, " not found"));
 }
 
-void Audit(State& state, const CallInfo& call, const std::string& action,
+void Audit(State& state, const CallContext& call, const std::string& action,
            const std::string& donor_id, const std::string& entity, const std::string& entity_id,
            const std::string& detail) {
   state.events.push_back(StoreEvent{call.actor.substr(0, 128), call.request_id, action, donor_id,
@@ -213,7 +201,7 @@ std::vector<StoreEvent> FakeDonorStore::Events() const {
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallContext& call,
                                                         const db::IdempotencyKey& key,
                                                         const v1::Donor& donor) {
   return Idempotent<v1::Donor>(call, key, [&](State& state, v1::Donor& out) -> absl::Status {
@@ -227,8 +215,8 @@ absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallInfo& call,
     row.mutable_blood_type()->set_abo(donor.blood_type().abo());
     row.mutable_blood_type()->set_rhd(donor.blood_type().rhd());
     row.set_version(1);
-    *row.mutable_created_at() = StoredTime(call.now);
-    *row.mutable_updated_at() = StoredTime(call.now);
+    *row.mutable_created_at() = ToTimestamp(call.now);
+    *row.mutable_updated_at() = ToTimestamp(call.now);
     state.donors[donor_id] = row;
     state.accounts[donor_id] = Account{};
     Audit(state, call, "RegisterDonor", donor_id, "donor", donor_id, "registered");
@@ -237,7 +225,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::RegisterDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<v1::Donor> FakeDonorStore::GetDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> FakeDonorStore::GetDonor(const CallContext& call,
                                                    const std::string& donor_id) {
   return Read<v1::Donor>(call, [&](const State& state, v1::Donor& out) -> absl::Status {
     std::optional<v1::Donor> donor = FindDonor(state, donor_id, call.today);
@@ -247,7 +235,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::GetDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallContext& call,
                                                       const db::IdempotencyKey& key,
                                                       const std::string& donor_id,
                                                       std::optional<int64_t> expected_version,
@@ -279,7 +267,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallInfo& call,
       for (int panel : old_panels) row.add_panels(static_cast<v1::DonorPanel>(panel));
     }
     row.set_version(row.version() + 1);
-    *row.mutable_updated_at() = StoredTime(call.now);
+    *row.mutable_updated_at() = ToTimestamp(call.now);
     Audit(state, call, "UpdateDonor", donor_id, "donor", donor_id,
           absl::StrCat("fields=", absl::StrJoin(changed, ",")));
     out = DonorAsOf(state, row, call.today);
@@ -287,7 +275,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<Page<v1::Donor>> FakeDonorStore::SearchDonors(const CallInfo& call,
+absl::StatusOr<Page<v1::Donor>> FakeDonorStore::SearchDonors(const CallContext& call,
                                                              const DonorFilter& filter,
                                                              const PageQuery& page) {
   return Read<Page<v1::Donor>>(call, [&](const State& state, Page<v1::Donor>& out) {
@@ -335,7 +323,7 @@ absl::StatusOr<Page<v1::Donor>> FakeDonorStore::SearchDonors(const CallInfo& cal
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> FakeDonorStore::RecordBloodTyping(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
+    const CallContext& call, const db::IdempotencyKey& key, const std::string& donor_id,
     const std::string& din, std::optional<absl::Time> /*typed_at*/, TypingFn decide) {
   return Idempotent<v1::RecordBloodTypingResponse>(
       call, key, [&](State& state, v1::RecordBloodTypingResponse& out) -> absl::Status {
@@ -356,7 +344,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> FakeDonorStore::RecordBloodTyping(
             conflict.set_din(din);
             *conflict.mutable_recorded_blood_type() = change.recorded.ToProto();
             *conflict.mutable_typed_blood_type() = change.typed.ToProto();
-            *conflict.mutable_created_at() = StoredTime(call.now);
+            *conflict.mutable_created_at() = ToTimestamp(call.now);
             state.conflicts[*conflict_id] = conflict;
             detail =
                 absl::StrCat("conflict ", *conflict_id, ": recorded ", change.recorded.ToString(),
@@ -379,7 +367,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> FakeDonorStore::RecordBloodTyping(
 }
 
 absl::StatusOr<Page<v1::BloodTypeConflict>> FakeDonorStore::ListBloodTypeConflicts(
-    const CallInfo& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
+    const CallContext& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
   return Read<Page<v1::BloodTypeConflict>>(
       call, [&](const State& state, Page<v1::BloodTypeConflict>& out) {
         std::vector<v1::BloodTypeConflict> found;
@@ -397,7 +385,7 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> FakeDonorStore::ListBloodTypeConflic
 }
 
 absl::StatusOr<v1::BloodTypeConflict> FakeDonorStore::ResolveBloodTypeConflict(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& conflict_id,
+    const CallContext& call, const db::IdempotencyKey& key, const std::string& conflict_id,
     BloodType resolved, const std::string& resolved_by, const std::string& note) {
   return Idempotent<v1::BloodTypeConflict>(
       call, key, [&](State& state, v1::BloodTypeConflict& out) -> absl::Status {
@@ -416,7 +404,7 @@ absl::StatusOr<v1::BloodTypeConflict> FakeDonorStore::ResolveBloodTypeConflict(
         *conflict.mutable_resolved_blood_type() = resolved.ToProto();
         conflict.set_resolved_by(resolved_by);
         conflict.set_resolution_note(note);
-        *conflict.mutable_resolved_at() = StoredTime(call.now);
+        *conflict.mutable_resolved_at() = ToTimestamp(call.now);
         SetBloodType(state.donors[conflict.donor_id()], resolved, call.now);
         Audit(state, call, "ResolveBloodTypeConflict", conflict.donor_id(), "blood_type_conflict",
               conflict_id, absl::StrCat("resolved as ", resolved.ToString(), " by ", resolved_by));
@@ -428,7 +416,7 @@ absl::StatusOr<v1::BloodTypeConflict> FakeDonorStore::ResolveBloodTypeConflict(
 // ---------------------------------------------------------------------------------------------
 // Eligibility
 
-absl::StatusOr<EligibilityInputs> FakeDonorStore::LoadEligibilityInputs(const CallInfo& call,
+absl::StatusOr<EligibilityInputs> FakeDonorStore::LoadEligibilityInputs(const CallContext& call,
                                                                         const std::string& donor_id,
                                                                         absl::CivilDay on_date) {
   return Read<EligibilityInputs>(
@@ -447,7 +435,7 @@ absl::StatusOr<EligibilityInputs> FakeDonorStore::LoadEligibilityInputs(const Ca
 
 namespace {
 
-int64_t InsertDeferral(State& state, const CallInfo& call, const DeferralDraft& draft) {
+int64_t InsertDeferral(State& state, const CallContext& call, const DeferralDraft& draft) {
   const int64_t id = state.next_row++;
   v1::Deferral deferral;
   deferral.set_deferral_id(std::to_string(id));
@@ -460,14 +448,14 @@ int64_t InsertDeferral(State& state, const CallInfo& call, const DeferralDraft& 
   deferral.set_reactive_test(draft.reactive_test);
   deferral.set_din(draft.din);
   deferral.set_deferred_by(draft.deferred_by);
-  *deferral.mutable_created_at() = StoredTime(call.now);
+  *deferral.mutable_created_at() = ToTimestamp(call.now);
   state.deferrals[id] = deferral;
   return id;
 }
 
 }  // namespace
 
-absl::StatusOr<v1::Deferral> FakeDonorStore::DeferDonor(const CallInfo& call,
+absl::StatusOr<v1::Deferral> FakeDonorStore::DeferDonor(const CallContext& call,
                                                         const db::IdempotencyKey& key,
                                                         const DeferralDraft& draft) {
   return Idempotent<v1::Deferral>(call, key, [&](State& state, v1::Deferral& out) -> absl::Status {
@@ -482,7 +470,7 @@ absl::StatusOr<v1::Deferral> FakeDonorStore::DeferDonor(const CallInfo& call,
   });
 }
 
-absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallInfo& call,
+absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallContext& call,
                                                           const db::IdempotencyKey& key,
                                                           const std::string& deferral_id,
                                                           const std::string& voided_by,
@@ -501,7 +489,7 @@ absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallInfo& call,
     deferral.set_voided(true);
     deferral.set_voided_by(voided_by);
     deferral.set_void_reason(reason);
-    *deferral.mutable_voided_at() = StoredTime(call.now);
+    *deferral.mutable_voided_at() = ToTimestamp(call.now);
     Audit(state, call, "VoidDeferral", deferral.donor_id(), "deferral", deferral_id,
           absl::StrCat("voided by ", voided_by));
     out = DeferralAsOf(deferral, call.today);
@@ -509,7 +497,7 @@ absl::StatusOr<v1::Deferral> FakeDonorStore::VoidDeferral(const CallInfo& call,
   });
 }
 
-absl::StatusOr<Page<v1::Deferral>> FakeDonorStore::ListDeferrals(const CallInfo& call,
+absl::StatusOr<Page<v1::Deferral>> FakeDonorStore::ListDeferrals(const CallContext& call,
                                                                  const std::string& donor_id,
                                                                  bool active_only,
                                                                  const PageQuery& page) {
@@ -535,7 +523,7 @@ absl::StatusOr<Page<v1::Deferral>> FakeDonorStore::ListDeferrals(const CallInfo&
 // Donations
 
 absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
-    const CallInfo& call, const db::IdempotencyKey& key, const DonationDraft& draft,
+    const CallContext& call, const db::IdempotencyKey& key, const DonationDraft& draft,
     EligibilityFn check) {
   const v1::Donation& donation = draft.donation;
   const std::string& donor_id = donation.donor_id();
@@ -572,13 +560,12 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
           row.set_donation_type(donation.donation_type());
           row.set_volume_ml(donation.volume_ml());
           row.set_station_id(donation.station_id());
-          *row.mutable_collected_at() = TimeUtil::MicrosecondsToTimestamp(
-              TimeUtil::TimestampToMicroseconds(donation.collected_at()));
+          *row.mutable_collected_at() = ToTimestamp(FromTimestamp(donation.collected_at()));
           row.set_collection_date(donation.collection_date());
           *row.mutable_screening() = donation.screening();
           row.set_adverse_reaction(donation.adverse_reaction());
           row.set_anticoagulant(donation.anticoagulant());
-          *row.mutable_recorded_at() = StoredTime(call.now);
+          *row.mutable_recorded_at() = ToTimestamp(call.now);
           state.donations[id] = row;
           v1::Donor& donor = state.donors[donor_id];
           donor.set_donation_count(donor.donation_count() + 1);
@@ -589,7 +576,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
           donor.set_had_adverse_reaction(donor.had_adverse_reaction() ||
                                          donation.adverse_reaction());
           donor.set_version(donor.version() + 1);
-          *donor.mutable_updated_at() = StoredTime(call.now);
+          *donor.mutable_updated_at() = ToTimestamp(call.now);
           if (draft.credit_ml) {
             LedgerRow credit;
             const int64_t entry_id = state.next_row++;
@@ -598,7 +585,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
             credit.entry.set_kind(v1::LEDGER_ENTRY_KIND_CREDIT);
             credit.entry.set_din(donation.din());
             credit.entry.set_volume_ml(*draft.credit_ml);
-            *credit.entry.mutable_created_at() = StoredTime(call.now);
+            *credit.entry.mutable_created_at() = ToTimestamp(call.now);
             credit.entry.set_created_by(call.actor.substr(0, 128));
             credit.donation_date = ParseDay(donation.collection_date());
             state.ledger[entry_id] = credit;
@@ -614,7 +601,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
       });
 }
 
-absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallInfo& call,
+absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallContext& call,
                                                                  const std::string& donor_id,
                                                                  const PageQuery& page) {
   return Read<Page<v1::Donation>>(
@@ -632,7 +619,7 @@ absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallInfo&
 }
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> FakeDonorStore::MarkDonorReactive(
-    const CallInfo& call, const db::IdempotencyKey& key, const DeferralDraft& draft) {
+    const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) {
   return Idempotent<v1::MarkDonorReactiveResponse>(
       call, key, [&](State& state, v1::MarkDonorReactiveResponse& out) -> absl::Status {
         if (!DonorExists(state, draft.donor_id)) return DonorNotFound(draft.donor_id);

@@ -9,7 +9,7 @@
 // Differences from the MySQL store that the contract leaves open: new donor ids are D followed
 // by a 16-digit hexadecimal sequence number (not random); names compare ASCII
 // case-insensitively (the schema's utf8mb4_unicode_ci also folds other scripts); a call past
-// CallInfo::deadline fails before doing anything; nothing is ever ABORTED or UNAVAILABLE.
+// CallContext::deadline fails before doing anything; nothing is ever ABORTED or UNAVAILABLE.
 //
 // Thread-safe (one mutex; calls run one at a time).
 #ifndef BLOODGRID_DONOR_SERVICE_FAKE_DONOR_STORE_H_
@@ -46,71 +46,74 @@ class FakeDonorStore : public DonorStore {
   // Every audit event so far, oldest first.
   std::vector<StoreEvent> Events() const;
 
-  absl::StatusOr<v1::Donor> RegisterDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Donor> RegisterDonor(const CallContext& call, const db::IdempotencyKey& key,
                                           const v1::Donor& donor) override;
-  absl::StatusOr<v1::Donor> GetDonor(const CallInfo& call, const std::string& donor_id) override;
-  absl::StatusOr<v1::Donor> UpdateDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Donor> GetDonor(const CallContext& call, const std::string& donor_id) override;
+  absl::StatusOr<v1::Donor> UpdateDonor(const CallContext& call, const db::IdempotencyKey& key,
                                         const std::string& donor_id,
                                         std::optional<int64_t> expected_version,
                                         DonorUpdateFn update) override;
-  absl::StatusOr<Page<v1::Donor>> SearchDonors(const CallInfo& call, const DonorFilter& filter,
+  absl::StatusOr<Page<v1::Donor>> SearchDonors(const CallContext& call, const DonorFilter& filter,
                                                const PageQuery& page) override;
 
   absl::StatusOr<v1::RecordBloodTypingResponse> RecordBloodTyping(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& donor_id,
       const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) override;
   absl::StatusOr<Page<v1::BloodTypeConflict>> ListBloodTypeConflicts(
-      const CallInfo& call, const std::string& donor_id, bool open_only,
+      const CallContext& call, const std::string& donor_id, bool open_only,
       const PageQuery& page) override;
   absl::StatusOr<v1::BloodTypeConflict> ResolveBloodTypeConflict(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& conflict_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& conflict_id,
       BloodType resolved, const std::string& resolved_by, const std::string& note) override;
 
-  absl::StatusOr<EligibilityInputs> LoadEligibilityInputs(const CallInfo& call,
+  absl::StatusOr<EligibilityInputs> LoadEligibilityInputs(const CallContext& call,
                                                           const std::string& donor_id,
                                                           absl::CivilDay on_date) override;
 
-  absl::StatusOr<v1::Deferral> DeferDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Deferral> DeferDonor(const CallContext& call, const db::IdempotencyKey& key,
                                           const DeferralDraft& draft) override;
-  absl::StatusOr<v1::Deferral> VoidDeferral(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Deferral> VoidDeferral(const CallContext& call, const db::IdempotencyKey& key,
                                             const std::string& deferral_id,
                                             const std::string& voided_by,
                                             const std::string& reason) override;
-  absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallInfo& call,
+  absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallContext& call,
                                                    const std::string& donor_id, bool active_only,
                                                    const PageQuery& page) override;
 
-  absl::StatusOr<v1::RecordDonationResponse> RecordDonation(const CallInfo& call,
+  absl::StatusOr<v1::RecordDonationResponse> RecordDonation(const CallContext& call,
                                                             const db::IdempotencyKey& key,
                                                             const DonationDraft& draft,
                                                             EligibilityFn check) override;
-  absl::StatusOr<Page<v1::Donation>> ListDonations(const CallInfo& call,
+  absl::StatusOr<Page<v1::Donation>> ListDonations(const CallContext& call,
                                                    const std::string& donor_id,
                                                    const PageQuery& page) override;
   absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(
-      const CallInfo& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
+      const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
 
-  absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallInfo& call, BloodType type,
+  absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallContext& call,
+                                                              BloodType type,
                                                               absl::CivilDay on_date,
                                                               absl::CivilDay history_from) override;
-  absl::StatusOr<v1::Appeal> CreateAppeal(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Appeal> CreateAppeal(const CallContext& call, const db::IdempotencyKey& key,
                                           const v1::Appeal& appeal,
                                           const std::vector<std::string>& donor_ids) override;
   absl::StatusOr<v1::Appeal> RecordAppealResponse(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& appeal_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& appeal_id,
       const std::string& donor_id, v1::AppealResponse response, const std::string& din,
       const std::string& note) override;
-  absl::StatusOr<v1::Appeal> GetAppeal(const CallInfo& call, const std::string& appeal_id) override;
-  absl::StatusOr<Page<v1::Appeal>> ListAppeals(const CallInfo& call, const std::string& station_id,
-                                               bool open_only, const PageQuery& page) override;
+  absl::StatusOr<v1::Appeal> GetAppeal(const CallContext& call,
+                                       const std::string& appeal_id) override;
+  absl::StatusOr<Page<v1::Appeal>> ListAppeals(const CallContext& call,
+                                               const std::string& station_id, bool open_only,
+                                               const PageQuery& page) override;
 
-  absl::StatusOr<LedgerState> LoadLedgerState(const CallInfo& call,
+  absl::StatusOr<LedgerState> LoadLedgerState(const CallContext& call,
                                               const std::string& donor_id) override;
-  absl::StatusOr<v1::ClaimReimbursementResponse> ClaimReimbursement(const CallInfo& call,
+  absl::StatusOr<v1::ClaimReimbursementResponse> ClaimReimbursement(const CallContext& call,
                                                                     const db::IdempotencyKey& key,
                                                                     const ClaimDraft& claim,
                                                                     ClaimFn decide) override;
-  absl::StatusOr<Page<v1::LedgerEntry>> ListLedger(const CallInfo& call,
+  absl::StatusOr<Page<v1::LedgerEntry>> ListLedger(const CallContext& call,
                                                    const std::string& donor_id,
                                                    const PageQuery& page) override;
 
@@ -163,10 +166,10 @@ class FakeDonorStore : public DonorStore {
 
  private:
   template <typename Response, typename Body>
-  absl::StatusOr<Response> Idempotent(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<Response> Idempotent(const CallContext& call, const db::IdempotencyKey& key,
                                       Body body);
   template <typename Result, typename Body>
-  absl::StatusOr<Result> Read(const CallInfo& call, Body body) const;
+  absl::StatusOr<Result> Read(const CallContext& call, Body body) const;
 
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "donor_service/fake_donor_store.h"
 #include "donor_service/fake_donor_store_internal.h"
@@ -21,13 +22,11 @@ using fake_internal::Micros;
 using fake_internal::NewestFirstPage;
 using fake_internal::ParseRowId;
 using fake_internal::State;
-using fake_internal::StoredTime;
-using google::protobuf::util::TimeUtil;
 
 v1::Appeal AppealAsOf(const FakeDonorStore::AppealRow& row, const State& state, absl::Time now,
                       bool with_contacts) {
   v1::Appeal appeal = row.appeal;
-  appeal.set_open(AppealOpenAt(absl::FromUnixMicros(Micros(appeal.closes_at())), now));
+  appeal.set_open(AppealOpenAt(FromTimestamp(appeal.closes_at()), now));
   v1::AppealCounts* counts = appeal.mutable_counts();
   for (const FakeDonorStore::Contact& c : row.contacts) {
     counts->set_total(counts->total() + 1);
@@ -56,7 +55,7 @@ v1::Appeal AppealAsOf(const FakeDonorStore::AppealRow& row, const State& state, 
     auto donor = state.donors.find(c.donor_id);
     if (donor != state.donors.end()) contact->set_name(donor->second.name());
     contact->set_response(c.response);
-    if (c.responded_at) *contact->mutable_responded_at() = StoredTime(*c.responded_at);
+    if (c.responded_at) *contact->mutable_responded_at() = ToTimestamp(*c.responded_at);
     contact->set_din(c.din);
     contact->set_note(c.note);
   }
@@ -88,7 +87,7 @@ LedgerState LedgerOf(const State& state, const std::string& donor_id) {
 // Appeals
 
 absl::StatusOr<std::vector<AppealPoolEntry>> FakeDonorStore::LoadAppealPool(
-    const CallInfo& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
+    const CallContext& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
   return Read<std::vector<AppealPoolEntry>>(
       call, [&](const State& state, std::vector<AppealPoolEntry>& out) -> absl::Status {
         for (const auto& [id, stored] : state.donors) {
@@ -109,7 +108,7 @@ absl::StatusOr<std::vector<AppealPoolEntry>> FakeDonorStore::LoadAppealPool(
       });
 }
 
-absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallInfo& call,
+absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallContext& call,
                                                         const db::IdempotencyKey& key,
                                                         const v1::Appeal& appeal,
                                                         const std::vector<std::string>& donor_ids) {
@@ -130,8 +129,8 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallInfo& call,
     row.appeal.set_donations_needed(appeal.donations_needed());
     row.appeal.set_reason(appeal.reason());
     row.appeal.set_created_by(appeal.created_by());
-    *row.appeal.mutable_created_at() = StoredTime(call.now);
-    *row.appeal.mutable_closes_at() = TimeUtil::MicrosecondsToTimestamp(Micros(appeal.closes_at()));
+    *row.appeal.mutable_created_at() = ToTimestamp(call.now);
+    *row.appeal.mutable_closes_at() = ToTimestamp(FromTimestamp(appeal.closes_at()));
     for (const std::string& donor_id : donor_ids) {
       row.contacts.push_back(Contact{donor_id, v1::APPEAL_RESPONSE_PENDING, std::nullopt, "", ""});
     }
@@ -144,7 +143,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::CreateAppeal(const CallInfo& call,
 }
 
 absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
-    const CallInfo& call, const db::IdempotencyKey& key, const std::string& appeal_id,
+    const CallContext& call, const db::IdempotencyKey& key, const std::string& appeal_id,
     const std::string& donor_id, v1::AppealResponse response, const std::string& din,
     const std::string& note) {
   return Idempotent<v1::Appeal>(call, key, [&](State& state, v1::Appeal& out) -> absl::Status {
@@ -154,7 +153,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
       return absl::NotFoundError(absl::StrCat("appeal ", appeal_id, " not found"));
     }
     AppealRow& row = it->second;
-    const absl::Time closes_at = absl::FromUnixMicros(Micros(row.appeal.closes_at()));
+    const absl::Time closes_at = FromTimestamp(row.appeal.closes_at());
     if (!AppealOpenAt(closes_at, call.now)) {
       return absl::FailedPreconditionError(
           absl::StrCat("appeal ", appeal_id, " closed at ",
@@ -180,7 +179,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::RecordAppealResponse(
   });
 }
 
-absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallInfo& call,
+absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallContext& call,
                                                      const std::string& appeal_id) {
   return Read<v1::Appeal>(call, [&](const State& state, v1::Appeal& out) -> absl::Status {
     const std::optional<int64_t> id = ParseRowId(appeal_id);
@@ -193,7 +192,7 @@ absl::StatusOr<v1::Appeal> FakeDonorStore::GetAppeal(const CallInfo& call,
   });
 }
 
-absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallInfo& call,
+absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallContext& call,
                                                              const std::string& station_id,
                                                              bool open_only,
                                                              const PageQuery& page) {
@@ -215,7 +214,7 @@ absl::StatusOr<Page<v1::Appeal>> FakeDonorStore::ListAppeals(const CallInfo& cal
 // ---------------------------------------------------------------------------------------------
 // Reimbursement
 
-absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallInfo& call,
+absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallContext& call,
                                                             const std::string& donor_id) {
   return Read<LedgerState>(call, [&](const State& state, LedgerState& out) -> absl::Status {
     if (!state.accounts.count(donor_id)) return DonorNotFound(donor_id);
@@ -225,7 +224,8 @@ absl::StatusOr<LedgerState> FakeDonorStore::LoadLedgerState(const CallInfo& call
 }
 
 absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursement(
-    const CallInfo& call, const db::IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
+    const CallContext& call, const db::IdempotencyKey& key, const ClaimDraft& claim,
+    ClaimFn decide) {
   return Idempotent<v1::ClaimReimbursementResponse>(
       call, key, [&](State& state, v1::ClaimReimbursementResponse& out) -> absl::Status {
         if (!state.accounts.count(claim.donor_id)) return DonorNotFound(claim.donor_id);
@@ -250,7 +250,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursemen
         entry.set_reimbursed_amount(outcome.decision.reimbursed_amount);
         entry.set_recipient_name(claim.recipient_name);
         entry.set_hospital_name(claim.hospital_name);
-        *entry.mutable_created_at() = StoredTime(call.now);
+        *entry.mutable_created_at() = ToTimestamp(call.now);
         entry.set_created_by(call.actor.substr(0, 128));
         state.ledger[entry_id] = debit;
         Account& account = state.accounts[claim.donor_id];
@@ -269,7 +269,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> FakeDonorStore::ClaimReimbursemen
       });
 }
 
-absl::StatusOr<Page<v1::LedgerEntry>> FakeDonorStore::ListLedger(const CallInfo& call,
+absl::StatusOr<Page<v1::LedgerEntry>> FakeDonorStore::ListLedger(const CallContext& call,
                                                                  const std::string& donor_id,
                                                                  const PageQuery& page) {
   return Read<Page<v1::LedgerEntry>>(

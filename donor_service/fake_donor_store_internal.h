@@ -3,7 +3,7 @@
 #ifndef BLOODGRID_DONOR_SERVICE_FAKE_DONOR_STORE_INTERNAL_H_
 #define BLOODGRID_DONOR_SERVICE_FAKE_DONOR_STORE_INTERNAL_H_
 
-#include <google/protobuf/util/time_util.h>
+#include <google/protobuf/timestamp.pb.h>
 
 #include <algorithm>
 #include <functional>
@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "donor_service/fake_donor_store.h"
 
@@ -21,10 +23,11 @@ namespace fake_internal {
 
 using State = FakeDonorStore::State;
 
-// Instants are kept to the microsecond, as DATETIME(6) keeps them.
-google::protobuf::Timestamp StoredTime(absl::Time t);
-
-int64_t Micros(const google::protobuf::Timestamp& ts);
+// A stored instant in Unix microseconds (the keyset cursors' key). Instants are stored with
+// ToTimestamp (common/proto_time.h): to the microsecond, as DATETIME(6) keeps them.
+inline int64_t Micros(const google::protobuf::Timestamp& ts) {
+  return absl::ToUnixMicros(FromTimestamp(ts));
+}
 
 std::optional<int64_t> ParseRowId(const std::string& id);
 
@@ -34,7 +37,7 @@ v1::PageCursor Cursor(int64_t key, const std::string& id);
 
 absl::Status DonorNotFound(const std::string& donor_id);
 
-void Audit(State& state, const CallInfo& call, const std::string& action,
+void Audit(State& state, const CallContext& call, const std::string& action,
            const std::string& donor_id, const std::string& entity, const std::string& entity_id,
            const std::string& detail);
 
@@ -85,7 +88,7 @@ Page<T> NewestFirstPage(std::vector<T> items, const PageQuery& page,
 }  // namespace fake_internal
 
 template <typename Response, typename Body>
-absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallInfo& call,
+absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallContext& call,
                                                     const db::IdempotencyKey& key, Body body) {
   absl::MutexLock lock(&mu_);
   if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
@@ -111,7 +114,7 @@ absl::StatusOr<Response> FakeDonorStore::Idempotent(const CallInfo& call,
 }
 
 template <typename Result, typename Body>
-absl::StatusOr<Result> FakeDonorStore::Read(const CallInfo& call, Body body) const {
+absl::StatusOr<Result> FakeDonorStore::Read(const CallContext& call, Body body) const {
   absl::MutexLock lock(&mu_);
   if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
   Result result;

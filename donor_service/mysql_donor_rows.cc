@@ -10,6 +10,7 @@
 namespace bloodgrid::donor {
 
 using db::Connection;
+using db::Params;
 
 const std::string& DonorSelect() {
   static const std::string* const sql = new std::string(absl::StrCat(
@@ -32,20 +33,6 @@ absl::Time ParseDbTime(const std::string& text) {
     return absl::UnixEpoch();
   }
   return t;
-}
-
-google::protobuf::Timestamp ToTimestamp(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(rest * 1000));
-  return ts;
 }
 
 std::string Day(absl::CivilDay day) { return FormatDate(day); }
@@ -101,7 +88,7 @@ int64_t LastInsertId(Connection& conn) {
   return rs->next() ? rs->getInt64(1) : 0;
 }
 
-void WriteAudit(Connection& conn, const CallInfo& call, const std::string& action,
+void WriteAudit(Connection& conn, const CallContext& call, const std::string& action,
                 const std::string& donor_id, const std::string& entity,
                 const std::string& entity_id, const std::string& detail) {
   sql::PreparedStatement& insert = conn.Prepare(kInsertAudit);
@@ -159,8 +146,13 @@ v1::Donor ReadDonorRow(sql::ResultSet& rs) {
   return donor;
 }
 
+Params& BindDeferralInForce(Params& params, absl::CivilDay day) {
+  return params.Str(FormatDate(day)).Str(FormatDate(day));
+}
+
 Params& BindDonorDay(Params& params, absl::CivilDay today) {
-  return params.DeferralInForce(today).Int(v1::DEFERRAL_KIND_PERMANENT).DeferralInForce(today);
+  return BindDeferralInForce(BindDeferralInForce(params, today).Int(v1::DEFERRAL_KIND_PERMANENT),
+                             today);
 }
 
 std::optional<v1::Donor> ReadDonor(Connection& conn, const std::string& donor_id,
@@ -268,7 +260,7 @@ std::optional<v1::Deferral> ReadDeferral(Connection& conn, int64_t deferral_id,
   return ReadDeferralRow(*rs, today);
 }
 
-int64_t InsertDeferral(Connection& conn, const CallInfo& call, const DeferralDraft& draft) {
+int64_t InsertDeferral(Connection& conn, const CallContext& call, const DeferralDraft& draft) {
   sql::PreparedStatement& insert = conn.Prepare(kInsertDeferral);
   Params(insert)
       .Str(draft.donor_id)
@@ -345,7 +337,7 @@ std::vector<DeferralInForce> ReadDeferralsInForce(Connection& conn, const std::s
                                                   absl::CivilDay on_date) {
   sql::PreparedStatement& select = conn.Prepare(
       absl::StrCat(kDeferralsInForceOfDonor, kDeferralInForce, kDeferralsInForceOrder));
-  Params(select).Str(donor_id).DeferralInForce(on_date);
+  BindDeferralInForce(Params(select).Str(donor_id), on_date);
   auto rs = Query(select);
   std::vector<DeferralInForce> deferrals;
   while (rs->next()) deferrals.push_back(DeferralInForceRow(*rs));
@@ -444,10 +436,6 @@ LedgerState ReadLedgerState(Connection& conn, const std::string& donor_id, bool 
                                         crs->getInt("volume_ml")});
   }
   return state;
-}
-
-int64_t TimestampMicros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
 
 v1::PageCursor Cursor(int64_t key, const std::string& id) {

@@ -1,7 +1,7 @@
 // The MySQL donor store's internals, shared by its .cc files (mysql_donor_store*.cc) and
-// included by nothing else: the parameter binder, conversions between columns and
-// bloodgrid.v1 messages, the transaction wrappers and the keyset page reader. Functions here may
-// throw sql::SQLException: call them inside db::RunTransaction (Idempotent, Read).
+// included by nothing else: donor-specific binders (over db::Params), conversions between columns
+// and bloodgrid.v1 messages, the transaction wrappers and the keyset page reader. Functions here
+// may throw sql::SQLException: call them inside db::RunTransaction (db::RunIdempotent, Read).
 #ifndef BLOODGRID_DONOR_SERVICE_MYSQL_DONOR_ROWS_H_
 #define BLOODGRID_DONOR_SERVICE_MYSQL_DONOR_ROWS_H_
 
@@ -23,6 +23,8 @@
 #include "absl/time/time.h"
 #include "common/idempotency.h"
 #include "common/mysql_pool.h"
+#include "common/proto_time.h"
+#include "common/sql_toolkit.h"
 #include "common/status.h"
 #include "donor_service/donor_store.h"
 #include "donor_service/mysql_donor_sql.h"
@@ -35,8 +37,6 @@ namespace bloodgrid::donor {
 std::string DbTime(absl::Time t);
 
 absl::Time ParseDbTime(const std::string& text);
-
-google::protobuf::Timestamp ToTimestamp(absl::Time t);
 
 std::string Day(absl::CivilDay day);
 
@@ -55,43 +55,8 @@ absl::Status DonorNotFound(const std::string& donor_id);
 
 absl::Status NationalIdTaken(const std::string& existing_donor_id);
 
-// Binds parameters left to right.
-class Params {
- public:
-  explicit Params(sql::PreparedStatement& statement) : statement_(statement) {}
-  Params& Str(const std::string& value) {
-    statement_.setString(++index_, value);
-    return *this;
-  }
-  Params& Int(int64_t value) {
-    statement_.setInt64(++index_, value);
-    return *this;
-  }
-  Params& Bool(bool value) {
-    statement_.setBoolean(++index_, value);
-    return *this;
-  }
-  Params& Double(double value) {
-    statement_.setDouble(++index_, value);
-    return *this;
-  }
-  Params& Null() {
-    statement_.setNull(++index_, sql::DataType::VARCHAR);
-    return *this;
-  }
-  template <typename T>
-  Params& OptInt(const std::optional<T>& value) {
-    return value ? Int(*value) : Null();
-  }
-  Params& OptDouble(const std::optional<double>& value) { return value ? Double(*value) : Null(); }
-  Params& OptStr(const std::optional<std::string>& value) { return value ? Str(*value) : Null(); }
-  // The parameters of kDeferralInForce.
-  Params& DeferralInForce(absl::CivilDay day) { return Str(FormatDate(day)).Str(FormatDate(day)); }
-
- private:
-  sql::PreparedStatement& statement_;
-  unsigned int index_ = 0;
-};
+// Binds the parameters of kDeferralInForce (deferrals in force on `day`).
+db::Params& BindDeferralInForce(db::Params& params, absl::CivilDay day);
 
 std::string Text(sql::ResultSet& rs, const char* column);
 
@@ -102,34 +67,15 @@ int64_t QueryCount(db::Connection& conn, const std::string& sql_text,
 
 int64_t LastInsertId(db::Connection& conn);
 
-void WriteAudit(db::Connection& conn, const CallInfo& call, const std::string& action,
+void WriteAudit(db::Connection& conn, const CallContext& call, const std::string& action,
                 const std::string& donor_id, const std::string& entity,
                 const std::string& entity_id, const std::string& detail);
 
-// Runs a transaction whose body fills `response`, with request_id idempotency: a completed
-// key replays the stored response; otherwise the body runs and its response is stored.
-template <typename Response, typename Body>
-absl::StatusOr<Response> Idempotent(db::ConnectionPool& pool, absl::string_view what,
-                                    const CallInfo& call, const db::IdempotencyKey& key,
-                                    Body body) {
-  Response response;
-  absl::Status status =
-      db::RunTransaction(pool, what, call.deadline, [&](db::Connection& conn) -> absl::Status {
-        response.Clear();
-        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, key, &response));
-        if (replayed) return absl::OkStatus();
-        BG_RETURN_IF_ERROR(body(conn, response));
-        db::CompleteIdempotent(conn, key, response);
-        return absl::OkStatus();
-      });
-  if (!status.ok()) return status;
-  return response;
-}
-
-// A read in a transaction of its own (which ends the snapshot).
+// A read in a transaction of its own (which ends the snapshot). Not db::RunIdempotent: its
+// results are not protobuf messages.
 template <typename Result, typename Body>
-absl::StatusOr<Result> Read(db::ConnectionPool& pool, absl::string_view what, const CallInfo& call,
-                            Body body) {
+absl::StatusOr<Result> Read(db::ConnectionPool& pool, absl::string_view what,
+                            const CallContext& call, Body body) {
   Result result;
   absl::Status status =
       db::RunTransaction(pool, what, call.deadline, [&](db::Connection& conn) -> absl::Status {
@@ -148,7 +94,7 @@ v1::BloodType BloodTypeOf(int abo, int rhd);
 v1::Donor ReadDonorRow(sql::ResultSet& rs);
 
 // The parameters of DonorSelect() for the output-only flags as of `today`.
-Params& BindDonorDay(Params& params, absl::CivilDay today);
+db::Params& BindDonorDay(db::Params& params, absl::CivilDay today);
 
 std::optional<v1::Donor> ReadDonor(db::Connection& conn, const std::string& donor_id,
                                    absl::CivilDay today);
@@ -171,7 +117,7 @@ v1::Deferral ReadDeferralRow(sql::ResultSet& rs, absl::CivilDay today);
 std::optional<v1::Deferral> ReadDeferral(db::Connection& conn, int64_t deferral_id,
                                          absl::CivilDay today, bool for_update);
 
-int64_t InsertDeferral(db::Connection& conn, const CallInfo& call, const DeferralDraft& draft);
+int64_t InsertDeferral(db::Connection& conn, const CallContext& call, const DeferralDraft& draft);
 
 v1::Donation ReadDonationRow(sql::ResultSet& rs);
 
@@ -185,7 +131,7 @@ std::vector<DeferralInForce> ReadDeferralsInForce(db::Connection& conn, const st
                                                   absl::CivilDay on_date);
 
 // The parameters of kAppealSelect's counts.
-Params& BindAppealCounts(Params& params);
+db::Params& BindAppealCounts(db::Params& params);
 
 v1::Appeal ReadAppealRow(sql::ResultSet& rs, absl::Time now);
 
@@ -195,8 +141,6 @@ v1::LedgerEntry ReadLedgerRow(sql::ResultSet& rs);
 
 LedgerState ReadLedgerState(db::Connection& conn, const std::string& donor_id, bool for_update,
                             bool* found);
-
-int64_t TimestampMicros(const google::protobuf::Timestamp& ts);
 
 // A cursor of (sort key, row id).
 v1::PageCursor Cursor(int64_t key, const std::string& id);
@@ -209,18 +153,18 @@ int64_t CursorRowId(const v1::PageCursor& cursor);
 struct Keyset {
   const char* after_clause;
   const char* order_clause;
-  void (*bind_after)(Params& params, const v1::PageCursor& after);
+  void (*bind_after)(db::Params& params, const v1::PageCursor& after);
 };
 
 // (instant, row id) cursors: after_key is the instant in Unix microseconds.
-void BindInstantAfter(Params& params, const v1::PageCursor& after);
+void BindInstantAfter(db::Params& params, const v1::PageCursor& after);
 
 // (day, row id) cursors: after_key is the day's number since 1970-01-01.
-void BindDayAfter(Params& params, const v1::PageCursor& after);
+void BindDayAfter(db::Params& params, const v1::PageCursor& after);
 
 // SearchDonors' (name, donor_id) cursor: after_id is "<name>\n<donor_id>"; names never contain
 // a newline.
-void BindNameAfter(Params& params, const v1::PageCursor& after);
+void BindNameAfter(db::Params& params, const v1::PageCursor& after);
 
 // One page of a keyset-paged list: `filtered_sql` (a SELECT with its WHERE filters), then the
 // keyset's after clause when the page has a cursor, then its order and limit. bind_filters binds
@@ -233,7 +177,7 @@ Page<T> ListPage(db::Connection& conn, const std::string& filtered_sql, const Ke
                  CursorOf cursor_of) {
   sql::PreparedStatement& select = conn.Prepare(
       absl::StrCat(filtered_sql, page.after ? keyset.after_clause : "", keyset.order_clause));
-  Params params(select);
+  db::Params params(select);
   bind_filters(params);
   if (page.after) keyset.bind_after(params, *page.after);
   params.Int(page.page_size + 1);

@@ -13,15 +13,17 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallContext& call,
                                                          const IdempotencyKey& key,
                                                          const v1::Donor& donor) {
-  return Idempotent<v1::Donor>(
-      *pool_, "register donor", call, key, [&](Connection& conn, v1::Donor& out) -> absl::Status {
+  return db::RunIdempotent<v1::Donor>(
+      *pool_, "register donor", call.deadline, &key,
+      [&](Connection& conn, v1::Donor& out) -> absl::Status {
         if (auto existing = DonorIdWithNationalId(conn, donor.national_id())) {
           return NationalIdTaken(*existing);
         }
@@ -64,7 +66,7 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::RegisterDonor(const CallInfo& call,
       });
 }
 
-absl::StatusOr<v1::Donor> MysqlDonorStore::GetDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> MysqlDonorStore::GetDonor(const CallContext& call,
                                                     const std::string& donor_id) {
   return Read<v1::Donor>(*pool_, "get donor", call,
                          [&](Connection& conn, v1::Donor& out) -> absl::Status {
@@ -75,13 +77,14 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::GetDonor(const CallInfo& call,
                          });
 }
 
-absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallInfo& call,
+absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallContext& call,
                                                        const IdempotencyKey& key,
                                                        const std::string& donor_id,
                                                        std::optional<int64_t> expected_version,
                                                        DonorUpdateFn update) {
-  return Idempotent<v1::Donor>(
-      *pool_, "update donor", call, key, [&](Connection& conn, v1::Donor& out) -> absl::Status {
+  return db::RunIdempotent<v1::Donor>(
+      *pool_, "update donor", call.deadline, &key,
+      [&](Connection& conn, v1::Donor& out) -> absl::Status {
         if (!LockDonor(conn, donor_id)) return DonorNotFound(donor_id);
         std::optional<v1::Donor> current = ReadDonor(conn, donor_id, call.today);
         if (!current) return DonorNotFound(donor_id);
@@ -137,7 +140,7 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallInfo& call,
       });
 }
 
-absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& call,
+absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallContext& call,
                                                               const DonorFilter& filter,
                                                               const PageQuery& page) {
   std::string sql_text = absl::StrCat(DonorSelect(), kWhereTrue);
@@ -181,10 +184,10 @@ absl::StatusOr<Page<v1::Donor>> MysqlDonorStore::SearchDonors(const CallInfo& ca
 // Blood typing
 
 absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& donor_id,
+    const CallContext& call, const IdempotencyKey& key, const std::string& donor_id,
     const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) {
-  return Idempotent<v1::RecordBloodTypingResponse>(
-      *pool_, "record blood typing", call, key,
+  return db::RunIdempotent<v1::RecordBloodTypingResponse>(
+      *pool_, "record blood typing", call.deadline, &key,
       [&](Connection& conn, v1::RecordBloodTypingResponse& out) -> absl::Status {
         if (!LockDonor(conn, donor_id)) return DonorNotFound(donor_id);
         sql::PreparedStatement& earlier = conn.Prepare(kSelectTyping);
@@ -251,7 +254,7 @@ absl::StatusOr<v1::RecordBloodTypingResponse> MysqlDonorStore::RecordBloodTyping
 }
 
 absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConflicts(
-    const CallInfo& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
+    const CallContext& call, const std::string& donor_id, bool open_only, const PageQuery& page) {
   std::string sql_text = absl::StrCat(kConflictSelect, kWhereTrue);
   if (!donor_id.empty()) absl::StrAppend(&sql_text, kFilterConflictDonor);
   if (open_only) absl::StrAppend(&sql_text, kFilterConflictOpen);
@@ -265,17 +268,17 @@ absl::StatusOr<Page<v1::BloodTypeConflict>> MysqlDonorStore::ListBloodTypeConfli
             },
             [](sql::ResultSet& r) { return ReadConflictRow(r); },
             [](const v1::BloodTypeConflict& c) {
-              return Cursor(TimestampMicros(c.created_at()), c.conflict_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(c.created_at())), c.conflict_id());
             });
         return absl::OkStatus();
       });
 }
 
 absl::StatusOr<v1::BloodTypeConflict> MysqlDonorStore::ResolveBloodTypeConflict(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& conflict_id,
+    const CallContext& call, const IdempotencyKey& key, const std::string& conflict_id,
     BloodType resolved, const std::string& resolved_by, const std::string& note) {
-  return Idempotent<v1::BloodTypeConflict>(
-      *pool_, "resolve blood type conflict", call, key,
+  return db::RunIdempotent<v1::BloodTypeConflict>(
+      *pool_, "resolve blood type conflict", call.deadline, &key,
       [&](Connection& conn, v1::BloodTypeConflict& out) -> absl::Status {
         const std::optional<int64_t> id = ParseRowId(conflict_id);
         std::optional<v1::BloodTypeConflict> conflict =

@@ -25,71 +25,74 @@ class MysqlDonorStore : public DonorStore {
   // `pool` must outlive the store; its schema must be migrated (DonorMigrations()).
   explicit MysqlDonorStore(db::ConnectionPool* pool) : pool_(pool) {}
 
-  absl::StatusOr<v1::Donor> RegisterDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Donor> RegisterDonor(const CallContext& call, const db::IdempotencyKey& key,
                                           const v1::Donor& donor) override;
-  absl::StatusOr<v1::Donor> GetDonor(const CallInfo& call, const std::string& donor_id) override;
-  absl::StatusOr<v1::Donor> UpdateDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Donor> GetDonor(const CallContext& call, const std::string& donor_id) override;
+  absl::StatusOr<v1::Donor> UpdateDonor(const CallContext& call, const db::IdempotencyKey& key,
                                         const std::string& donor_id,
                                         std::optional<int64_t> expected_version,
                                         DonorUpdateFn update) override;
-  absl::StatusOr<Page<v1::Donor>> SearchDonors(const CallInfo& call, const DonorFilter& filter,
+  absl::StatusOr<Page<v1::Donor>> SearchDonors(const CallContext& call, const DonorFilter& filter,
                                                const PageQuery& page) override;
 
   absl::StatusOr<v1::RecordBloodTypingResponse> RecordBloodTyping(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& donor_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& donor_id,
       const std::string& din, std::optional<absl::Time> typed_at, TypingFn decide) override;
   absl::StatusOr<Page<v1::BloodTypeConflict>> ListBloodTypeConflicts(
-      const CallInfo& call, const std::string& donor_id, bool open_only,
+      const CallContext& call, const std::string& donor_id, bool open_only,
       const PageQuery& page) override;
   absl::StatusOr<v1::BloodTypeConflict> ResolveBloodTypeConflict(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& conflict_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& conflict_id,
       BloodType resolved, const std::string& resolved_by, const std::string& note) override;
 
-  absl::StatusOr<EligibilityInputs> LoadEligibilityInputs(const CallInfo& call,
+  absl::StatusOr<EligibilityInputs> LoadEligibilityInputs(const CallContext& call,
                                                           const std::string& donor_id,
                                                           absl::CivilDay on_date) override;
 
-  absl::StatusOr<v1::Deferral> DeferDonor(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Deferral> DeferDonor(const CallContext& call, const db::IdempotencyKey& key,
                                           const DeferralDraft& draft) override;
-  absl::StatusOr<v1::Deferral> VoidDeferral(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Deferral> VoidDeferral(const CallContext& call, const db::IdempotencyKey& key,
                                             const std::string& deferral_id,
                                             const std::string& voided_by,
                                             const std::string& reason) override;
-  absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallInfo& call,
+  absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallContext& call,
                                                    const std::string& donor_id, bool active_only,
                                                    const PageQuery& page) override;
 
-  absl::StatusOr<v1::RecordDonationResponse> RecordDonation(const CallInfo& call,
+  absl::StatusOr<v1::RecordDonationResponse> RecordDonation(const CallContext& call,
                                                             const db::IdempotencyKey& key,
                                                             const DonationDraft& draft,
                                                             EligibilityFn check) override;
-  absl::StatusOr<Page<v1::Donation>> ListDonations(const CallInfo& call,
+  absl::StatusOr<Page<v1::Donation>> ListDonations(const CallContext& call,
                                                    const std::string& donor_id,
                                                    const PageQuery& page) override;
   absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(
-      const CallInfo& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
+      const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
 
-  absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallInfo& call, BloodType type,
+  absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallContext& call,
+                                                              BloodType type,
                                                               absl::CivilDay on_date,
                                                               absl::CivilDay history_from) override;
-  absl::StatusOr<v1::Appeal> CreateAppeal(const CallInfo& call, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Appeal> CreateAppeal(const CallContext& call, const db::IdempotencyKey& key,
                                           const v1::Appeal& appeal,
                                           const std::vector<std::string>& donor_ids) override;
   absl::StatusOr<v1::Appeal> RecordAppealResponse(
-      const CallInfo& call, const db::IdempotencyKey& key, const std::string& appeal_id,
+      const CallContext& call, const db::IdempotencyKey& key, const std::string& appeal_id,
       const std::string& donor_id, v1::AppealResponse response, const std::string& din,
       const std::string& note) override;
-  absl::StatusOr<v1::Appeal> GetAppeal(const CallInfo& call, const std::string& appeal_id) override;
-  absl::StatusOr<Page<v1::Appeal>> ListAppeals(const CallInfo& call, const std::string& station_id,
-                                               bool open_only, const PageQuery& page) override;
+  absl::StatusOr<v1::Appeal> GetAppeal(const CallContext& call,
+                                       const std::string& appeal_id) override;
+  absl::StatusOr<Page<v1::Appeal>> ListAppeals(const CallContext& call,
+                                               const std::string& station_id, bool open_only,
+                                               const PageQuery& page) override;
 
-  absl::StatusOr<LedgerState> LoadLedgerState(const CallInfo& call,
+  absl::StatusOr<LedgerState> LoadLedgerState(const CallContext& call,
                                               const std::string& donor_id) override;
-  absl::StatusOr<v1::ClaimReimbursementResponse> ClaimReimbursement(const CallInfo& call,
+  absl::StatusOr<v1::ClaimReimbursementResponse> ClaimReimbursement(const CallContext& call,
                                                                     const db::IdempotencyKey& key,
                                                                     const ClaimDraft& claim,
                                                                     ClaimFn decide) override;
-  absl::StatusOr<Page<v1::LedgerEntry>> ListLedger(const CallInfo& call,
+  absl::StatusOr<Page<v1::LedgerEntry>> ListLedger(const CallContext& call,
                                                    const std::string& donor_id,
                                                    const PageQuery& page) override;
 

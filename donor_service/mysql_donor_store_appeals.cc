@@ -8,12 +8,13 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Appeals
 
 absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
-    const CallInfo& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
+    const CallContext& call, BloodType type, absl::CivilDay on_date, absl::CivilDay history_from) {
   return Read<std::vector<AppealPoolEntry>>(
       *pool_, "load appeal pool", call,
       [&](Connection& conn, std::vector<AppealPoolEntry>& out) -> absl::Status {
@@ -41,7 +42,7 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
         }
         sql::PreparedStatement& deferrals =
             conn.Prepare(absl::StrCat(kPoolDeferrals, kDeferralInForce, kDeferralsInForceOrder));
-        Params(deferrals).Int(type.abo).Int(type.rhd).DeferralInForce(on_date);
+        BindDeferralInForce(Params(deferrals).Int(type.abo).Int(type.rhd), on_date);
         auto drs = Query(deferrals);
         while (drs->next()) {
           auto it = index.find(Text(*drs, "donor_id"));
@@ -53,10 +54,11 @@ absl::StatusOr<std::vector<AppealPoolEntry>> MysqlDonorStore::LoadAppealPool(
 }
 
 absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
-    const CallInfo& call, const IdempotencyKey& key, const v1::Appeal& appeal,
+    const CallContext& call, const IdempotencyKey& key, const v1::Appeal& appeal,
     const std::vector<std::string>& donor_ids) {
-  return Idempotent<v1::Appeal>(
-      *pool_, "create appeal", call, key, [&](Connection& conn, v1::Appeal& out) -> absl::Status {
+  return db::RunIdempotent<v1::Appeal>(
+      *pool_, "create appeal", call.deadline, &key,
+      [&](Connection& conn, v1::Appeal& out) -> absl::Status {
         for (size_t i = 0; i < donor_ids.size(); ++i) {
           if (QueryCount(conn, kDonorExists, {donor_ids[i]}) == 0) {
             return InvalidField(absl::StrCat("donor_ids[", i, "]"),
@@ -73,7 +75,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
             .Str(appeal.reason())
             .Str(appeal.created_by())
             .Str(DbTime(call.now))
-            .Str(DbTime(absl::FromUnixMicros(TimestampMicros(appeal.closes_at()))));
+            .Str(DbTime(FromTimestamp(appeal.closes_at())));
         insert.executeUpdate();
         const int64_t appeal_id = LastInsertId(conn);
         for (size_t i = 0; i < donor_ids.size(); ++i) {
@@ -99,11 +101,11 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::CreateAppeal(
 }
 
 absl::StatusOr<v1::Appeal> MysqlDonorStore::RecordAppealResponse(
-    const CallInfo& call, const IdempotencyKey& key, const std::string& appeal_id,
+    const CallContext& call, const IdempotencyKey& key, const std::string& appeal_id,
     const std::string& donor_id, v1::AppealResponse response, const std::string& din,
     const std::string& note) {
-  return Idempotent<v1::Appeal>(
-      *pool_, "record appeal response", call, key,
+  return db::RunIdempotent<v1::Appeal>(
+      *pool_, "record appeal response", call.deadline, &key,
       [&](Connection& conn, v1::Appeal& out) -> absl::Status {
         const std::optional<int64_t> id = ParseRowId(appeal_id);
         std::optional<absl::Time> closes_at;
@@ -156,7 +158,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::RecordAppealResponse(
       });
 }
 
-absl::StatusOr<v1::Appeal> MysqlDonorStore::GetAppeal(const CallInfo& call,
+absl::StatusOr<v1::Appeal> MysqlDonorStore::GetAppeal(const CallContext& call,
                                                       const std::string& appeal_id) {
   return Read<v1::Appeal>(
       *pool_, "get appeal", call, [&](Connection& conn, v1::Appeal& out) -> absl::Status {
@@ -170,7 +172,7 @@ absl::StatusOr<v1::Appeal> MysqlDonorStore::GetAppeal(const CallInfo& call,
       });
 }
 
-absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallInfo& call,
+absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallContext& call,
                                                               const std::string& station_id,
                                                               bool open_only,
                                                               const PageQuery& page) {
@@ -188,7 +190,7 @@ absl::StatusOr<Page<v1::Appeal>> MysqlDonorStore::ListAppeals(const CallInfo& ca
             },
             [&](sql::ResultSet& r) { return ReadAppealRow(r, call.now); },
             [](const v1::Appeal& a) {
-              return Cursor(TimestampMicros(a.created_at()), a.appeal_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(a.created_at())), a.appeal_id());
             });
         return absl::OkStatus();
       });

@@ -10,12 +10,13 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Eligibility
 
 absl::StatusOr<EligibilityInputs> MysqlDonorStore::LoadEligibilityInputs(
-    const CallInfo& call, const std::string& donor_id, absl::CivilDay on_date) {
+    const CallContext& call, const std::string& donor_id, absl::CivilDay on_date) {
   return Read<EligibilityInputs>(*pool_, "load eligibility inputs", call,
                                  [&](Connection& conn, EligibilityInputs& out) -> absl::Status {
                                    std::optional<v1::Donor> donor =
@@ -31,11 +32,12 @@ absl::StatusOr<EligibilityInputs> MysqlDonorStore::LoadEligibilityInputs(
 // ---------------------------------------------------------------------------------------------
 // Deferrals
 
-absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallInfo& call,
+absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallContext& call,
                                                          const IdempotencyKey& key,
                                                          const DeferralDraft& draft) {
-  return Idempotent<v1::Deferral>(
-      *pool_, "defer donor", call, key, [&](Connection& conn, v1::Deferral& out) -> absl::Status {
+  return db::RunIdempotent<v1::Deferral>(
+      *pool_, "defer donor", call.deadline, &key,
+      [&](Connection& conn, v1::Deferral& out) -> absl::Status {
         if (!LockDonor(conn, draft.donor_id)) return DonorNotFound(draft.donor_id);
         const int64_t id = InsertDeferral(conn, call, draft);
         WriteAudit(conn, call, "DeferDonor", draft.donor_id, "deferral", std::to_string(id),
@@ -49,13 +51,14 @@ absl::StatusOr<v1::Deferral> MysqlDonorStore::DeferDonor(const CallInfo& call,
       });
 }
 
-absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallInfo& call,
+absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallContext& call,
                                                            const IdempotencyKey& key,
                                                            const std::string& deferral_id,
                                                            const std::string& voided_by,
                                                            const std::string& reason) {
-  return Idempotent<v1::Deferral>(
-      *pool_, "void deferral", call, key, [&](Connection& conn, v1::Deferral& out) -> absl::Status {
+  return db::RunIdempotent<v1::Deferral>(
+      *pool_, "void deferral", call.deadline, &key,
+      [&](Connection& conn, v1::Deferral& out) -> absl::Status {
         const std::optional<int64_t> id = ParseRowId(deferral_id);
         std::optional<v1::Deferral> deferral =
             id ? ReadDeferral(conn, *id, call.today, /*for_update=*/true) : std::nullopt;
@@ -78,7 +81,7 @@ absl::StatusOr<v1::Deferral> MysqlDonorStore::VoidDeferral(const CallInfo& call,
       });
 }
 
-absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo& call,
+absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   bool active_only,
                                                                   const PageQuery& page) {
@@ -92,7 +95,7 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo
             conn, sql_text, kDeferralKeyset, page,
             [&](Params& params) {
               params.Str(donor_id);
-              if (active_only) params.DeferralInForce(call.today);
+              if (active_only) BindDeferralInForce(params, call.today);
             },
             [&](sql::ResultSet& r) { return ReadDeferralRow(r, call.today); },
             [](const v1::Deferral& d) {
@@ -106,11 +109,11 @@ absl::StatusOr<Page<v1::Deferral>> MysqlDonorStore::ListDeferrals(const CallInfo
 // Donations
 
 absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
-    const CallInfo& call, const IdempotencyKey& key, const DonationDraft& draft,
+    const CallContext& call, const IdempotencyKey& key, const DonationDraft& draft,
     EligibilityFn check) {
   const v1::Donation& donation = draft.donation;
-  return Idempotent<v1::RecordDonationResponse>(
-      *pool_, "record donation", call, key,
+  return db::RunIdempotent<v1::RecordDonationResponse>(
+      *pool_, "record donation", call.deadline, &key,
       [&](Connection& conn, v1::RecordDonationResponse& out) -> absl::Status {
         const std::string& donor_id = donation.donor_id();
         // The donor's row lock serialises this donor's donations: two collections racing
@@ -152,7 +155,7 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
                 .Int(donation.donation_type())
                 .Int(donation.volume_ml())
                 .Str(donation.station_id())
-                .Str(DbTime(absl::FromUnixMicros(TimestampMicros(donation.collected_at()))))
+                .Str(DbTime(FromTimestamp(donation.collected_at())))
                 .Str(donation.collection_date())
                 .OptDouble(opt_double(s.has_weight_kg(), s.weight_kg()))
                 .OptDouble(opt_double(s.has_hemoglobin_g_l(), s.hemoglobin_g_l()))
@@ -209,7 +212,7 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
       });
 }
 
-absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallInfo& call,
+absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {
   const std::string sql_text = absl::StrCat(kDonationSelect, kDonationsOfDonor);
@@ -221,16 +224,16 @@ absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallInfo
             conn, sql_text, kDonationKeyset, page, [&](Params& params) { params.Str(donor_id); },
             [](sql::ResultSet& r) { return ReadDonationRow(r); },
             [](const v1::Donation& d) {
-              return Cursor(TimestampMicros(d.collected_at()), d.donation_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(d.collected_at())), d.donation_id());
             });
         return absl::OkStatus();
       });
 }
 
 absl::StatusOr<v1::MarkDonorReactiveResponse> MysqlDonorStore::MarkDonorReactive(
-    const CallInfo& call, const IdempotencyKey& key, const DeferralDraft& draft) {
-  return Idempotent<v1::MarkDonorReactiveResponse>(
-      *pool_, "mark donor reactive", call, key,
+    const CallContext& call, const IdempotencyKey& key, const DeferralDraft& draft) {
+  return db::RunIdempotent<v1::MarkDonorReactiveResponse>(
+      *pool_, "mark donor reactive", call.deadline, &key,
       [&](Connection& conn, v1::MarkDonorReactiveResponse& out) -> absl::Status {
         if (!LockDonor(conn, draft.donor_id)) return DonorNotFound(draft.donor_id);
         out.set_donation_found(

@@ -8,11 +8,12 @@ namespace bloodgrid::donor {
 
 using db::Connection;
 using db::IdempotencyKey;
+using db::Params;
 
 // ---------------------------------------------------------------------------------------------
 // Reimbursement
 
-absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallInfo& call,
+absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallContext& call,
                                                              const std::string& donor_id) {
   return Read<LedgerState>(*pool_, "load ledger", call,
                            [&](Connection& conn, LedgerState& out) -> absl::Status {
@@ -24,9 +25,9 @@ absl::StatusOr<LedgerState> MysqlDonorStore::LoadLedgerState(const CallInfo& cal
 }
 
 absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimbursement(
-    const CallInfo& call, const IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
-  return Idempotent<v1::ClaimReimbursementResponse>(
-      *pool_, "claim reimbursement", call, key,
+    const CallContext& call, const IdempotencyKey& key, const ClaimDraft& claim, ClaimFn decide) {
+  return db::RunIdempotent<v1::ClaimReimbursementResponse>(
+      *pool_, "claim reimbursement", call.deadline, &key,
       [&](Connection& conn, v1::ClaimReimbursementResponse& out) -> absl::Status {
         // The account row lock serialises every claim on this donor's balance.
         bool found = false;
@@ -85,7 +86,7 @@ absl::StatusOr<v1::ClaimReimbursementResponse> MysqlDonorStore::ClaimReimburseme
       });
 }
 
-absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallInfo& call,
+absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {
   const std::string sql_text = absl::StrCat(kLedgerSelect, kLedgerOfDonor);
@@ -97,7 +98,7 @@ absl::StatusOr<Page<v1::LedgerEntry>> MysqlDonorStore::ListLedger(const CallInfo
             conn, sql_text, kLedgerKeyset, page, [&](Params& params) { params.Str(donor_id); },
             [](sql::ResultSet& r) { return ReadLedgerRow(r); },
             [](const v1::LedgerEntry& e) {
-              return Cursor(TimestampMicros(e.created_at()), e.entry_id());
+              return Cursor(absl::ToUnixMicros(FromTimestamp(e.created_at())), e.entry_id());
             });
         return absl::OkStatus();
       });

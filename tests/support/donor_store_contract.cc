@@ -29,8 +29,8 @@ const absl::Time kNow =
 const BloodType kONeg{v1::ABO_GROUP_O, v1::RH_D_NEGATIVE};
 const BloodType kAPos{v1::ABO_GROUP_A, v1::RH_D_POSITIVE};
 
-CallInfo Call(const std::string& request_id = "", absl::Time now = kNow) {
-  CallInfo call;
+CallContext Call(const std::string& request_id = "", absl::Time now = kNow) {
+  CallContext call;
   call.actor = "admin:contract";
   call.request_id = request_id;
   call.now = now;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/call_context.h"
 #include "common/clock.h"
 #include "common/din.h"
 #include "common/policy.h"
@@ -48,8 +49,15 @@ std::string MakeDin(int sequence) {
 
 class DonorOperationsTest : public ::testing::Test {
  protected:
-  DonorOperationsTest() : clock_(At(2026, 11, 22)), ops_(LoadPolicy(), &store_, &clock_, kUtc) {
-    caller_.actor = "admin:tester";
+  DonorOperationsTest() : clock_(At(2026, 11, 22)), ops_(LoadPolicy(), &store_, kUtc) {}
+
+  // The context a handler would build for a call made now, as read from the injected clock.
+  CallContext Call() const {
+    CallContext call;
+    call.actor = "admin:tester";
+    call.now = clock_.Now();
+    call.today = absl::ToCivilDay(call.now, kUtc);
+    return call;
   }
 
   static v1::PolicyProfile LoadPolicy() {
@@ -72,7 +80,7 @@ class DonorOperationsTest : public ::testing::Test {
         absl::StrCat(birth.substr(0, 4), "-", birth.substr(4, 2), "-", birth.substr(6, 2)));
     donor->mutable_contact()->set_phone("138 0013 8000");
     donor->set_home_station_id("ST-01");
-    absl::StatusOr<v1::Donor> registered = ops_.RegisterDonor(caller_, request);
+    absl::StatusOr<v1::Donor> registered = ops_.RegisterDonor(Call(), request);
     EXPECT_THAT(registered, IsOk());
     return registered.ok() ? *registered : v1::Donor();
   }
@@ -102,13 +110,12 @@ class DonorOperationsTest : public ::testing::Test {
     request.set_donor_id(donor_id);
     request.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
     request.set_on_date(on_date);
-    return ops_.CheckEligibility(caller_, request);
+    return ops_.CheckEligibility(Call(), request);
   }
 
   FakeClock clock_;
   FakeDonorStore store_;
   DonorOperations ops_;
-  Caller caller_;
   int request_counter_ = 0;
 };
 
@@ -121,11 +128,11 @@ TEST_F(DonorOperationsTest, RegisterNormalisesAndNamesTheFirstOfADuplicate) {
   again.set_request_id(NextRequestId());
   *again.mutable_donor() = donor;
   again.mutable_donor()->clear_donor_id();
-  EXPECT_THAT(ops_.RegisterDonor(caller_, again),
+  EXPECT_THAT(ops_.RegisterDonor(Call(), again),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr(donor.donor_id())));
   v1::RegisterDonorRequest bad;
   bad.set_request_id(NextRequestId());
-  EXPECT_THAT(ops_.RegisterDonor(caller_, bad),
+  EXPECT_THAT(ops_.RegisterDonor(Call(), bad),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("donor: ")));
   ASSERT_EQ(store_.Events().size(), 1u);
   EXPECT_EQ(store_.Events()[0].actor, "admin:tester");
@@ -141,7 +148,7 @@ TEST_F(DonorOperationsTest, EligibilityThenADonationThenTheIntervalRule) {
   BG_ASSERT_OK_AND_ASSIGN(
       v1::RecordDonationResponse recorded,
       ops_.RecordDonation(
-          caller_, DonationRequest(donor.donor_id(), MakeDin(100), clock_.Now() - absl::Hours(2))));
+          Call(), DonationRequest(donor.donor_id(), MakeDin(100), clock_.Now() - absl::Hours(2))));
   EXPECT_TRUE(recorded.created());
   EXPECT_EQ(recorded.donation().collection_date(), "2026-11-22");
 
@@ -150,23 +157,23 @@ TEST_F(DonorOperationsTest, EligibilityThenADonationThenTheIntervalRule) {
   EXPECT_EQ(eligibility.reasons(0).code(), v1::ELIGIBILITY_REASON_INTERVAL_NOT_ELAPSED);
   EXPECT_EQ(eligibility.next_eligible_date(), "2027-05-22");
   EXPECT_THAT(
-      ops_.RecordDonation(caller_, DonationRequest(donor.donor_id(), MakeDin(101), clock_.Now())),
+      ops_.RecordDonation(Call(), DonationRequest(donor.donor_id(), MakeDin(101), clock_.Now())),
       StatusIs(absl::StatusCode::kFailedPrecondition,
                absl::StrCat("donor ", donor.donor_id(),
                             " not eligible: ELIGIBILITY_REASON_INTERVAL_NOT_ELAPSED")));
 
   clock_.Set(At(2027, 5, 22));
   EXPECT_THAT(
-      ops_.RecordDonation(caller_, DonationRequest(donor.donor_id(), MakeDin(102), clock_.Now())),
+      ops_.RecordDonation(Call(), DonationRequest(donor.donor_id(), MakeDin(102), clock_.Now())),
       IsOk());
   v1::ListDonationsRequest list;
   list.set_donor_id(donor.donor_id());
   list.set_page_size(1);
-  BG_ASSERT_OK_AND_ASSIGN(v1::ListDonationsResponse page, ops_.ListDonations(caller_, list));
+  BG_ASSERT_OK_AND_ASSIGN(v1::ListDonationsResponse page, ops_.ListDonations(Call(), list));
   ASSERT_EQ(page.donations_size(), 1);
   EXPECT_EQ(page.donations(0).din(), MakeDin(102));
   list.set_page_token(page.next_page_token());
-  BG_ASSERT_OK_AND_ASSIGN(page, ops_.ListDonations(caller_, list));
+  BG_ASSERT_OK_AND_ASSIGN(page, ops_.ListDonations(Call(), list));
   ASSERT_EQ(page.donations_size(), 1);
   EXPECT_EQ(page.donations(0).din(), MakeDin(100));
   EXPECT_TRUE(page.next_page_token().empty());
@@ -178,7 +185,7 @@ TEST_F(DonorOperationsTest, DeferralsBlockUntilTheirEndOrAVoid) {
   defer.set_request_id(NextRequestId());
   defer.set_donor_id(donor.donor_id());
   defer.set_reason_code("TOOTH_EXTRACTION");
-  BG_ASSERT_OK_AND_ASSIGN(v1::Deferral tooth, ops_.DeferDonor(caller_, defer));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Deferral tooth, ops_.DeferDonor(Call(), defer));
   EXPECT_EQ(tooth.ends_on(), "2026-12-07");
   EXPECT_TRUE(tooth.active());
   BG_ASSERT_OK_AND_ASSIGN(v1::CheckEligibilityResponse eligibility, Check(donor.donor_id()));
@@ -192,7 +199,7 @@ TEST_F(DonorOperationsTest, DeferralsBlockUntilTheirEndOrAVoid) {
   permanent.set_request_id(NextRequestId());
   permanent.set_donor_id(donor.donor_id());
   permanent.set_reason_code("HCV_REACTIVE");
-  BG_ASSERT_OK_AND_ASSIGN(v1::Deferral hcv, ops_.DeferDonor(caller_, permanent));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Deferral hcv, ops_.DeferDonor(Call(), permanent));
   EXPECT_EQ(hcv.kind(), v1::DEFERRAL_KIND_PERMANENT);
   BG_ASSERT_OK_AND_ASSIGN(eligibility, Check(donor.donor_id()));
   EXPECT_EQ(eligibility.next_eligible_date(), "");
@@ -202,19 +209,19 @@ TEST_F(DonorOperationsTest, DeferralsBlockUntilTheirEndOrAVoid) {
   void_request.set_deferral_id(hcv.deferral_id());
   void_request.set_voided_by("Dr. Lin");
   void_request.set_reason("confirmatory test negative");
-  BG_ASSERT_OK_AND_ASSIGN(v1::Deferral voided, ops_.VoidDeferral(caller_, void_request));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Deferral voided, ops_.VoidDeferral(Call(), void_request));
   EXPECT_FALSE(voided.active());
   void_request.set_request_id(NextRequestId());
-  EXPECT_THAT(ops_.VoidDeferral(caller_, void_request),
+  EXPECT_THAT(ops_.VoidDeferral(Call(), void_request),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   v1::ListDeferralsRequest list;
   list.set_donor_id(donor.donor_id());
   list.set_active_only(true);
-  BG_ASSERT_OK_AND_ASSIGN(v1::ListDeferralsResponse active, ops_.ListDeferrals(caller_, list));
+  BG_ASSERT_OK_AND_ASSIGN(v1::ListDeferralsResponse active, ops_.ListDeferrals(Call(), list));
   ASSERT_EQ(active.deferrals_size(), 1);
   EXPECT_EQ(active.deferrals(0).deferral_id(), tooth.deferral_id());
   defer.set_reason_code("NOT_IN_THE_CATALOGUE");
-  EXPECT_THAT(ops_.DeferDonor(caller_, defer),
+  EXPECT_THAT(ops_.DeferDonor(Call(), defer),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("reason_code: ")));
 }
 
@@ -227,14 +234,14 @@ TEST_F(DonorOperationsTest, TypingAssignsThenAConflictWaitsForResolution) {
   typing.mutable_blood_type()->set_abo(v1::ABO_GROUP_O);
   typing.mutable_blood_type()->set_rhd(v1::RH_D_NEGATIVE);
   BG_ASSERT_OK_AND_ASSIGN(v1::RecordBloodTypingResponse assigned,
-                          ops_.RecordBloodTyping(caller_, typing));
+                          ops_.RecordBloodTyping(Call(), typing));
   EXPECT_TRUE(assigned.donor().blood_type_confirmed());
   EXPECT_FALSE(assigned.has_conflict());
   typing.set_request_id(NextRequestId());
   typing.set_din(MakeDin(2));
   typing.mutable_blood_type()->set_abo(v1::ABO_GROUP_A);
   BG_ASSERT_OK_AND_ASSIGN(v1::RecordBloodTypingResponse conflicting,
-                          ops_.RecordBloodTyping(caller_, typing));
+                          ops_.RecordBloodTyping(Call(), typing));
   ASSERT_TRUE(conflicting.has_conflict());
   EXPECT_EQ(conflicting.donor().blood_type().abo(), v1::ABO_GROUP_O);
   v1::ResolveBloodTypeConflictRequest resolve;
@@ -244,11 +251,11 @@ TEST_F(DonorOperationsTest, TypingAssignsThenAConflictWaitsForResolution) {
   resolve.mutable_resolved_blood_type()->set_rhd(v1::RH_D_NEGATIVE);
   resolve.set_resolved_by("lab lead");
   BG_ASSERT_OK_AND_ASSIGN(v1::BloodTypeConflict resolved,
-                          ops_.ResolveBloodTypeConflict(caller_, resolve));
+                          ops_.ResolveBloodTypeConflict(Call(), resolve));
   EXPECT_TRUE(resolved.resolved());
   v1::GetDonorRequest get;
   get.set_donor_id(donor.donor_id());
-  BG_ASSERT_OK_AND_ASSIGN(v1::Donor now, ops_.GetDonor(caller_, get));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor now, ops_.GetDonor(Call(), get));
   EXPECT_EQ(now.blood_type().abo(), v1::ABO_GROUP_A);
   EXPECT_FALSE(now.has_open_blood_type_conflict());
 }
@@ -263,13 +270,13 @@ TEST_F(DonorOperationsTest, AppealCandidatesThenResponses) {
     typing.set_din(MakeDin(donor == &eligible ? 1 : 2));
     typing.mutable_blood_type()->set_abo(v1::ABO_GROUP_O);
     typing.mutable_blood_type()->set_rhd(v1::RH_D_NEGATIVE);
-    ASSERT_THAT(ops_.RecordBloodTyping(caller_, typing), IsOk());
+    ASSERT_THAT(ops_.RecordBloodTyping(Call(), typing), IsOk());
   }
   v1::DeferDonorRequest defer;
   defer.set_request_id(NextRequestId());
   defer.set_donor_id(deferred.donor_id());
   defer.set_reason_code("TATTOO");
-  ASSERT_THAT(ops_.DeferDonor(caller_, defer), IsOk());
+  ASSERT_THAT(ops_.DeferDonor(Call(), defer), IsOk());
 
   v1::FindAppealCandidatesRequest find;
   find.mutable_blood_type()->set_abo(v1::ABO_GROUP_O);
@@ -277,7 +284,7 @@ TEST_F(DonorOperationsTest, AppealCandidatesThenResponses) {
   find.set_station_id("ST-01");
   find.set_limit(10);
   BG_ASSERT_OK_AND_ASSIGN(v1::FindAppealCandidatesResponse candidates,
-                          ops_.FindAppealCandidates(caller_, find));
+                          ops_.FindAppealCandidates(Call(), find));
   ASSERT_EQ(candidates.candidates_size(), 1);
   EXPECT_EQ(candidates.candidates(0).donor_id(), eligible.donor_id());
   EXPECT_EQ(candidates.candidates(0).rank(), 1);
@@ -287,7 +294,7 @@ TEST_F(DonorOperationsTest, AppealCandidatesThenResponses) {
   create.set_station_id("ST-01");
   *create.mutable_blood_type() = find.blood_type();
   create.add_donor_ids(eligible.donor_id());
-  BG_ASSERT_OK_AND_ASSIGN(v1::Appeal appeal, ops_.CreateAppeal(caller_, create));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Appeal appeal, ops_.CreateAppeal(Call(), create));
   EXPECT_TRUE(appeal.open());
   EXPECT_EQ(appeal.created_by(), "admin:tester");
   EXPECT_EQ(appeal.closes_at().seconds(), absl::ToUnixSeconds(clock_.Now() + absl::Hours(72)));
@@ -298,7 +305,7 @@ TEST_F(DonorOperationsTest, AppealCandidatesThenResponses) {
   respond.set_donor_id(eligible.donor_id());
   respond.set_response(v1::APPEAL_RESPONSE_DONATED);
   respond.set_din(MakeDin(9));
-  BG_ASSERT_OK_AND_ASSIGN(v1::Appeal updated, ops_.RecordAppealResponse(caller_, respond));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Appeal updated, ops_.RecordAppealResponse(Call(), respond));
   EXPECT_EQ(updated.counts().donated(), 1);
   EXPECT_EQ(updated.counts().pending(), 0);
 
@@ -306,23 +313,23 @@ TEST_F(DonorOperationsTest, AppealCandidatesThenResponses) {
   respond.set_request_id(NextRequestId());
   respond.set_response(v1::APPEAL_RESPONSE_DECLINED);
   respond.clear_din();
-  EXPECT_THAT(ops_.RecordAppealResponse(caller_, respond),
+  EXPECT_THAT(ops_.RecordAppealResponse(Call(), respond),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   v1::ListAppealsRequest list;
   list.set_open_only(true);
-  BG_ASSERT_OK_AND_ASSIGN(v1::ListAppealsResponse open, ops_.ListAppeals(caller_, list));
+  BG_ASSERT_OK_AND_ASSIGN(v1::ListAppealsResponse open, ops_.ListAppeals(Call(), list));
   EXPECT_EQ(open.appeals_size(), 0);
 }
 
 TEST_F(DonorOperationsTest, ReimbursementBalanceAndClaims) {
   v1::Donor donor = Register("Fee Donor", 1);
-  ASSERT_THAT(ops_.RecordDonation(caller_, DonationRequest(donor.donor_id(), MakeDin(1),
-                                                           clock_.Now() - absl::Hours(1))),
+  ASSERT_THAT(ops_.RecordDonation(Call(), DonationRequest(donor.donor_id(), MakeDin(1),
+                                                          clock_.Now() - absl::Hours(1))),
               IsOk());
   v1::GetReimbursementBalanceRequest balance_request;
   balance_request.set_donor_id(donor.donor_id());
   BG_ASSERT_OK_AND_ASSIGN(v1::ReimbursementBalance balance,
-                          ops_.GetReimbursementBalance(caller_, balance_request));
+                          ops_.GetReimbursementBalance(Call(), balance_request));
   EXPECT_EQ(balance.cumulative_donated_ml(), 400);
   EXPECT_EQ(balance.self_available_ml(), 1200);
   EXPECT_EQ(balance.relatives_available_ml(), 400);
@@ -336,7 +343,7 @@ TEST_F(DonorOperationsTest, ReimbursementBalanceAndClaims) {
     request.set_volume_ml(volume);
     request.set_invoice_no(invoice);
     request.set_blood_fee(fee);
-    return ops_.ClaimReimbursement(caller_, request);
+    return ops_.ClaimReimbursement(Call(), request);
   };
   BG_ASSERT_OK_AND_ASSIGN(v1::ClaimReimbursementResponse own,
                           claim(v1::CLAIMANT_RELATION_SELF, 300, " inv-2026-001 ", 30000));
@@ -355,13 +362,13 @@ TEST_F(DonorOperationsTest, ReimbursementBalanceAndClaims) {
   v1::ListReimbursementLedgerRequest ledger_request;
   ledger_request.set_donor_id(donor.donor_id());
   BG_ASSERT_OK_AND_ASSIGN(v1::ListReimbursementLedgerResponse ledger,
-                          ops_.ListReimbursementLedger(caller_, ledger_request));
+                          ops_.ListReimbursementLedger(Call(), ledger_request));
   ASSERT_EQ(ledger.entries_size(), 3);
   EXPECT_EQ(ledger.entries(0).invoice_no(), "INV-2026-002");
   EXPECT_EQ(ledger.entries(2).kind(), v1::LEDGER_ENTRY_KIND_CREDIT);
 
   clock_.Set(At(2031, 11, 22));
-  BG_ASSERT_OK_AND_ASSIGN(balance, ops_.GetReimbursementBalance(caller_, balance_request));
+  BG_ASSERT_OK_AND_ASSIGN(balance, ops_.GetReimbursementBalance(Call(), balance_request));
   EXPECT_EQ(balance.self_available_ml(), 100);
 }
 
@@ -373,12 +380,12 @@ TEST_F(DonorOperationsTest, ARetryWithTheSameRequestIdReplays) {
   donor->set_name("Retry");
   donor->set_sex(v1::SEX_FEMALE);
   donor->set_birth_date("1990-01-01");
-  BG_ASSERT_OK_AND_ASSIGN(v1::Donor first, ops_.RegisterDonor(caller_, request));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor first, ops_.RegisterDonor(Call(), request));
   clock_.Advance(absl::Minutes(1));
-  BG_ASSERT_OK_AND_ASSIGN(v1::Donor second, ops_.RegisterDonor(caller_, request));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor second, ops_.RegisterDonor(Call(), request));
   EXPECT_EQ(second.SerializeAsString(), first.SerializeAsString());
   request.mutable_donor()->set_name("Other");
-  EXPECT_THAT(ops_.RegisterDonor(caller_, request),
+  EXPECT_THAT(ops_.RegisterDonor(Call(), request),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("request_id: ")));
   EXPECT_EQ(store_.Events().size(), 1u);
 }
