@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/idempotency.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "request_service/mysql_order_rows.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 
 namespace bloodgrid::request {
@@ -142,8 +142,8 @@ v1::Hospital ReadHospitalRow(sql::ResultSet& rs) {
   }
   h.set_address(rs.getString(7));
   h.set_active(rs.getBoolean(8));
-  ToTimestamp(FromMicros(rs.getInt64(9)), h.mutable_created_at());
-  ToTimestamp(FromMicros(rs.getInt64(10)), h.mutable_updated_at());
+  ToTimestamp(absl::FromUnixMicros(rs.getInt64(9)), h.mutable_created_at());
+  ToTimestamp(absl::FromUnixMicros(rs.getInt64(10)), h.mutable_updated_at());
   return h;
 }
 
@@ -188,8 +188,8 @@ absl::StatusOr<v1::Hospital> MysqlRequestStore::UpsertHospital(const v1::Hospita
         upsert.setDouble(6, hospital.location().longitude());
         upsert.setString(7, hospital.address());
         upsert.setBoolean(8, hospital.active());
-        upsert.setInt64(9, ToMicros(now));
-        upsert.setInt64(10, ToMicros(now));
+        upsert.setInt64(9, absl::ToUnixMicros(now));
+        upsert.setInt64(10, absl::ToUnixMicros(now));
         upsert.executeUpdate();
         sql::PreparedStatement& clear = conn.Prepare(kDeleteFallbacks);
         clear.setString(1, hospital.hospital_id());
@@ -353,14 +353,14 @@ absl::StatusOr<std::vector<v1::Order>> MysqlRequestStore::ListOrders(const Order
           select.setBoolean(5, filter.priority == v1::PRIORITY_UNSPECIFIED);
           select.setInt(6, filter.priority);
           select.setInt64(7, filter.created_after.has_value()
-                                 ? ToMicros(*filter.created_after)
+                                 ? absl::ToUnixMicros(*filter.created_after)
                                  : std::numeric_limits<int64_t>::min());
           select.setInt64(8, filter.created_before.has_value()
-                                 ? ToMicros(*filter.created_before)
+                                 ? absl::ToUnixMicros(*filter.created_before)
                                  : std::numeric_limits<int64_t>::max());
           select.setString(9, filter.patient_ref);
           select.setString(10, filter.patient_ref);
-          const int64_t after = cursor.created_at.has_value() ? ToMicros(*cursor.created_at)
+          const int64_t after = cursor.created_at.has_value() ? absl::ToUnixMicros(*cursor.created_at)
                                                               : std::numeric_limits<int64_t>::max();
           select.setInt64(11, after);
           select.setInt64(12, after);
@@ -391,7 +391,7 @@ absl::StatusOr<std::vector<v1::UnitDelivery>> MysqlRequestStore::FindDeliveries(
           sql::PreparedStatement& select = conn.Prepare(kFindDeliveries);
           select.setString(1, din);
           select.setInt64(
-              2, since.has_value() ? ToMicros(*since) : std::numeric_limits<int64_t>::min());
+              2, since.has_value() ? absl::ToUnixMicros(*since) : std::numeric_limits<int64_t>::min());
           ResultSetPtr rs(select.executeQuery());
           while (rs->next()) {
             v1::UnitDelivery d;
@@ -426,8 +426,8 @@ absl::StatusOr<std::vector<std::pair<v1::Component, int64_t>>> MysqlRequestStore
         sql::PreparedStatement& select = conn.Prepare(kDailyQuantities);
         select.setString(1, hospital_id);
         select.setString(2, patient_ref);
-        select.setInt64(3, ToMicros(from));
-        select.setInt64(4, ToMicros(to));
+        select.setInt64(3, absl::ToUnixMicros(from));
+        select.setInt64(4, absl::ToUnixMicros(to));
         BindSet(select, 5, kClosedUnissuedSlots, closed);
         ResultSetPtr rs(select.executeQuery());
         while (rs->next()) {
@@ -449,7 +449,7 @@ absl::StatusOr<std::vector<std::string>> MysqlRequestStore::ListOrdersToReconcil
       *pool_, "orders to reconcile", deadline, [&](db::Connection& conn) -> absl::Status {
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kOrdersToReconcile);
-        const int64_t before = ToMicros(changed_before);
+        const int64_t before = absl::ToUnixMicros(changed_before);
         select.setInt(1, unallocated);
         select.setInt64(2, before);
         select.setInt64(3, before);
@@ -491,7 +491,7 @@ MysqlRequestStore::ListUnreportedUnits(absl::Time dispatched_before, int limit,
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kUnreportedUnits);
         BindSet(select, 1, kAwaitsOutcomesSlots, awaiting);
-        select.setInt64(1 + kAwaitsOutcomesSlots, ToMicros(dispatched_before));
+        select.setInt64(1 + kAwaitsOutcomesSlots, absl::ToUnixMicros(dispatched_before));
         select.setInt(2 + kAwaitsOutcomesSlots, v1::TRANSFUSION_OUTCOME_UNSPECIFIED);
         select.setInt(3 + kAwaitsOutcomesSlots, limit);
         ResultSetPtr rs(select.executeQuery());

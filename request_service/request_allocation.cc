@@ -14,8 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 namespace {

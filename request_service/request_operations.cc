@@ -16,8 +16,8 @@
 #include "common/idempotency.h"
 #include "common/log.h"
 #include "common/page_token.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 namespace {
@@ -351,13 +351,13 @@ absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
   BG_ASSIGN_OR_RETURN(int page_size, EffectivePageSize(request.page_size()));
   const uint64_t hash = FilterHash(
       {"orders", absl::StrCat(filter.status), filter.hospital_id, absl::StrCat(filter.priority),
-       filter.created_after ? absl::StrCat(ToMicros(*filter.created_after)) : "",
-       filter.created_before ? absl::StrCat(ToMicros(*filter.created_before)) : "",
+       filter.created_after ? absl::StrCat(absl::ToUnixMicros(*filter.created_after)) : "",
+       filter.created_before ? absl::StrCat(absl::ToUnixMicros(*filter.created_before)) : "",
        filter.patient_ref});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(request.page_token(), hash));
   OrderCursor after;
   if (!request.page_token().empty()) {
-    after.created_at = FromMicros(cursor.after_key());
+    after.created_at = absl::FromUnixMicros(cursor.after_key());
     after.order_id = cursor.after_id();
   }
   BG_ASSIGN_OR_RETURN(std::vector<v1::Order> orders,
@@ -369,7 +369,7 @@ absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
   if (more) {
     const v1::Order& last = response.orders(page_size - 1);
     v1::PageCursor next;
-    next.set_after_key(ToMicros(FromTimestamp(last.created_at())));
+    next.set_after_key(absl::ToUnixMicros(FromTimestamp(last.created_at())));
     next.set_after_id(last.order_id());
     next.set_filter_hash(hash);
     response.set_next_page_token(EncodePageToken(next));

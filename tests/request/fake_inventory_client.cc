@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 

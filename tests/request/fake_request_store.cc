@@ -5,8 +5,8 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 
 namespace bloodgrid::request {
