@@ -417,7 +417,8 @@ void InsertException(db::Connection& conn, const std::string& order_id, const v1
   insert.setString(4, e.din());
   insert.setString(5, Truncated(e.message(), 2000));
   insert.setString(6, Truncated(e.recorded_by(), 200));
-  insert.setInt64(7, absl::ToUnixMicros(e.has_recorded_at() ? FromTimestamp(e.recorded_at()) : now));
+  insert.setInt64(7,
+                  absl::ToUnixMicros(e.has_recorded_at() ? FromTimestamp(e.recorded_at()) : now));
   insert.executeUpdate();
 }
 
@@ -596,7 +597,8 @@ void ApplyChange(db::Connection& conn, const OrderRecord& current, const OrderCh
     insert.setString(3, Truncated(r.reviewer(), 100));
     insert.setString(4, Truncated(r.note(), 1000));
     insert.setBoolean(5, r.retrospective());
-    insert.setInt64(6, absl::ToUnixMicros(r.has_reviewed_at() ? FromTimestamp(r.reviewed_at()) : now));
+    insert.setInt64(6,
+                    absl::ToUnixMicros(r.has_reviewed_at() ? FromTimestamp(r.reviewed_at()) : now));
     insert.executeUpdate();
   }
   if (to != from || !change.event_kind.empty()) {

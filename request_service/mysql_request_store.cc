@@ -126,10 +126,6 @@ void BindSet(sql::PreparedStatement& statement, int index, int slots,
 // ---------------------------------------------------------------------------------------------
 // Helpers. They throw sql::SQLException and run only inside RunTransaction bodies.
 
-db::IdempotencyKey ToDbKey(const IdempotencyKey& key) {
-  return db::IdempotencyKey{key.scope, key.request_id, key.request_hash};
-}
-
 // One hospitals row, without its fallback stations (FillFallbacks).
 v1::Hospital ReadHospitalRow(sql::ResultSet& rs) {
   v1::Hospital h;
@@ -169,15 +165,14 @@ absl::StatusOr<v1::Hospital> SelectHospital(db::Connection& conn, const std::str
 absl::Status MysqlRequestStore::Ping(absl::Time deadline) { return pool_->Ping(deadline); }
 
 absl::StatusOr<v1::Hospital> MysqlRequestStore::UpsertHospital(const v1::Hospital& hospital,
-                                                               const IdempotencyKey& key,
+                                                               const db::IdempotencyKey& key,
                                                                absl::Time now,
                                                                absl::Time deadline) {
   v1::Hospital result;
   BG_RETURN_IF_ERROR(db::RunTransaction(
       *pool_, "upsert hospital", deadline, [&](db::Connection& conn) -> absl::Status {
         result.Clear();
-        const db::IdempotencyKey db_key = ToDbKey(key);
-        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, db_key, &result));
+        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, key, &result));
         if (replayed) return absl::OkStatus();
         sql::PreparedStatement& upsert = conn.Prepare(kUpsertHospital);
         upsert.setString(1, hospital.hospital_id());
@@ -202,7 +197,7 @@ absl::StatusOr<v1::Hospital> MysqlRequestStore::UpsertHospital(const v1::Hospita
           insert.executeUpdate();
         }
         BG_ASSIGN_OR_RETURN(result, SelectHospital(conn, hospital.hospital_id()));
-        db::CompleteIdempotent(conn, db_key, result);
+        db::CompleteIdempotent(conn, key, result);
         return absl::OkStatus();
       }));
   return result;
@@ -282,7 +277,7 @@ absl::StatusOr<OrderRecord> MysqlRequestStore::LoadOrder(const std::string& orde
 }
 
 absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& order_id,
-                                                            const IdempotencyKey* key,
+                                                            const db::IdempotencyKey* key,
                                                             const std::string& actor,
                                                             absl::Time now, absl::Time deadline,
                                                             const DecideFn& decide) {
@@ -291,7 +286,7 @@ absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& o
       *pool_, "update order", deadline, [&](db::Connection& conn) -> absl::Status {
         result = UpdateResult();
         if (key != nullptr) {
-          BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, ToDbKey(*key), &result.order));
+          BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, *key, &result.order));
           if (replayed) {
             result.replayed = true;
             return absl::OkStatus();
@@ -314,20 +309,20 @@ absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& o
           }
         }
         result.order = result.record.order;
-        if (key != nullptr) db::CompleteIdempotent(conn, ToDbKey(*key), result.order);
+        if (key != nullptr) db::CompleteIdempotent(conn, *key, result.order);
         return absl::OkStatus();
       }));
   return result;
 }
 
-absl::StatusOr<bool> MysqlRequestStore::LookupIdempotent(const IdempotencyKey& key,
+absl::StatusOr<bool> MysqlRequestStore::LookupIdempotent(const db::IdempotencyKey& key,
                                                          google::protobuf::Message* response,
                                                          absl::Time deadline) {
   // ClaimOrReplay claims an unknown key; returning a non-OK status rolls that claim back.
   const absl::Status kNotCompleted = absl::CancelledError("request_id not completed");
   absl::Status status = db::RunTransaction(
       *pool_, "look up request_id", deadline, [&](db::Connection& conn) -> absl::Status {
-        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, ToDbKey(key), response));
+        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, key, response));
         return replayed ? absl::OkStatus() : kNotCompleted;
       });
   if (status == kNotCompleted) return false;
@@ -360,8 +355,9 @@ absl::StatusOr<std::vector<v1::Order>> MysqlRequestStore::ListOrders(const Order
                                  : std::numeric_limits<int64_t>::max());
           select.setString(9, filter.patient_ref);
           select.setString(10, filter.patient_ref);
-          const int64_t after = cursor.created_at.has_value() ? absl::ToUnixMicros(*cursor.created_at)
-                                                              : std::numeric_limits<int64_t>::max();
+          const int64_t after = cursor.created_at.has_value()
+                                    ? absl::ToUnixMicros(*cursor.created_at)
+                                    : std::numeric_limits<int64_t>::max();
           select.setInt64(11, after);
           select.setInt64(12, after);
           select.setString(13, cursor.order_id);
@@ -390,8 +386,8 @@ absl::StatusOr<std::vector<v1::UnitDelivery>> MysqlRequestStore::FindDeliveries(
         for (const std::string& din : sorted) {
           sql::PreparedStatement& select = conn.Prepare(kFindDeliveries);
           select.setString(1, din);
-          select.setInt64(
-              2, since.has_value() ? absl::ToUnixMicros(*since) : std::numeric_limits<int64_t>::min());
+          select.setInt64(2, since.has_value() ? absl::ToUnixMicros(*since)
+                                               : std::numeric_limits<int64_t>::min());
           ResultSetPtr rs(select.executeQuery());
           while (rs->next()) {
             v1::UnitDelivery d;

@@ -31,18 +31,6 @@ std::string NewOrderId() {
   return absl::StrFormat("ORD-%08x%012x", high & 0xffffffffu, low & 0xffffffffffffu);
 }
 
-// The idempotency scope of an RPC for a caller (common.proto: keys are scoped by RPC and caller).
-std::string Scope(absl::string_view rpc, absl::string_view actor) {
-  std::string scope = absl::StrCat(rpc, "|", actor);
-  if (scope.size() > 64) scope = absl::StrCat(rpc, "|", Fnv1a64Hex(actor));
-  return scope;
-}
-
-IdempotencyKey MakeKey(absl::string_view rpc, const CallContext& caller,
-                       const std::string& request_id, const google::protobuf::Message& request) {
-  return IdempotencyKey{Scope(rpc, caller.actor), request_id, db::RequestFingerprint(request)};
-}
-
 absl::Status RequireOrderId(const std::string& order_id) {
   if (order_id.empty()) return InvalidField("order_id", "is required");
   if (order_id.size() > 40) return InvalidField("order_id", "longer than 40 characters");
@@ -143,7 +131,9 @@ absl::StatusOr<v1::Hospital> RequestOperations::UpsertHospital(
   if (!request.has_hospital()) return InvalidField("hospital", "is required");
   const v1::Hospital& hospital = request.hospital();
   BG_RETURN_IF_ERROR(ValidateHospital(hospital));
-  const IdempotencyKey key = MakeKey("UpsertHospital", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("UpsertHospital", caller.actor, request.request_id(), request));
   v1::Hospital replayed;
   BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
   if (done) return replayed;
@@ -385,7 +375,9 @@ absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const CallContext& call
   if (CharacterCount(request.reason()) > 1000) {
     return InvalidField("reason", "longer than 1000 characters");
   }
-  const IdempotencyKey key = MakeKey("CancelOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("CancelOrder", caller.actor, request.request_id(), request));
   BG_ASSIGN_OR_RETURN(UpdateResult result,
                       store_->UpdateOrder(request.order_id(), &key, caller.actor, Now(),
                                           caller.deadline, [&](const OrderRecord& current) {
@@ -416,7 +408,9 @@ absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const CallContext& call
   }
   if (CharacterCount(request.note()) > 1000)
     return InvalidField("note", "longer than 1000 characters");
-  const IdempotencyKey key = MakeKey("ReviewOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ReviewOrder", caller.actor, request.request_id(), request));
   const absl::Time now = Now();
   BG_ASSIGN_OR_RETURN(UpdateResult result,
                       store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
@@ -434,7 +428,9 @@ absl::StatusOr<v1::Order> RequestOperations::DispatchOrder(
     const CallContext& caller, const v1::DispatchOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
-  const IdempotencyKey key = MakeKey("DispatchOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("DispatchOrder", caller.actor, request.request_id(), request));
   v1::Order replayed;
   BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
   if (done) return replayed;
@@ -458,7 +454,7 @@ absl::StatusOr<v1::Order> RequestOperations::DispatchOrder(
 
 absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const CallContext& caller,
                                                               const std::string& order_id,
-                                                              const IdempotencyKey* key) {
+                                                              const db::IdempotencyKey* key) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
   const v1::Order& order = record.order;
   if (order.status() != v1::ORDER_STATUS_DISPATCHED) {
@@ -547,7 +543,9 @@ absl::StatusOr<v1::Order> RequestOperations::ConfirmDelivery(
       return InvalidField("received_at", "is in the future");
     }
   }
-  const IdempotencyKey key = MakeKey("ConfirmDelivery", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ConfirmDelivery", caller.actor, request.request_id(), request));
   BG_ASSIGN_OR_RETURN(UpdateResult result,
                       store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
                                           caller.deadline, [&](const OrderRecord& current) {
@@ -564,7 +562,9 @@ absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   BG_ASSIGN_OR_RETURN(Din din, ParseDin(request.din()));
   BG_RETURN_IF_ERROR(ValidateReportTransfusion(request));
-  const IdempotencyKey key = MakeKey("ReportTransfusion", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ReportTransfusion", caller.actor, request.request_id(), request));
   v1::Order replayed;
   BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
   if (done) return replayed;

@@ -183,7 +183,7 @@ class RequestOperations {
   // Issues the units of an order whose dispatch intent is recorded, then marks it DISPATCHED
   // (completing `key` when given) and places the next massive-transfusion round.
   absl::StatusOr<v1::Order> CompleteDispatch(const CallContext& caller, const std::string& order_id,
-                                             const IdempotencyKey* key);
+                                             const db::IdempotencyKey* key);
 
   absl::StatusOr<std::vector<std::string>> StationsOf(const std::string& hospital_id,
                                                       absl::Time deadline);

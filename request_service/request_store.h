@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/request.pb.h"
 #include "common/blood.h"
+#include "common/idempotency.h"
 
 namespace bloodgrid::request {
 
@@ -145,14 +146,6 @@ struct OrderChange {
   bool empty() const;
 };
 
-// request_id idempotency of a mutating RPC (common/idempotency.h): scope names the RPC and the
-// caller.
-struct IdempotencyKey {
-  std::string scope;
-  std::string request_id;
-  std::string request_hash;
-};
-
 // What UpdateOrder did.
 struct UpdateResult {
   // True: the idempotency key was completed before; `order` is the stored first answer and
@@ -194,7 +187,7 @@ class RequestStore {
   // returns the first answer and changes nothing (INVALID_ARGUMENT "request_id: ..." when the
   // key was used for another request).
   virtual absl::StatusOr<v1::Hospital> UpsertHospital(const v1::Hospital& hospital,
-                                                      const IdempotencyKey& key, absl::Time now,
+                                                      const db::IdempotencyKey& key, absl::Time now,
                                                       absl::Time deadline) = 0;
   // NOT_FOUND "hospital <id> not found".
   virtual absl::StatusOr<v1::Hospital> GetHospital(const std::string& hospital_id,
@@ -235,13 +228,13 @@ class RequestStore {
   // NOT_FOUND for an unknown order.
   using DecideFn = std::function<absl::StatusOr<OrderChange>(const OrderRecord& current)>;
   virtual absl::StatusOr<UpdateResult> UpdateOrder(const std::string& order_id,
-                                                   const IdempotencyKey* key,
+                                                   const db::IdempotencyKey* key,
                                                    const std::string& actor, absl::Time now,
                                                    absl::Time deadline, const DecideFn& decide) = 0;
 
   // True (and `response` filled) when the key was completed before; false otherwise. Claims
   // nothing. INVALID_ARGUMENT "request_id: ..." when the key was used for another request.
-  virtual absl::StatusOr<bool> LookupIdempotent(const IdempotencyKey& key,
+  virtual absl::StatusOr<bool> LookupIdempotent(const db::IdempotencyKey& key,
                                                 google::protobuf::Message* response,
                                                 absl::Time deadline) = 0;
 
