@@ -9,8 +9,11 @@
 // alone does not. Instants are stored with microsecond precision.
 //
 // Status codes common to every method: UNAVAILABLE when the database cannot be reached (or the
-// pool is exhausted), ABORTED when a transaction kept losing lock conflicts, DEADLINE_EXCEEDED
-// past `deadline`, INTERNAL for anything else (details logged).
+// pool is exhausted), ABORTED when a transaction kept losing lock conflicts, INTERNAL for
+// anything else (details logged). `deadline` bounds the waits and the retries: MysqlRequestStore
+// does not refuse a deadline already passed (a free connection still runs the first attempt;
+// waiting for one, or retrying, past it ends in UNAVAILABLE or ABORTED), while an in-memory
+// implementation may answer DEADLINE_EXCEEDED.
 //
 // Implementations are thread-safe.
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_STORE_H_
@@ -111,7 +114,8 @@ struct OrderChange {
   std::optional<v1::OrderStatus> status;
   // The event row written for this change ("UNITS_ALLOCATED", "OUTCOME", ...) and its note.
   // An event is written when the status changes (kind defaults to the new status's name) or
-  // when event_kind is set.
+  // when event_kind is set on a change that is not otherwise empty: event_kind (and event_note)
+  // alone count as empty() and write nothing.
   std::string event_kind;
   std::string event_note;
   std::optional<std::string> status_reason;
