@@ -3,18 +3,15 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
-#include <algorithm>
 #include <utility>
 
-#include "absl/time/clock.h"
 #include "bloodgrid/v1/inventory.grpc.pb.h"
+#include "common/call_context.h"
 #include "common/grpc_status.h"
 #include "common/service_channel.h"
 
 namespace bloodgrid::request {
 namespace {
-
-constexpr char kActorHeader[] = "x-bloodgrid-actor";
 
 class GrpcInventoryClient : public InventoryClient {
  public:
@@ -22,7 +19,7 @@ class GrpcInventoryClient : public InventoryClient {
       : stub_(v1::InventoryService::NewStub(channel)), call_timeout_(call_timeout) {}
 
   absl::StatusOr<v1::Station> GetStation(const std::string& station_id,
-                                         const InventoryCall& call) override {
+                                         const CallContext& call) override {
     v1::GetStationRequest request;
     request.set_station_id(station_id);
     return Unary<v1::Station>(call, [&](grpc::ClientContext* ctx, v1::Station* out) {
@@ -31,14 +28,14 @@ class GrpcInventoryClient : public InventoryClient {
   }
 
   absl::StatusOr<v1::Reservation> Reserve(const v1::ReserveRequest& request,
-                                          const InventoryCall& call) override {
+                                          const CallContext& call) override {
     return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
       return stub_->Reserve(ctx, request, out);
     });
   }
 
   absl::StatusOr<v1::Reservation> ConfirmReservation(const std::string& reservation_key,
-                                                     const InventoryCall& call) override {
+                                                     const CallContext& call) override {
     v1::ConfirmReservationRequest request;
     request.set_reservation_key(reservation_key);
     return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
@@ -47,7 +44,7 @@ class GrpcInventoryClient : public InventoryClient {
   }
 
   absl::StatusOr<v1::Reservation> GetReservation(const std::string& reservation_key,
-                                                 const InventoryCall& call) override {
+                                                 const CallContext& call) override {
     v1::GetReservationRequest request;
     request.set_reservation_key(reservation_key);
     return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
@@ -56,35 +53,35 @@ class GrpcInventoryClient : public InventoryClient {
   }
 
   absl::StatusOr<v1::Reservation> Release(const v1::ReleaseRequest& request,
-                                          const InventoryCall& call) override {
+                                          const CallContext& call) override {
     return Unary<v1::Reservation>(call, [&](grpc::ClientContext* ctx, v1::Reservation* out) {
       return stub_->Release(ctx, request, out);
     });
   }
 
   absl::StatusOr<v1::IssueResponse> Issue(const v1::IssueRequest& request,
-                                          const InventoryCall& call) override {
+                                          const CallContext& call) override {
     return Unary<v1::IssueResponse>(call, [&](grpc::ClientContext* ctx, v1::IssueResponse* out) {
       return stub_->Issue(ctx, request, out);
     });
   }
 
   absl::StatusOr<v1::Unit> RecordOutcome(const v1::RecordOutcomeRequest& request,
-                                         const InventoryCall& call) override {
+                                         const CallContext& call) override {
     return Unary<v1::Unit>(call, [&](grpc::ClientContext* ctx, v1::Unit* out) {
       return stub_->RecordOutcome(ctx, request, out);
     });
   }
 
   absl::StatusOr<v1::Transfer> CreateTransfer(const v1::CreateTransferRequest& request,
-                                              const InventoryCall& call) override {
+                                              const CallContext& call) override {
     return Unary<v1::Transfer>(call, [&](grpc::ClientContext* ctx, v1::Transfer* out) {
       return stub_->CreateTransfer(ctx, request, out);
     });
   }
 
   absl::StatusOr<v1::Transfer> CancelTransfer(const v1::CancelTransferRequest& request,
-                                              const InventoryCall& call) override {
+                                              const CallContext& call) override {
     return Unary<v1::Transfer>(call, [&](grpc::ClientContext* ctx, v1::Transfer* out) {
       return stub_->CancelTransfer(ctx, request, out);
     });
@@ -94,7 +91,7 @@ class GrpcInventoryClient : public InventoryClient {
                           const std::function<void(const v1::StockEvent&)>& on_event,
                           WatchCancellation* cancellation) override {
     grpc::ClientContext ctx;
-    ctx.AddMetadata(kActorHeader, "system:backorder-watch");
+    ctx.AddMetadata(kActorMetadataKey, "system:backorder-watch");
     if (cancellation != nullptr && !cancellation->Arm([&ctx] { ctx.TryCancel(); })) {
       return absl::CancelledError("watch cancelled");
     }
@@ -111,11 +108,9 @@ class GrpcInventoryClient : public InventoryClient {
 
  private:
   template <typename Response, typename Call>
-  absl::StatusOr<Response> Unary(const InventoryCall& call, Call&& invoke) {
+  absl::StatusOr<Response> Unary(const CallContext& call, Call&& invoke) {
     grpc::ClientContext ctx;
-    const absl::Time deadline = std::min(call.deadline, absl::Now() + call_timeout_);
-    ctx.set_deadline(absl::ToChronoTime(deadline));
-    ctx.AddMetadata(kActorHeader, call.actor);
+    PrepareOutgoingCall(ctx, call.actor, call.deadline, call_timeout_);
     Response response;
     grpc::Status status = invoke(&ctx, &response);
     if (!status.ok()) return FromGrpcStatus(status);

@@ -3,9 +3,9 @@
 // GrpcInventoryClient (grpc_inventory_client.h) implements it over the generated stub; tests may
 // implement it in memory.
 //
-// Every call takes an InventoryCall: the caller's deadline (implementations cap it further) and
-// the actor recorded in inventory's events. Errors are the downstream status, code and message
-// kept (UNAVAILABLE stays UNAVAILABLE).
+// Every call takes the CallContext it is made for: its deadline (implementations cap it
+// further) and its actor, recorded in inventory's events. Errors are the downstream status, code
+// and message kept (UNAVAILABLE stays UNAVAILABLE).
 //
 // Implementations are thread-safe.
 #ifndef BLOODGRID_REQUEST_SERVICE_INVENTORY_CLIENT_H_
@@ -20,14 +20,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
+#include "common/call_context.h"
 
 namespace bloodgrid::request {
-
-struct InventoryCall {
-  absl::Time deadline = absl::InfiniteFuture();
-  // "<role>:<subject>" (common.proto "Actor").
-  std::string actor = "system:request";
-};
 
 // Ends a running WatchStock from another thread. Thread-safe.
 class WatchCancellation {
@@ -53,23 +48,23 @@ class InventoryClient {
   virtual ~InventoryClient() = default;
 
   virtual absl::StatusOr<v1::Station> GetStation(const std::string& station_id,
-                                                 const InventoryCall& call) = 0;
+                                                 const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Reservation> Reserve(const v1::ReserveRequest& request,
-                                                  const InventoryCall& call) = 0;
+                                                  const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Reservation> ConfirmReservation(const std::string& reservation_key,
-                                                             const InventoryCall& call) = 0;
+                                                             const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Reservation> GetReservation(const std::string& reservation_key,
-                                                         const InventoryCall& call) = 0;
+                                                         const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Reservation> Release(const v1::ReleaseRequest& request,
-                                                  const InventoryCall& call) = 0;
+                                                  const CallContext& call) = 0;
   virtual absl::StatusOr<v1::IssueResponse> Issue(const v1::IssueRequest& request,
-                                                  const InventoryCall& call) = 0;
+                                                  const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Unit> RecordOutcome(const v1::RecordOutcomeRequest& request,
-                                                 const InventoryCall& call) = 0;
+                                                 const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Transfer> CreateTransfer(const v1::CreateTransferRequest& request,
-                                                      const InventoryCall& call) = 0;
+                                                      const CallContext& call) = 0;
   virtual absl::StatusOr<v1::Transfer> CancelTransfer(const v1::CancelTransferRequest& request,
-                                                      const InventoryCall& call) = 0;
+                                                      const CallContext& call) = 0;
 
   // Subscribes to the stock stream and calls `on_event` for each event, on the calling thread,
   // until the stream ends; returns the status it ended with (CANCELLED after

@@ -18,8 +18,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/idempotency.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 
 namespace bloodgrid::request::mysql_rows {
@@ -162,14 +162,14 @@ std::optional<int64_t> OptionalInt64(sql::ResultSet& rs, uint32_t column) {
 
 void SetOptionalMicros(sql::PreparedStatement& ps, unsigned index, std::optional<absl::Time> t) {
   if (t.has_value()) {
-    ps.setInt64(index, ToMicros(*t));
+    ps.setInt64(index, absl::ToUnixMicros(*t));
   } else {
     ps.setNull(index, sql::DataType::BIGINT);
   }
 }
 
 void SetTimestampFromMicros(std::optional<int64_t> micros, google::protobuf::Timestamp* out) {
-  if (micros.has_value()) ToTimestamp(FromMicros(*micros), out);
+  if (micros.has_value()) ToTimestamp(absl::FromUnixMicros(*micros), out);
 }
 
 std::optional<absl::Time> OptionalTime(const google::protobuf::Timestamp& ts, bool present) {
@@ -239,8 +239,8 @@ absl::StatusOr<OrderRecord> LoadOrderTx(db::Connection& conn, const std::string&
     order.set_status_reason(rs->getString(18));
     record.dispatch_intent = rs->getBoolean(19);
     record.allow_partial = rs->getBoolean(20);
-    ToTimestamp(FromMicros(rs->getInt64(21)), order.mutable_created_at());
-    ToTimestamp(FromMicros(rs->getInt64(22)), order.mutable_updated_at());
+    ToTimestamp(absl::FromUnixMicros(rs->getInt64(21)), order.mutable_created_at());
+    ToTimestamp(absl::FromUnixMicros(rs->getInt64(22)), order.mutable_updated_at());
     if (!rs->isNull(23)) SetTimestampFromMicros(rs->getInt64(23), order.mutable_dispatched_at());
     if (!rs->isNull(24)) SetTimestampFromMicros(rs->getInt64(24), order.mutable_delivered_at());
     if (!rs->isNull(25)) SetTimestampFromMicros(rs->getInt64(25), order.mutable_completed_at());
@@ -275,7 +275,7 @@ absl::StatusOr<OrderRecord> LoadOrderTx(db::Connection& conn, const std::string&
       r.quantity = rs->getInt(7);
       r.candidates = ParseCandidates(std::string(rs->getString(8)));
       r.station_ids = absl::StrSplit(std::string(rs->getString(9)), ',', absl::SkipEmpty());
-      r.expiry_floor = FromMicros(rs->getInt64(10));
+      r.expiry_floor = absl::FromUnixMicros(rs->getInt64(10));
       r.rhd_exception = rs->getBoolean(11);
       record.reservations.push_back(std::move(r));
     }
@@ -295,7 +295,7 @@ absl::StatusOr<OrderRecord> LoadOrderTx(db::Connection& conn, const std::string&
       u.mutable_blood_type()->set_abo(static_cast<v1::AboGroup>(rs->getInt(6)));
       u.mutable_blood_type()->set_rhd(static_cast<v1::RhD>(rs->getInt(7)));
       u.set_station_id(rs->getString(8));
-      ToTimestamp(FromMicros(rs->getInt64(9)), u.mutable_expires_at());
+      ToTimestamp(absl::FromUnixMicros(rs->getInt64(9)), u.mutable_expires_at());
       u.set_quantity(rs->getInt(10));
       u.set_transfer_id(rs->getString(11));
       u.set_exception(rs->getBoolean(12));
@@ -325,7 +325,7 @@ absl::StatusOr<OrderRecord> LoadOrderTx(db::Connection& conn, const std::string&
           e->set_din(rs->getString(5));
           e->set_message(rs->getString(6));
           e->set_recorded_by(rs->getString(7));
-          ToTimestamp(FromMicros(rs->getInt64(8)), e->mutable_recorded_at());
+          ToTimestamp(absl::FromUnixMicros(rs->getInt64(8)), e->mutable_recorded_at());
           break;
         }
         case 2: {
@@ -341,7 +341,7 @@ absl::StatusOr<OrderRecord> LoadOrderTx(db::Connection& conn, const std::string&
           r->set_retrospective(rs->getInt(4) != 0);
           r->set_reviewer(rs->getString(5));
           r->set_note(rs->getString(6));
-          ToTimestamp(FromMicros(rs->getInt64(8)), r->mutable_reviewed_at());
+          ToTimestamp(absl::FromUnixMicros(rs->getInt64(8)), r->mutable_reviewed_at());
           break;
         }
       }
@@ -363,7 +363,7 @@ void InsertEvent(db::Connection& conn, const std::string& order_id, const std::s
   insert.setInt(4, to);
   insert.setString(5, Truncated(actor, 200));
   insert.setString(6, Truncated(note, 2000));
-  insert.setInt64(7, ToMicros(now));
+  insert.setInt64(7, absl::ToUnixMicros(now));
   insert.executeUpdate();
 }
 
@@ -380,10 +380,10 @@ void InsertReservation(db::Connection& conn, const std::string& order_id,
   insert.setInt(8, r.quantity);
   insert.setString(9, FormatCandidates(r.candidates));
   insert.setString(10, absl::StrJoin(r.station_ids, ","));
-  insert.setInt64(11, ToMicros(r.expiry_floor));
+  insert.setInt64(11, absl::ToUnixMicros(r.expiry_floor));
   insert.setBoolean(12, r.rhd_exception);
-  insert.setInt64(13, ToMicros(now));
-  insert.setInt64(14, ToMicros(now));
+  insert.setInt64(13, absl::ToUnixMicros(now));
+  insert.setInt64(14, absl::ToUnixMicros(now));
   insert.executeUpdate();
 }
 
@@ -400,11 +400,11 @@ void InsertAllocation(db::Connection& conn, const std::string& order_id, const A
   insert.setInt(7, u.blood_type().abo());
   insert.setInt(8, u.blood_type().rhd());
   insert.setString(9, u.station_id());
-  insert.setInt64(10, ToMicros(FromTimestamp(u.expires_at())));
+  insert.setInt64(10, absl::ToUnixMicros(FromTimestamp(u.expires_at())));
   insert.setInt(11, u.quantity());
   insert.setString(12, u.transfer_id());
   insert.setBoolean(13, u.exception());
-  insert.setInt64(14, ToMicros(now));
+  insert.setInt64(14, absl::ToUnixMicros(now));
   insert.executeUpdate();
 }
 
@@ -417,7 +417,8 @@ void InsertException(db::Connection& conn, const std::string& order_id, const v1
   insert.setString(4, e.din());
   insert.setString(5, Truncated(e.message(), 2000));
   insert.setString(6, Truncated(e.recorded_by(), 200));
-  insert.setInt64(7, ToMicros(e.has_recorded_at() ? FromTimestamp(e.recorded_at()) : now));
+  insert.setInt64(7,
+                  absl::ToUnixMicros(e.has_recorded_at() ? FromTimestamp(e.recorded_at()) : now));
   insert.executeUpdate();
 }
 
@@ -452,8 +453,8 @@ void InsertOrderTx(db::Connection& conn, const OrderRecord& record,
     insert.setInt(17, order.round());
     insert.setString(18, order.review_reason());
     insert.setString(19, Truncated(order.status_reason(), 1000));
-    insert.setInt64(20, ToMicros(now));
-    insert.setInt64(21, ToMicros(now));
+    insert.setInt64(20, absl::ToUnixMicros(now));
+    insert.setInt64(21, absl::ToUnixMicros(now));
     insert.executeUpdate();
   }
   for (const v1::OrderLine& line : order.lines()) {
@@ -530,7 +531,7 @@ void ApplyChange(db::Connection& conn, const OrderRecord& current, const OrderCh
     SetOptionalMicros(update, 8, delivered_at);
     SetOptionalMicros(update, 9, completed_at);
     SetOptionalMicros(update, 10, closed_at);
-    update.setInt64(11, ToMicros(now));
+    update.setInt64(11, absl::ToUnixMicros(now));
     update.setString(12, id);
     update.executeUpdate();
   }
@@ -538,7 +539,7 @@ void ApplyChange(db::Connection& conn, const OrderRecord& current, const OrderCh
   for (const auto& [key, state] : change.reservation_states) {
     sql::PreparedStatement& update = conn.Prepare(kUpdateReservationState);
     update.setInt(1, static_cast<int>(state));
-    update.setInt64(2, ToMicros(now));
+    update.setInt64(2, absl::ToUnixMicros(now));
     update.setString(3, key);
     update.setString(4, id);
     update.executeUpdate();
@@ -553,7 +554,7 @@ void ApplyChange(db::Connection& conn, const OrderRecord& current, const OrderCh
   for (const OrderChange::UnitOutcome& o : change.outcomes) {
     sql::PreparedStatement& update = conn.Prepare(kUpdateOutcome);
     update.setInt(1, o.outcome);
-    update.setInt64(2, ToMicros(o.at));
+    update.setInt64(2, absl::ToUnixMicros(o.at));
     update.setString(3, id);
     update.setString(4, o.unit_id);
     update.executeUpdate();
@@ -596,7 +597,8 @@ void ApplyChange(db::Connection& conn, const OrderRecord& current, const OrderCh
     insert.setString(3, Truncated(r.reviewer(), 100));
     insert.setString(4, Truncated(r.note(), 1000));
     insert.setBoolean(5, r.retrospective());
-    insert.setInt64(6, ToMicros(r.has_reviewed_at() ? FromTimestamp(r.reviewed_at()) : now));
+    insert.setInt64(6,
+                    absl::ToUnixMicros(r.has_reviewed_at() ? FromTimestamp(r.reviewed_at()) : now));
     insert.executeUpdate();
   }
   if (to != from || !change.event_kind.empty()) {

@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/idempotency.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "request_service/mysql_order_rows.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 
 namespace bloodgrid::request {
@@ -126,10 +126,6 @@ void BindSet(sql::PreparedStatement& statement, int index, int slots,
 // ---------------------------------------------------------------------------------------------
 // Helpers. They throw sql::SQLException and run only inside RunTransaction bodies.
 
-db::IdempotencyKey ToDbKey(const IdempotencyKey& key) {
-  return db::IdempotencyKey{key.scope, key.request_id, key.request_hash};
-}
-
 // One hospitals row, without its fallback stations (FillFallbacks).
 v1::Hospital ReadHospitalRow(sql::ResultSet& rs) {
   v1::Hospital h;
@@ -142,8 +138,8 @@ v1::Hospital ReadHospitalRow(sql::ResultSet& rs) {
   }
   h.set_address(rs.getString(7));
   h.set_active(rs.getBoolean(8));
-  ToTimestamp(FromMicros(rs.getInt64(9)), h.mutable_created_at());
-  ToTimestamp(FromMicros(rs.getInt64(10)), h.mutable_updated_at());
+  ToTimestamp(absl::FromUnixMicros(rs.getInt64(9)), h.mutable_created_at());
+  ToTimestamp(absl::FromUnixMicros(rs.getInt64(10)), h.mutable_updated_at());
   return h;
 }
 
@@ -169,15 +165,14 @@ absl::StatusOr<v1::Hospital> SelectHospital(db::Connection& conn, const std::str
 absl::Status MysqlRequestStore::Ping(absl::Time deadline) { return pool_->Ping(deadline); }
 
 absl::StatusOr<v1::Hospital> MysqlRequestStore::UpsertHospital(const v1::Hospital& hospital,
-                                                               const IdempotencyKey& key,
+                                                               const db::IdempotencyKey& key,
                                                                absl::Time now,
                                                                absl::Time deadline) {
   v1::Hospital result;
   BG_RETURN_IF_ERROR(db::RunTransaction(
       *pool_, "upsert hospital", deadline, [&](db::Connection& conn) -> absl::Status {
         result.Clear();
-        const db::IdempotencyKey db_key = ToDbKey(key);
-        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, db_key, &result));
+        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, key, &result));
         if (replayed) return absl::OkStatus();
         sql::PreparedStatement& upsert = conn.Prepare(kUpsertHospital);
         upsert.setString(1, hospital.hospital_id());
@@ -188,8 +183,8 @@ absl::StatusOr<v1::Hospital> MysqlRequestStore::UpsertHospital(const v1::Hospita
         upsert.setDouble(6, hospital.location().longitude());
         upsert.setString(7, hospital.address());
         upsert.setBoolean(8, hospital.active());
-        upsert.setInt64(9, ToMicros(now));
-        upsert.setInt64(10, ToMicros(now));
+        upsert.setInt64(9, absl::ToUnixMicros(now));
+        upsert.setInt64(10, absl::ToUnixMicros(now));
         upsert.executeUpdate();
         sql::PreparedStatement& clear = conn.Prepare(kDeleteFallbacks);
         clear.setString(1, hospital.hospital_id());
@@ -202,7 +197,7 @@ absl::StatusOr<v1::Hospital> MysqlRequestStore::UpsertHospital(const v1::Hospita
           insert.executeUpdate();
         }
         BG_ASSIGN_OR_RETURN(result, SelectHospital(conn, hospital.hospital_id()));
-        db::CompleteIdempotent(conn, db_key, result);
+        db::CompleteIdempotent(conn, key, result);
         return absl::OkStatus();
       }));
   return result;
@@ -282,7 +277,7 @@ absl::StatusOr<OrderRecord> MysqlRequestStore::LoadOrder(const std::string& orde
 }
 
 absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& order_id,
-                                                            const IdempotencyKey* key,
+                                                            const db::IdempotencyKey* key,
                                                             const std::string& actor,
                                                             absl::Time now, absl::Time deadline,
                                                             const DecideFn& decide) {
@@ -291,7 +286,7 @@ absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& o
       *pool_, "update order", deadline, [&](db::Connection& conn) -> absl::Status {
         result = UpdateResult();
         if (key != nullptr) {
-          BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, ToDbKey(*key), &result.order));
+          BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, *key, &result.order));
           if (replayed) {
             result.replayed = true;
             return absl::OkStatus();
@@ -314,20 +309,20 @@ absl::StatusOr<UpdateResult> MysqlRequestStore::UpdateOrder(const std::string& o
           }
         }
         result.order = result.record.order;
-        if (key != nullptr) db::CompleteIdempotent(conn, ToDbKey(*key), result.order);
+        if (key != nullptr) db::CompleteIdempotent(conn, *key, result.order);
         return absl::OkStatus();
       }));
   return result;
 }
 
-absl::StatusOr<bool> MysqlRequestStore::LookupIdempotent(const IdempotencyKey& key,
+absl::StatusOr<bool> MysqlRequestStore::LookupIdempotent(const db::IdempotencyKey& key,
                                                          google::protobuf::Message* response,
                                                          absl::Time deadline) {
   // ClaimOrReplay claims an unknown key; returning a non-OK status rolls that claim back.
   const absl::Status kNotCompleted = absl::CancelledError("request_id not completed");
   absl::Status status = db::RunTransaction(
       *pool_, "look up request_id", deadline, [&](db::Connection& conn) -> absl::Status {
-        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, ToDbKey(key), response));
+        BG_ASSIGN_OR_RETURN(bool replayed, db::ClaimOrReplay(conn, key, response));
         return replayed ? absl::OkStatus() : kNotCompleted;
       });
   if (status == kNotCompleted) return false;
@@ -353,15 +348,16 @@ absl::StatusOr<std::vector<v1::Order>> MysqlRequestStore::ListOrders(const Order
           select.setBoolean(5, filter.priority == v1::PRIORITY_UNSPECIFIED);
           select.setInt(6, filter.priority);
           select.setInt64(7, filter.created_after.has_value()
-                                 ? ToMicros(*filter.created_after)
+                                 ? absl::ToUnixMicros(*filter.created_after)
                                  : std::numeric_limits<int64_t>::min());
           select.setInt64(8, filter.created_before.has_value()
-                                 ? ToMicros(*filter.created_before)
+                                 ? absl::ToUnixMicros(*filter.created_before)
                                  : std::numeric_limits<int64_t>::max());
           select.setString(9, filter.patient_ref);
           select.setString(10, filter.patient_ref);
-          const int64_t after = cursor.created_at.has_value() ? ToMicros(*cursor.created_at)
-                                                              : std::numeric_limits<int64_t>::max();
+          const int64_t after = cursor.created_at.has_value()
+                                    ? absl::ToUnixMicros(*cursor.created_at)
+                                    : std::numeric_limits<int64_t>::max();
           select.setInt64(11, after);
           select.setInt64(12, after);
           select.setString(13, cursor.order_id);
@@ -390,8 +386,8 @@ absl::StatusOr<std::vector<v1::UnitDelivery>> MysqlRequestStore::FindDeliveries(
         for (const std::string& din : sorted) {
           sql::PreparedStatement& select = conn.Prepare(kFindDeliveries);
           select.setString(1, din);
-          select.setInt64(
-              2, since.has_value() ? ToMicros(*since) : std::numeric_limits<int64_t>::min());
+          select.setInt64(2, since.has_value() ? absl::ToUnixMicros(*since)
+                                               : std::numeric_limits<int64_t>::min());
           ResultSetPtr rs(select.executeQuery());
           while (rs->next()) {
             v1::UnitDelivery d;
@@ -426,8 +422,8 @@ absl::StatusOr<std::vector<std::pair<v1::Component, int64_t>>> MysqlRequestStore
         sql::PreparedStatement& select = conn.Prepare(kDailyQuantities);
         select.setString(1, hospital_id);
         select.setString(2, patient_ref);
-        select.setInt64(3, ToMicros(from));
-        select.setInt64(4, ToMicros(to));
+        select.setInt64(3, absl::ToUnixMicros(from));
+        select.setInt64(4, absl::ToUnixMicros(to));
         BindSet(select, 5, kClosedUnissuedSlots, closed);
         ResultSetPtr rs(select.executeQuery());
         while (rs->next()) {
@@ -449,7 +445,7 @@ absl::StatusOr<std::vector<std::string>> MysqlRequestStore::ListOrdersToReconcil
       *pool_, "orders to reconcile", deadline, [&](db::Connection& conn) -> absl::Status {
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kOrdersToReconcile);
-        const int64_t before = ToMicros(changed_before);
+        const int64_t before = absl::ToUnixMicros(changed_before);
         select.setInt(1, unallocated);
         select.setInt64(2, before);
         select.setInt64(3, before);
@@ -491,7 +487,7 @@ MysqlRequestStore::ListUnreportedUnits(absl::Time dispatched_before, int limit,
         result.clear();
         sql::PreparedStatement& select = conn.Prepare(kUnreportedUnits);
         BindSet(select, 1, kAwaitsOutcomesSlots, awaiting);
-        select.setInt64(1 + kAwaitsOutcomesSlots, ToMicros(dispatched_before));
+        select.setInt64(1 + kAwaitsOutcomesSlots, absl::ToUnixMicros(dispatched_before));
         select.setInt(2 + kAwaitsOutcomesSlots, v1::TRANSFUSION_OUTCOME_UNSPECIFIED);
         select.setInt(3 + kAwaitsOutcomesSlots, limit);
         ResultSetPtr rs(select.executeQuery());

@@ -29,7 +29,7 @@ class MysqlRequestStore : public RequestStore {
   absl::Status Ping(absl::Time deadline) override;
 
   absl::StatusOr<v1::Hospital> UpsertHospital(const v1::Hospital& hospital,
-                                              const IdempotencyKey& key, absl::Time now,
+                                              const db::IdempotencyKey& key, absl::Time now,
                                               absl::Time deadline) override;
   absl::StatusOr<v1::Hospital> GetHospital(const std::string& hospital_id,
                                            absl::Time deadline) override;
@@ -42,10 +42,11 @@ class MysqlRequestStore : public RequestStore {
                            const std::vector<v1::OrderStatus>& status_path,
                            const std::string& actor, absl::Time now, absl::Time deadline) override;
   absl::StatusOr<OrderRecord> LoadOrder(const std::string& order_id, absl::Time deadline) override;
-  absl::StatusOr<UpdateResult> UpdateOrder(const std::string& order_id, const IdempotencyKey* key,
-                                           const std::string& actor, absl::Time now,
-                                           absl::Time deadline, const DecideFn& decide) override;
-  absl::StatusOr<bool> LookupIdempotent(const IdempotencyKey& key,
+  absl::StatusOr<UpdateResult> UpdateOrder(const std::string& order_id,
+                                           const db::IdempotencyKey* key, const std::string& actor,
+                                           absl::Time now, absl::Time deadline,
+                                           const DecideFn& decide) override;
+  absl::StatusOr<bool> LookupIdempotent(const db::IdempotencyKey& key,
                                         google::protobuf::Message* response,
                                         absl::Time deadline) override;
 

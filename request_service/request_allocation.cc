@@ -14,8 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 namespace {
@@ -26,6 +26,13 @@ constexpr int kMaxAllocationRounds = 4;
 // that plans or cancels an order's transfers (the hospital's PlaceOrder, the dispatcher, the
 // reconciler) calls as the same actor, and a repeat by any of them replays the first call.
 constexpr char kTransferActor[] = "system:request";
+
+// The same call, made as kTransferActor.
+CallContext TransferCall(const CallContext& caller) {
+  CallContext call = caller;
+  call.actor = kTransferActor;
+  return call;
+}
 
 v1::ReserveRequest ReserveRequestFor(const ReservationRecord& r, const v1::Order& order,
                                      int hold_seconds) {
@@ -52,7 +59,7 @@ v1::ReserveRequest ReserveRequestFor(const ReservationRecord& r, const v1::Order
 // ---------------------------------------------------------------------------------------------
 // Allocation.
 
-absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& caller,
+absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const CallContext& caller,
                                                              const std::string& order_id) {
   BG_ASSIGN_OR_RETURN(OrderRecord initial, store_->LoadOrder(order_id, caller.deadline));
   const v1::Order& order = initial.order;
@@ -69,8 +76,6 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
                         PlanAllocation(line.component(), recipient, order.priority(), *policy_));
     pass.phase_count[line.line_no()] = static_cast<int>(plan.phases.size());
   }
-  const InventoryCall call{caller.deadline, caller.actor};
-
   for (int round = 0; round < kMaxAllocationRounds; ++round) {
     // 1. Intent: new PENDING reservations for the lines still short (committed before any
     //    Reserve call), unless earlier intents are still pending.
@@ -93,7 +98,7 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
     std::map<std::string, v1::Reservation> results;
     for (const ReservationRecord& r : pending) {
       absl::StatusOr<v1::Reservation> reserved =
-          inventory_->Reserve(ReserveRequestFor(r, record.order, options_.hold_seconds), call);
+          inventory_->Reserve(ReserveRequestFor(r, record.order, options_.hold_seconds), caller);
       if (!reserved.ok()) return InventoryError(reserved.status(), "reserve");
       results.emplace(r.key, *std::move(reserved));
     }
@@ -116,7 +121,7 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
         release.set_request_id(DerivedRequestId({r.key, "release"}));
         release.set_reservation_key(r.key);
         release.set_reason("order no longer wants it");
-        absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+        absl::StatusOr<v1::Reservation> released = inventory_->Release(release, caller);
         if (!released.ok() && released.status().code() != absl::StatusCode::kNotFound) {
           LogWarning("release_failed",
                      {{"reservation_key", r.key}, {"status", released.status().ToString()}});
@@ -140,7 +145,7 @@ absl::StatusOr<OrderRecord> RequestOperations::AllocateOrder(const Caller& calle
   return store_->LoadOrder(order_id, caller.deadline);
 }
 
-absl::Status RequestOperations::SettleReservations(const Caller& caller,
+absl::Status RequestOperations::SettleReservations(const CallContext& caller,
                                                    const std::string& order_id,
                                                    const OrderRecord* known) {
   OrderRecord loaded;
@@ -148,7 +153,6 @@ absl::Status RequestOperations::SettleReservations(const Caller& caller,
     BG_ASSIGN_OR_RETURN(loaded, store_->LoadOrder(order_id, caller.deadline));
   }
   const OrderRecord& record = known != nullptr ? *known : loaded;
-  const InventoryCall call{caller.deadline, caller.actor};
   std::set<std::string> confirmed;
   std::set<std::string> released;
   std::set<std::string> lapsed;
@@ -160,7 +164,7 @@ absl::Status RequestOperations::SettleReservations(const Caller& caller,
   };
   for (const ReservationRecord& r : record.reservations) {
     if (r.state == ReservationState::kReserved) {
-      absl::StatusOr<v1::Reservation> c = inventory_->ConfirmReservation(r.key, call);
+      absl::StatusOr<v1::Reservation> c = inventory_->ConfirmReservation(r.key, caller);
       if (c.status().code() == absl::StatusCode::kFailedPrecondition ||
           c.status().code() == absl::StatusCode::kNotFound) {
         lapsed.insert(r.key);  // the hold ran out before the confirmation
@@ -230,7 +234,7 @@ absl::StatusOr<std::string> RequestOperations::TransferDestination(const OrderRe
   return hospital.serving_station_id();
 }
 
-absl::StatusOr<TransferFacts> RequestOperations::PlanTransfers(const Caller& caller,
+absl::StatusOr<TransferFacts> RequestOperations::PlanTransfers(const CallContext& caller,
                                                                const OrderRecord& record,
                                                                const v1::Reservation& held,
                                                                const std::string& serving_station) {
@@ -288,7 +292,7 @@ absl::StatusOr<TransferFacts> RequestOperations::PlanTransfers(const Caller& cal
                                    ": to its serving station before dispatch"));
     create.set_reservation_key(held.reservation_key());
     absl::StatusOr<v1::Transfer> transfer =
-        inventory_->CreateTransfer(create, InventoryCall{caller.deadline, kTransferActor});
+        inventory_->CreateTransfer(create, TransferCall(caller));
     if (!transfer.ok()) return InventoryError(transfer.status(), "create transfer");
     for (const v1::Unit& unit : transfer->units()) {
       facts.transfer_ids.emplace_back(unit.unit_id(), transfer->transfer_id());
@@ -303,7 +307,7 @@ absl::StatusOr<TransferFacts> RequestOperations::PlanTransfers(const Caller& cal
   return facts;
 }
 
-absl::StatusOr<bool> RequestOperations::CancelTransfer(const Caller& caller,
+absl::StatusOr<bool> RequestOperations::CancelTransfer(const CallContext& caller,
                                                        const std::string& transfer_id,
                                                        const std::string& reason) {
   v1::CancelTransferRequest cancel;
@@ -312,18 +316,16 @@ absl::StatusOr<bool> RequestOperations::CancelTransfer(const Caller& caller,
   cancel.set_request_id(DerivedRequestId({transfer_id, "cancel", Fnv1a64Hex(reason)}));
   cancel.set_transfer_id(transfer_id);
   cancel.set_reason(reason);
-  absl::StatusOr<v1::Transfer> transfer =
-      inventory_->CancelTransfer(cancel, InventoryCall{caller.deadline, kTransferActor});
+  absl::StatusOr<v1::Transfer> transfer = inventory_->CancelTransfer(cancel, TransferCall(caller));
   if (transfer.ok()) return transfer->status() == v1::TRANSFER_STATUS_CANCELLED;
   if (transfer.status().code() == absl::StatusCode::kFailedPrecondition) return false;
   return InventoryError(transfer.status(), "cancel transfer");
 }
 
-absl::StatusOr<bool> RequestOperations::ReleaseReservation(const Caller& caller,
+absl::StatusOr<bool> RequestOperations::ReleaseReservation(const CallContext& caller,
                                                            const std::string& key,
                                                            const std::string& reason) {
-  const InventoryCall call{caller.deadline, caller.actor};
-  absl::StatusOr<v1::Reservation> held = inventory_->GetReservation(key, call);
+  absl::StatusOr<v1::Reservation> held = inventory_->GetReservation(key, caller);
   if (held.status().code() == absl::StatusCode::kNotFound) return true;  // Reserve never ran
   if (!held.ok()) return InventoryError(held.status(), "get reservation");
   bool holds = false;
@@ -356,7 +358,7 @@ absl::StatusOr<bool> RequestOperations::ReleaseReservation(const Caller& caller,
     release.set_request_id(DerivedRequestId({key, "release"}));
     release.set_reservation_key(key);
     release.set_reason(reason);
-    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, caller);
     if (released.ok() || released.status().code() == absl::StatusCode::kNotFound) return true;
     return InventoryError(released.status(), "release");
   }
@@ -377,14 +379,14 @@ absl::StatusOr<bool> RequestOperations::ReleaseReservation(const Caller& caller,
     release.set_reservation_key(key);
     for (const std::string& id : free) release.add_unit_ids(id);
     release.set_reason(reason);
-    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, caller);
     if (!released.ok()) return InventoryError(released.status(), "release");
   }
   LogInfo("release_waits_for_transfer", {{"reservation_key", key}});
   return false;
 }
 
-absl::StatusOr<v1::Order> RequestOperations::ReconcileOrder(const Caller& caller,
+absl::StatusOr<v1::Order> RequestOperations::ReconcileOrder(const CallContext& caller,
                                                             const std::string& order_id) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
   const v1::OrderStatus status = record.order.status();
@@ -400,10 +402,9 @@ absl::StatusOr<v1::Order> RequestOperations::ReconcileOrder(const Caller& caller
   return record.order;
 }
 
-absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
+absl::Status RequestOperations::VerifyAllocations(const CallContext& caller,
                                                   const std::string& order_id) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
-  const InventoryCall call{caller.deadline, caller.actor};
   const absl::Time now = Now();
   std::map<std::string, std::vector<const AllocationRecord*>> by_key;
   for (const AllocationRecord& a : record.allocations) {
@@ -416,7 +417,7 @@ absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
   TransferFacts facts;
   std::vector<std::string> waiting;  // units on a transfer not received yet
   for (const auto& [key, allocations] : by_key) {
-    absl::StatusOr<v1::Reservation> reservation = inventory_->GetReservation(key, call);
+    absl::StatusOr<v1::Reservation> reservation = inventory_->GetReservation(key, caller);
     if (!reservation.ok()) return InventoryError(reservation.status(), "get reservation");
     // A bag that expired while waiting for its transfer to leave can only be released off the
     // transfer: the transfer is cancelled (the other bags on it get a new one below).
@@ -431,7 +432,7 @@ absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
       BG_RETURN_IF_ERROR(CancelTransfer(caller, transfer_id, "a unit on it expired").status());
     }
     if (!stale.empty()) {
-      reservation = inventory_->GetReservation(key, call);
+      reservation = inventory_->GetReservation(key, caller);
       if (!reservation.ok()) return InventoryError(reservation.status(), "get reservation");
     }
     BG_ASSIGN_OR_RETURN(TransferFacts planned,
@@ -494,7 +495,7 @@ absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
     release.set_reservation_key(key);
     for (const std::string& id : unit_ids) release.add_unit_ids(id);
     release.set_reason("expired before dispatch");
-    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, call);
+    absl::StatusOr<v1::Reservation> released = inventory_->Release(release, caller);
     if (!released.ok()) {
       LogWarning("release_expired_units_failed",
                  {{"reservation_key", key}, {"status", released.status().ToString()}});
@@ -513,7 +514,7 @@ absl::Status RequestOperations::VerifyAllocations(const Caller& caller,
 absl::Status RequestOperations::HandleWithdrawnUnits(const std::string& reservation_key,
                                                      absl::Time deadline) {
   const std::string order_id = reservation_key.substr(0, reservation_key.find('/'));
-  Caller caller{"system:lookback", deadline};
+  const CallContext caller = JobCallContext("lookback", *clock_, options_.time_zone, deadline);
   absl::Status status = VerifyAllocations(caller, order_id);
   // A unit in transit is no reason to give up here: only dispatch cares.
   if (status.code() == absl::StatusCode::kFailedPrecondition) return absl::OkStatus();
@@ -530,7 +531,8 @@ absl::StatusOr<int> RequestOperations::ReconcileOrders(bool all, absl::Time dead
       store_->ListOrdersToReconcile(changed_before, options_.job_batch_size, deadline));
   int done = 0;
   for (const std::string& id : ids) {
-    absl::StatusOr<v1::Order> order = ReconcileOrder(Caller{"system:reconciler", deadline}, id);
+    absl::StatusOr<v1::Order> order =
+        ReconcileOrder(JobCallContext("reconciler", *clock_, options_.time_zone, deadline), id);
     if (order.ok()) {
       ++done;
     } else {
@@ -545,7 +547,9 @@ absl::StatusOr<int> RequestOperations::FillBackorders(absl::Time deadline) {
                       store_->ListBackorderedOrders(options_.job_batch_size, deadline));
   int done = 0;
   for (const std::string& id : ids) {
-    absl::Status status = AllocateOrder(Caller{"system:backorder", deadline}, id).status();
+    absl::Status status =
+        AllocateOrder(JobCallContext("backorder", *clock_, options_.time_zone, deadline), id)
+            .status();
     if (status.ok()) {
       ++done;
     } else {
@@ -561,7 +565,8 @@ absl::StatusOr<int> RequestOperations::PresumeTransfusions(absl::Time deadline) 
   BG_ASSIGN_OR_RETURN(auto units,
                       store_->ListUnreportedUnits(now - options_.presumed_transfused_after,
                                                   options_.job_batch_size, deadline));
-  const Caller caller{"system:presumed-transfused", deadline};
+  const CallContext caller =
+      JobCallContext("presumed-transfused", *clock_, options_.time_zone, deadline);
   int done = 0;
   for (const auto& [order_id, unit_id] : units) {
     v1::RecordOutcomeRequest outcome;
@@ -572,8 +577,7 @@ absl::StatusOr<int> RequestOperations::PresumeTransfusions(absl::Time deadline) 
     outcome.set_outcome(v1::TRANSFUSION_OUTCOME_PRESUMED_TRANSFUSED);
     outcome.set_order_id(order_id);
     outcome.set_note("no outcome reported in time");
-    absl::StatusOr<v1::Unit> recorded =
-        inventory_->RecordOutcome(outcome, InventoryCall{deadline, caller.actor});
+    absl::StatusOr<v1::Unit> recorded = inventory_->RecordOutcome(outcome, caller);
     if (!recorded.ok()) {
       LogWarning(
           "presume_transfused_failed",

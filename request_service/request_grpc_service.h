@@ -1,20 +1,27 @@
-// RequestService's gRPC handlers: each takes the caller's actor (x-bloodgrid-actor metadata)
-// and deadline, calls RequestOperations, and converts the status once (ToGrpcStatus). No rules
-// here.
+// RequestService's gRPC handlers: each builds the call's CallContext once
+// (CallContextFromServer: actor, now, today, deadline), calls RequestOperations, and answers
+// through Respond. No rules here.
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_GRPC_SERVICE_H_
 #define BLOODGRID_REQUEST_SERVICE_REQUEST_GRPC_SERVICE_H_
 
 #include "absl/time/time.h"
 #include "bloodgrid/v1/request.grpc.pb.h"
+#include "common/call_context.h"
+#include "common/clock.h"
 #include "request_service/request_operations.h"
 
 namespace bloodgrid::request {
 
 class RequestGrpcService final : public v1::RequestService::Service {
  public:
-  // `operations` must outlive the service. Calls without a deadline get `max_call_time`.
-  RequestGrpcService(RequestOperations* operations, absl::Duration max_call_time)
-      : operations_(operations), max_call_time_(max_call_time) {}
+  // `operations` and `clock` must outlive the service. `time_zone` gives a call's day; deadlines
+  // are capped at `max_call_time` (calls without one get it).
+  RequestGrpcService(RequestOperations* operations, const Clock* clock, absl::TimeZone time_zone,
+                     absl::Duration max_call_time)
+      : operations_(operations),
+        clock_(clock),
+        time_zone_(time_zone),
+        max_call_time_(max_call_time) {}
 
   grpc::Status UpsertHospital(grpc::ServerContext* context,
                               const v1::UpsertHospitalRequest* request,
@@ -46,9 +53,11 @@ class RequestGrpcService final : public v1::RequestService::Service {
                                 v1::FindOrdersByDinsResponse* response) override;
 
  private:
-  Caller CallerOf(const grpc::ServerContext& context) const;
+  CallContext ContextOf(const grpc::ServerContext& context) const;
 
   RequestOperations* const operations_;
+  const Clock* const clock_;
+  const absl::TimeZone time_zone_;
   const absl::Duration max_call_time_;
 };
 

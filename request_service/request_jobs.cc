@@ -11,7 +11,18 @@ namespace bloodgrid::request {
 
 RequestJobs::RequestJobs(RequestOperations* operations, InventoryClient* inventory,
                          JobOptions options)
-    : operations_(operations), inventory_(inventory), options_(std::move(options)) {}
+    : operations_(operations),
+      inventory_(inventory),
+      options_(std::move(options)),
+      reconcile_task_({"reconcile_pass", options_.reconcile_interval, /*run_at_start=*/true},
+                      [this] { return ReconcilePass(); }),
+      backorder_task_({"backorder_pass", options_.backorder_interval, /*run_at_start=*/false},
+                      [this] { return BackorderPass(); }),
+      presume_task_({"presume_pass", options_.presume_interval, /*run_at_start=*/true},
+                    [this] { return PresumePass(); }),
+      withdrawn_task_({"withdrawn_units_pass", options_.backorder_interval,
+                       /*run_at_start=*/false},
+                      [this] { return WithdrawnPass(); }) {}
 
 RequestJobs::~RequestJobs() { Stop(); }
 
@@ -21,7 +32,10 @@ void RequestJobs::Start() {
     if (started_) return;
     started_ = true;
   }
-  main_thread_ = std::thread([this] { MainLoop(); });
+  withdrawn_task_.Start();
+  reconcile_task_.Start();
+  backorder_task_.Start();
+  presume_task_.Start();
   if (options_.watch_stock) watch_thread_ = std::thread([this] { WatchLoop(); });
 }
 
@@ -32,86 +46,60 @@ void RequestJobs::Stop() {
   }
   watch_cancel_.Cancel();
   if (watch_thread_.joinable()) watch_thread_.join();
-  if (main_thread_.joinable()) main_thread_.join();
+  reconcile_task_.Stop();
+  backorder_task_.Stop();
+  presume_task_.Stop();
+  withdrawn_task_.Stop();
 }
 
-void RequestJobs::TriggerBackorderFill() {
-  absl::MutexLock lock(&mu_);
-  backorder_wanted_ = true;
-}
+void RequestJobs::TriggerBackorderFill() { backorder_task_.Trigger(); }
 
-int64_t RequestJobs::backorder_passes() const {
-  absl::MutexLock lock(&mu_);
-  return backorder_passes_;
-}
+int64_t RequestJobs::backorder_passes() const { return backorder_task_.passes(); }
 
 int64_t RequestJobs::reconcile_passes() const {
   absl::MutexLock lock(&mu_);
   return reconcile_passes_;
 }
 
-void RequestJobs::MainLoop() {
-  bool reconciled_all = false;  // the start-up pass looks at every order, whatever its age
-  absl::Time next_reconcile = absl::Now();
-  absl::Time next_backorder = absl::Now() + options_.backorder_interval;
-  absl::Time next_presume = absl::Now();
-  while (true) {
-    bool backorder = false;
-    std::deque<std::string> withdrawn;
-    {
-      absl::MutexLock lock(&mu_);
-      const absl::Time wake = std::min({next_reconcile, next_backorder, next_presume});
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || backorder_wanted_ || !withdrawn_keys_.empty();
-      };
-      mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
-      if (stopping_) return;
-      backorder = backorder_wanted_;
-      backorder_wanted_ = false;
-      withdrawn.swap(withdrawn_keys_);
-    }
-    const absl::Time now = absl::Now();
-    const absl::Time deadline = now + options_.pass_deadline;
-    for (const std::string& key : withdrawn) {
-      absl::Status status = operations_->HandleWithdrawnUnits(key, deadline);
-      if (!status.ok()) {
-        LogWarning("withdrawn_units_failed",
-                   {{"reservation_key", key}, {"status", status.ToString()}});
-      }
-    }
-    if (now >= next_reconcile) {
-      absl::StatusOr<int> done = operations_->ReconcileOrders(!reconciled_all, deadline);
-      if (done.ok()) {
-        reconciled_all = true;
-        if (*done > 0) LogInfo("orders_reconciled", {{"count", absl::StrCat(*done)}});
-        absl::MutexLock lock(&mu_);
-        ++reconcile_passes_;
-      } else {
-        LogWarning("reconcile_pass_failed", {{"status", done.status().ToString()}});
-      }
-      next_reconcile = absl::Now() + options_.reconcile_interval;
-    }
-    if (backorder || now >= next_backorder) {
-      absl::StatusOr<int> done = operations_->FillBackorders(deadline);
-      if (!done.ok()) {
-        LogWarning("backorder_pass_failed", {{"status", done.status().ToString()}});
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        ++backorder_passes_;
-      }
-      next_backorder = absl::Now() + options_.backorder_interval;
-    }
-    if (now >= next_presume) {
-      absl::StatusOr<int> done = operations_->PresumeTransfusions(deadline);
-      if (!done.ok()) {
-        LogWarning("presume_pass_failed", {{"status", done.status().ToString()}});
-      } else if (*done > 0) {
-        LogInfo("units_presumed_transfused", {{"count", absl::StrCat(*done)}});
-      }
-      next_presume = absl::Now() + options_.presume_interval;
+absl::Status RequestJobs::ReconcilePass() {
+  // The start-up pass looks at every order, whatever its age, until one succeeds.
+  const bool all = !reconciled_all_.load();
+  absl::StatusOr<int> done =
+      operations_->ReconcileOrders(all, absl::Now() + options_.pass_deadline);
+  if (!done.ok()) return done.status();
+  reconciled_all_.store(true);
+  if (*done > 0) LogInfo("orders_reconciled", {{"count", absl::StrCat(*done)}});
+  absl::MutexLock lock(&mu_);
+  ++reconcile_passes_;
+  return absl::OkStatus();
+}
+
+absl::Status RequestJobs::BackorderPass() {
+  return operations_->FillBackorders(absl::Now() + options_.pass_deadline).status();
+}
+
+absl::Status RequestJobs::PresumePass() {
+  absl::StatusOr<int> done = operations_->PresumeTransfusions(absl::Now() + options_.pass_deadline);
+  if (!done.ok()) return done.status();
+  if (*done > 0) LogInfo("units_presumed_transfused", {{"count", absl::StrCat(*done)}});
+  return absl::OkStatus();
+}
+
+absl::Status RequestJobs::WithdrawnPass() {
+  std::deque<std::string> withdrawn;
+  {
+    absl::MutexLock lock(&mu_);
+    withdrawn.swap(withdrawn_keys_);
+  }
+  const absl::Time deadline = absl::Now() + options_.pass_deadline;
+  for (const std::string& key : withdrawn) {
+    absl::Status status = operations_->HandleWithdrawnUnits(key, deadline);
+    if (!status.ok()) {
+      LogWarning("withdrawn_units_failed",
+                 {{"reservation_key", key}, {"status", status.ToString()}});
     }
   }
+  return absl::OkStatus();
 }
 
 void RequestJobs::WatchLoop() {
@@ -171,8 +159,11 @@ void RequestJobs::OnStockEvent(const v1::StockEvent& event, bool* first_event) {
     const v1::StockAlert& alert = event.alert();
     if (alert.kind() == v1::STOCK_ALERT_KIND_RESERVED_UNIT_WITHDRAWN &&
         !alert.reservation_key().empty()) {
-      absl::MutexLock lock(&mu_);
-      withdrawn_keys_.push_back(alert.reservation_key());
+      {
+        absl::MutexLock lock(&mu_);
+        withdrawn_keys_.push_back(alert.reservation_key());
+      }
+      withdrawn_task_.Trigger();
     } else if (alert.kind() == v1::STOCK_ALERT_KIND_PAR_RESTORED) {
       more_stock = true;
     }

@@ -3,10 +3,18 @@
 // periodic sweep for anything the stream missed), drop units inventory withdrew from a
 // reservation, and presume transfusions nobody reported.
 //
-// Thread-safe. Start() once; Stop() (or the destructor) ends both threads.
+// Each periodic job is a PeriodicTask (common/periodic_task.h): reconcile (first pass at
+// start-up, over every order), back-order fill (first pass one interval after start, or at
+// once on TriggerBackorderFill), presume-transfused (first pass at start-up), and the
+// withdrawn-unit drops the stock stream asks for. The stock stream has a thread of its own.
+// A failed pass logs "reconcile_pass_failed", "backorder_pass_failed" or
+// "presume_pass_failed". A job whose interval is not positive does not run.
+//
+// Thread-safe. Start() once; Stop() (or the destructor) ends the tasks and the stream.
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_JOBS_H_
 #define BLOODGRID_REQUEST_SERVICE_REQUEST_JOBS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -14,9 +22,11 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
+#include "common/periodic_task.h"
 #include "request_service/inventory_client.h"
 #include "request_service/request_operations.h"
 
@@ -51,12 +61,16 @@ class RequestJobs {
   // Asks for a back-order pass as soon as possible (coalesced).
   void TriggerBackorderFill();
 
-  // Passes completed so far (tests poll these).
+  // Passes completed so far (tests poll these): back-order passes, failed ones included;
+  // successful reconcile passes.
   int64_t backorder_passes() const;
   int64_t reconcile_passes() const;
 
  private:
-  void MainLoop();
+  absl::Status ReconcilePass();
+  absl::Status BackorderPass();
+  absl::Status PresumePass();
+  absl::Status WithdrawnPass();
   void WatchLoop();
   void OnStockEvent(const v1::StockEvent& event, bool* first_event);
 
@@ -67,15 +81,18 @@ class RequestJobs {
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool backorder_wanted_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<std::string> withdrawn_keys_ ABSL_GUARDED_BY(mu_);
-  int64_t backorder_passes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t reconcile_passes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Set by the first successful reconcile pass (only the reconcile task's thread).
+  std::atomic<bool> reconciled_all_{false};
   // Last available quantity seen per station x component x blood type (only the watch thread).
   std::map<std::string, int64_t> last_available_;
   WatchCancellation watch_cancel_;
-  std::thread main_thread_;
   std::thread watch_thread_;
+  PeriodicTask reconcile_task_;
+  PeriodicTask backorder_task_;
+  PeriodicTask presume_task_;
+  PeriodicTask withdrawn_task_;
 };
 
 }  // namespace bloodgrid::request

@@ -16,8 +16,8 @@
 #include "common/idempotency.h"
 #include "common/log.h"
 #include "common/page_token.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 namespace {
@@ -31,24 +31,11 @@ std::string NewOrderId() {
   return absl::StrFormat("ORD-%08x%012x", high & 0xffffffffu, low & 0xffffffffffffu);
 }
 
-// The idempotency scope of an RPC for a caller (common.proto: keys are scoped by RPC and caller).
-std::string Scope(absl::string_view rpc, absl::string_view actor) {
-  std::string scope = absl::StrCat(rpc, "|", actor);
-  if (scope.size() > 64) scope = absl::StrCat(rpc, "|", Fnv1a64Hex(actor));
-  return scope;
-}
-
-IdempotencyKey MakeKey(absl::string_view rpc, const Caller& caller, const std::string& request_id,
-                       const google::protobuf::Message& request) {
-  return IdempotencyKey{Scope(rpc, caller.actor), request_id, db::RequestFingerprint(request)};
-}
-
 absl::Status RequireOrderId(const std::string& order_id) {
   if (order_id.empty()) return InvalidField("order_id", "is required");
   if (order_id.size() > 40) return InvalidField("order_id", "longer than 40 characters");
   return absl::OkStatus();
 }
-
 
 }  // namespace
 
@@ -139,20 +126,21 @@ absl::StatusOr<int64_t> RequestOperations::PriorDailyVolumeMl(const v1::PlaceOrd
 // Hospitals.
 
 absl::StatusOr<v1::Hospital> RequestOperations::UpsertHospital(
-    const Caller& caller, const v1::UpsertHospitalRequest& request) {
+    const CallContext& caller, const v1::UpsertHospitalRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   if (!request.has_hospital()) return InvalidField("hospital", "is required");
   const v1::Hospital& hospital = request.hospital();
   BG_RETURN_IF_ERROR(ValidateHospital(hospital));
-  const IdempotencyKey key = MakeKey("UpsertHospital", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("UpsertHospital", caller.actor, request.request_id(), request));
   v1::Hospital replayed;
   BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
   if (done) return replayed;
 
-  InventoryCall call{caller.deadline, caller.actor};
   auto check_station = [&](const std::string& station_id,
                            const std::string& field) -> absl::Status {
-    absl::StatusOr<v1::Station> station = inventory_->GetStation(station_id, call);
+    absl::StatusOr<v1::Station> station = inventory_->GetStation(station_id, caller);
     if (station.status().code() == absl::StatusCode::kNotFound) {
       return InvalidField(field, absl::StrCat("station ", station_id, " not found"));
     }
@@ -173,7 +161,7 @@ absl::StatusOr<v1::Hospital> RequestOperations::UpsertHospital(
   return stored;
 }
 
-absl::StatusOr<v1::Hospital> RequestOperations::GetHospital(const Caller& caller,
+absl::StatusOr<v1::Hospital> RequestOperations::GetHospital(const CallContext& caller,
                                                             const v1::GetHospitalRequest& request) {
   if (request.hospital_id().empty()) return InvalidField("hospital_id", "is required");
   if (!IsValidRecordId(request.hospital_id())) {
@@ -183,7 +171,7 @@ absl::StatusOr<v1::Hospital> RequestOperations::GetHospital(const Caller& caller
 }
 
 absl::StatusOr<v1::ListHospitalsResponse> RequestOperations::ListHospitals(
-    const Caller& caller, const v1::ListHospitalsRequest& request) {
+    const CallContext& caller, const v1::ListHospitalsRequest& request) {
   BG_ASSIGN_OR_RETURN(int page_size, EffectivePageSize(request.page_size()));
   const uint64_t filter = FilterHash({"hospitals"});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(request.page_token(), filter));
@@ -205,7 +193,7 @@ absl::StatusOr<v1::ListHospitalsResponse> RequestOperations::ListHospitals(
 // ---------------------------------------------------------------------------------------------
 // PlaceOrder (its allocation is in request_allocation.cc).
 
-absl::StatusOr<v1::Order> RequestOperations::PlaceOrder(const Caller& caller,
+absl::StatusOr<v1::Order> RequestOperations::PlaceOrder(const CallContext& caller,
                                                         const v1::PlaceOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   const absl::Time now = Now();
@@ -316,7 +304,7 @@ absl::StatusOr<v1::Order> RequestOperations::PlaceOrder(const Caller& caller,
 
 // Lifecycle.
 
-absl::StatusOr<v1::Order> RequestOperations::GetOrder(const Caller& caller,
+absl::StatusOr<v1::Order> RequestOperations::GetOrder(const CallContext& caller,
                                                       const v1::GetOrderRequest& request) {
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(request.order_id(), caller.deadline));
@@ -325,7 +313,7 @@ absl::StatusOr<v1::Order> RequestOperations::GetOrder(const Caller& caller,
 }
 
 absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
-    const Caller& caller, const v1::ListOrdersRequest& request) {
+    const CallContext& caller, const v1::ListOrdersRequest& request) {
   OrderFilter filter;
   if (request.has_status()) {
     if (!v1::OrderStatus_IsValid(request.status())) return InvalidField("status", "unknown status");
@@ -353,13 +341,13 @@ absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
   BG_ASSIGN_OR_RETURN(int page_size, EffectivePageSize(request.page_size()));
   const uint64_t hash = FilterHash(
       {"orders", absl::StrCat(filter.status), filter.hospital_id, absl::StrCat(filter.priority),
-       filter.created_after ? absl::StrCat(ToMicros(*filter.created_after)) : "",
-       filter.created_before ? absl::StrCat(ToMicros(*filter.created_before)) : "",
+       filter.created_after ? absl::StrCat(absl::ToUnixMicros(*filter.created_after)) : "",
+       filter.created_before ? absl::StrCat(absl::ToUnixMicros(*filter.created_before)) : "",
        filter.patient_ref});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(request.page_token(), hash));
   OrderCursor after;
   if (!request.page_token().empty()) {
-    after.created_at = FromMicros(cursor.after_key());
+    after.created_at = absl::FromUnixMicros(cursor.after_key());
     after.order_id = cursor.after_id();
   }
   BG_ASSIGN_OR_RETURN(std::vector<v1::Order> orders,
@@ -371,7 +359,7 @@ absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
   if (more) {
     const v1::Order& last = response.orders(page_size - 1);
     v1::PageCursor next;
-    next.set_after_key(ToMicros(FromTimestamp(last.created_at())));
+    next.set_after_key(absl::ToUnixMicros(FromTimestamp(last.created_at())));
     next.set_after_id(last.order_id());
     next.set_filter_hash(hash);
     response.set_next_page_token(EncodePageToken(next));
@@ -379,7 +367,7 @@ absl::StatusOr<v1::ListOrdersResponse> RequestOperations::ListOrders(
   return response;
 }
 
-absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const Caller& caller,
+absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const CallContext& caller,
                                                          const v1::CancelOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
@@ -387,7 +375,9 @@ absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const Caller& caller,
   if (CharacterCount(request.reason()) > 1000) {
     return InvalidField("reason", "longer than 1000 characters");
   }
-  const IdempotencyKey key = MakeKey("CancelOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("CancelOrder", caller.actor, request.request_id(), request));
   BG_ASSIGN_OR_RETURN(UpdateResult result,
                       store_->UpdateOrder(request.order_id(), &key, caller.actor, Now(),
                                           caller.deadline, [&](const OrderRecord& current) {
@@ -405,7 +395,7 @@ absl::StatusOr<v1::Order> RequestOperations::CancelOrder(const Caller& caller,
   return result.order;
 }
 
-absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const Caller& caller,
+absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const CallContext& caller,
                                                          const v1::ReviewOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
@@ -418,7 +408,9 @@ absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const Caller& caller,
   }
   if (CharacterCount(request.note()) > 1000)
     return InvalidField("note", "longer than 1000 characters");
-  const IdempotencyKey key = MakeKey("ReviewOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ReviewOrder", caller.actor, request.request_id(), request));
   const absl::Time now = Now();
   BG_ASSIGN_OR_RETURN(UpdateResult result,
                       store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
@@ -433,10 +425,12 @@ absl::StatusOr<v1::Order> RequestOperations::ReviewOrder(const Caller& caller,
 }
 
 absl::StatusOr<v1::Order> RequestOperations::DispatchOrder(
-    const Caller& caller, const v1::DispatchOrderRequest& request) {
+    const CallContext& caller, const v1::DispatchOrderRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
-  const IdempotencyKey key = MakeKey("DispatchOrder", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("DispatchOrder", caller.actor, request.request_id(), request));
   v1::Order replayed;
   BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
   if (done) return replayed;
@@ -458,9 +452,9 @@ absl::StatusOr<v1::Order> RequestOperations::DispatchOrder(
   return CompleteDispatch(caller, request.order_id(), &key);
 }
 
-absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& caller,
+absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const CallContext& caller,
                                                               const std::string& order_id,
-                                                              const IdempotencyKey* key) {
+                                                              const db::IdempotencyKey* key) {
   BG_ASSIGN_OR_RETURN(OrderRecord record, store_->LoadOrder(order_id, caller.deadline));
   const v1::Order& order = record.order;
   if (order.status() != v1::ORDER_STATUS_DISPATCHED) {
@@ -468,7 +462,6 @@ absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& call
       return absl::FailedPreconditionError(
           absl::StrCat("order is ", StatusName(order.status()), ": no dispatch under way"));
     }
-    const InventoryCall call{caller.deadline, caller.actor};
     std::map<std::string, std::vector<std::string>> by_key;
     for (const AllocationRecord& a : record.allocations) {
       if (!a.withdrawn) by_key[a.reservation_key].push_back(a.unit.unit_id());
@@ -482,7 +475,7 @@ absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& call
       for (const std::string& id : unit_ids) issue.add_unit_ids(id);
       issue.set_hospital_id(order.hospital_id());
       issue.set_order_id(order.order_id());
-      absl::StatusOr<v1::IssueResponse> issued = inventory_->Issue(issue, call);
+      absl::StatusOr<v1::IssueResponse> issued = inventory_->Issue(issue, caller);
       if (!issued.ok()) {
         const absl::Status error = InventoryError(issued.status(), "issue");
         if (issued.status().code() == absl::StatusCode::kFailedPrecondition && !issued_any) {
@@ -536,7 +529,7 @@ absl::StatusOr<v1::Order> RequestOperations::CompleteDispatch(const Caller& call
 }
 
 absl::StatusOr<v1::Order> RequestOperations::ConfirmDelivery(
-    const Caller& caller, const v1::ConfirmDeliveryRequest& request) {
+    const CallContext& caller, const v1::ConfirmDeliveryRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   if (CharacterCount(request.received_by()) > 100) {
@@ -550,7 +543,9 @@ absl::StatusOr<v1::Order> RequestOperations::ConfirmDelivery(
       return InvalidField("received_at", "is in the future");
     }
   }
-  const IdempotencyKey key = MakeKey("ConfirmDelivery", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ConfirmDelivery", caller.actor, request.request_id(), request));
   BG_ASSIGN_OR_RETURN(UpdateResult result,
                       store_->UpdateOrder(request.order_id(), &key, caller.actor, now,
                                           caller.deadline, [&](const OrderRecord& current) {
@@ -562,12 +557,14 @@ absl::StatusOr<v1::Order> RequestOperations::ConfirmDelivery(
 }
 
 absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
-    const Caller& caller, const v1::ReportTransfusionRequest& request) {
+    const CallContext& caller, const v1::ReportTransfusionRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireOrderId(request.order_id()));
   BG_ASSIGN_OR_RETURN(Din din, ParseDin(request.din()));
   BG_RETURN_IF_ERROR(ValidateReportTransfusion(request));
-  const IdempotencyKey key = MakeKey("ReportTransfusion", caller, request.request_id(), request);
+  BG_ASSIGN_OR_RETURN(
+      const db::IdempotencyKey key,
+      db::MakeIdempotencyKey("ReportTransfusion", caller.actor, request.request_id(), request));
   v1::Order replayed;
   BG_ASSIGN_OR_RETURN(bool done, store_->LookupIdempotent(key, &replayed, caller.deadline));
   if (done) return replayed;
@@ -599,8 +596,7 @@ absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
     outcome.set_order_id(record.order.order_id());
     if (request.has_occurred_at()) *outcome.mutable_occurred_at() = request.occurred_at();
     outcome.set_note(request.note());
-    absl::StatusOr<v1::Unit> recorded =
-        inventory_->RecordOutcome(outcome, InventoryCall{caller.deadline, caller.actor});
+    absl::StatusOr<v1::Unit> recorded = inventory_->RecordOutcome(outcome, caller);
     if (!recorded.ok()) return InventoryError(recorded.status(), "record outcome");
   }
 
@@ -616,7 +612,7 @@ absl::StatusOr<v1::Order> RequestOperations::ReportTransfusion(
 }
 
 absl::StatusOr<v1::FindOrdersByDinsResponse> RequestOperations::FindOrdersByDins(
-    const Caller& caller, const v1::FindOrdersByDinsRequest& request) {
+    const CallContext& caller, const v1::FindOrdersByDinsRequest& request) {
   if (request.dins().empty()) return InvalidField("dins", "at least one DIN is required");
   if (request.dins_size() > kMaxDinsPerLookup) {
     return InvalidField("dins", absl::StrCat("at most ", kMaxDinsPerLookup, " DINs"));

@@ -45,6 +45,7 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "bloodgrid/v1/request.pb.h"
+#include "common/call_context.h"
 #include "common/clock.h"
 #include "request_service/inventory_client.h"
 #include "request_service/request_rules.h"
@@ -78,13 +79,6 @@ struct OperationsOptions {
   absl::Duration hospital_cache_ttl = absl::Seconds(2);
 };
 
-// Who is calling and until when.
-struct Caller {
-  // "<role>:<subject>" from the x-bloodgrid-actor metadata; "system:unknown" without it.
-  std::string actor = "system:unknown";
-  absl::Time deadline = absl::InfiniteFuture();
-};
-
 class RequestOperations {
  public:
   // Every pointer must outlive the operations.
@@ -101,28 +95,29 @@ class RequestOperations {
   // ------------------------------------------------------------------------------------------
   // RPCs: status codes as documented in request.proto.
 
-  absl::StatusOr<v1::Hospital> UpsertHospital(const Caller& caller,
+  absl::StatusOr<v1::Hospital> UpsertHospital(const CallContext& caller,
                                               const v1::UpsertHospitalRequest& request);
-  absl::StatusOr<v1::Hospital> GetHospital(const Caller& caller,
+  absl::StatusOr<v1::Hospital> GetHospital(const CallContext& caller,
                                            const v1::GetHospitalRequest& request);
-  absl::StatusOr<v1::ListHospitalsResponse> ListHospitals(const Caller& caller,
+  absl::StatusOr<v1::ListHospitalsResponse> ListHospitals(const CallContext& caller,
                                                           const v1::ListHospitalsRequest& request);
-  absl::StatusOr<v1::Order> PlaceOrder(const Caller& caller, const v1::PlaceOrderRequest& request);
-  absl::StatusOr<v1::Order> GetOrder(const Caller& caller, const v1::GetOrderRequest& request);
-  absl::StatusOr<v1::ListOrdersResponse> ListOrders(const Caller& caller,
+  absl::StatusOr<v1::Order> PlaceOrder(const CallContext& caller,
+                                       const v1::PlaceOrderRequest& request);
+  absl::StatusOr<v1::Order> GetOrder(const CallContext& caller, const v1::GetOrderRequest& request);
+  absl::StatusOr<v1::ListOrdersResponse> ListOrders(const CallContext& caller,
                                                     const v1::ListOrdersRequest& request);
-  absl::StatusOr<v1::Order> CancelOrder(const Caller& caller,
+  absl::StatusOr<v1::Order> CancelOrder(const CallContext& caller,
                                         const v1::CancelOrderRequest& request);
-  absl::StatusOr<v1::Order> ReviewOrder(const Caller& caller,
+  absl::StatusOr<v1::Order> ReviewOrder(const CallContext& caller,
                                         const v1::ReviewOrderRequest& request);
-  absl::StatusOr<v1::Order> DispatchOrder(const Caller& caller,
+  absl::StatusOr<v1::Order> DispatchOrder(const CallContext& caller,
                                           const v1::DispatchOrderRequest& request);
-  absl::StatusOr<v1::Order> ConfirmDelivery(const Caller& caller,
+  absl::StatusOr<v1::Order> ConfirmDelivery(const CallContext& caller,
                                             const v1::ConfirmDeliveryRequest& request);
-  absl::StatusOr<v1::Order> ReportTransfusion(const Caller& caller,
+  absl::StatusOr<v1::Order> ReportTransfusion(const CallContext& caller,
                                               const v1::ReportTransfusionRequest& request);
   absl::StatusOr<v1::FindOrdersByDinsResponse> FindOrdersByDins(
-      const Caller& caller, const v1::FindOrdersByDinsRequest& request);
+      const CallContext& caller, const v1::FindOrdersByDinsRequest& request);
 
   // ------------------------------------------------------------------------------------------
   // Background work. Each returns how many orders (or units) it acted on; errors of single
@@ -144,7 +139,7 @@ class RequestOperations {
 
   // The order's current view after finishing any half-done work on it (used on retries and by
   // the reconciler).
-  absl::StatusOr<v1::Order> ReconcileOrder(const Caller& caller, const std::string& order_id);
+  absl::StatusOr<v1::Order> ReconcileOrder(const CallContext& caller, const std::string& order_id);
 
  private:
   absl::Status Fault(absl::string_view point);
@@ -153,23 +148,23 @@ class RequestOperations {
   // Makes reservations for every line still short (one allocation phase per round), records
   // their units, confirms them. No-op for an order that is not allocatable.
   // Returns the order as the last write of the allocation left it.
-  absl::StatusOr<OrderRecord> AllocateOrder(const Caller& caller, const std::string& order_id);
+  absl::StatusOr<OrderRecord> AllocateOrder(const CallContext& caller, const std::string& order_id);
   // Confirms RESERVED reservations (and puts their units held away from the serving station on
   // transfers), releases ABANDONED ones, and drops the units of a reservation whose hold lapsed.
   // `known`: the order as the caller just read or wrote it (saves reading it again).
-  absl::Status SettleReservations(const Caller& caller, const std::string& order_id,
+  absl::Status SettleReservations(const CallContext& caller, const std::string& order_id,
                                   const OrderRecord* known = nullptr);
   // Checks every allocated unit with inventory (still held, not expired, its transfer); drops
   // the others and tops the order up; plans the transfers still missing. FAILED_PRECONDITION
   // naming the DIN and the transfer for a unit on a transfer not yet received.
-  absl::Status VerifyAllocations(const Caller& caller, const std::string& order_id);
+  absl::Status VerifyAllocations(const CallContext& caller, const std::string& order_id);
 
   // Compares `held` (inventory's view of one of the order's reservations) with the order's
   // allocations and, when `serving_station` is not empty, creates the reservation-bound
   // transfers that bring its RESERVED units held elsewhere to `serving_station` (one per holding
   // station; a unit already on a transfer is left on it, an expired one stays where it is).
   // Errors are InventoryError's.
-  absl::StatusOr<TransferFacts> PlanTransfers(const Caller& caller, const OrderRecord& record,
+  absl::StatusOr<TransferFacts> PlanTransfers(const CallContext& caller, const OrderRecord& record,
                                               const v1::Reservation& held,
                                               const std::string& serving_station);
   // The station units of `record` must reach before dispatch, or "" when they ship from where
@@ -177,18 +172,18 @@ class RequestOperations {
   absl::StatusOr<std::string> TransferDestination(const OrderRecord& record, absl::Time deadline);
   // Cancels an order's transfer that has not left: true when it is (now) CANCELLED, false when
   // it already left (or arrived). Errors are InventoryError's.
-  absl::StatusOr<bool> CancelTransfer(const Caller& caller, const std::string& transfer_id,
+  absl::StatusOr<bool> CancelTransfer(const CallContext& caller, const std::string& transfer_id,
                                       const std::string& reason);
   // Gives back everything reservation `key` still holds: cancels its transfers that have not
   // left (inventory refuses to release a unit on a transfer), then releases. Units on the road
   // cannot be released before they arrive: the others are released now and false is returned
   // (call again later). True when the reservation holds nothing any more (or never existed).
-  absl::StatusOr<bool> ReleaseReservation(const Caller& caller, const std::string& key,
+  absl::StatusOr<bool> ReleaseReservation(const CallContext& caller, const std::string& key,
                                           const std::string& reason);
   // Issues the units of an order whose dispatch intent is recorded, then marks it DISPATCHED
   // (completing `key` when given) and places the next massive-transfusion round.
-  absl::StatusOr<v1::Order> CompleteDispatch(const Caller& caller, const std::string& order_id,
-                                             const IdempotencyKey* key);
+  absl::StatusOr<v1::Order> CompleteDispatch(const CallContext& caller, const std::string& order_id,
+                                             const db::IdempotencyKey* key);
 
   absl::StatusOr<std::vector<std::string>> StationsOf(const std::string& hospital_id,
                                                       absl::Time deadline);

@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<RequestServer>> RequestServer::BuildAndStart(
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   server->operations_ = std::make_unique<RequestOperations>(
       server->store_.get(), server->inventory_.get(), &server->policy_, clock, options.operations);
-  server->service_ =
-      std::make_unique<RequestGrpcService>(server->operations_.get(), options.max_call_time);
+  server->service_ = std::make_unique<RequestGrpcService>(
+      server->operations_.get(), clock, options.operations.time_zone, options.max_call_time);
   MysqlRequestStore* store = server->store_.get();
   BG_ASSIGN_OR_RETURN(server->server_,
                       ServiceServer::BuildAndStart(

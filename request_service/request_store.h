@@ -9,8 +9,11 @@
 // alone does not. Instants are stored with microsecond precision.
 //
 // Status codes common to every method: UNAVAILABLE when the database cannot be reached (or the
-// pool is exhausted), ABORTED when a transaction kept losing lock conflicts, DEADLINE_EXCEEDED
-// past `deadline`, INTERNAL for anything else (details logged).
+// pool is exhausted), ABORTED when a transaction kept losing lock conflicts, INTERNAL for
+// anything else (details logged). `deadline` bounds the waits and the retries: MysqlRequestStore
+// does not refuse a deadline already passed (a free connection still runs the first attempt;
+// waiting for one, or retrying, past it ends in UNAVAILABLE or ABORTED), while an in-memory
+// implementation may answer DEADLINE_EXCEEDED.
 //
 // Implementations are thread-safe.
 #ifndef BLOODGRID_REQUEST_SERVICE_REQUEST_STORE_H_
@@ -28,6 +31,7 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/request.pb.h"
 #include "common/blood.h"
+#include "common/idempotency.h"
 
 namespace bloodgrid::request {
 
@@ -110,7 +114,8 @@ struct OrderChange {
   std::optional<v1::OrderStatus> status;
   // The event row written for this change ("UNITS_ALLOCATED", "OUTCOME", ...) and its note.
   // An event is written when the status changes (kind defaults to the new status's name) or
-  // when event_kind is set.
+  // when event_kind is set on a change that is not otherwise empty: event_kind (and event_note)
+  // alone count as empty() and write nothing.
   std::string event_kind;
   std::string event_note;
   std::optional<std::string> status_reason;
@@ -143,14 +148,6 @@ struct OrderChange {
   std::optional<OrderRecord> follow_up;
 
   bool empty() const;
-};
-
-// request_id idempotency of a mutating RPC (common/idempotency.h): scope names the RPC and the
-// caller.
-struct IdempotencyKey {
-  std::string scope;
-  std::string request_id;
-  std::string request_hash;
 };
 
 // What UpdateOrder did.
@@ -194,7 +191,7 @@ class RequestStore {
   // returns the first answer and changes nothing (INVALID_ARGUMENT "request_id: ..." when the
   // key was used for another request).
   virtual absl::StatusOr<v1::Hospital> UpsertHospital(const v1::Hospital& hospital,
-                                                      const IdempotencyKey& key, absl::Time now,
+                                                      const db::IdempotencyKey& key, absl::Time now,
                                                       absl::Time deadline) = 0;
   // NOT_FOUND "hospital <id> not found".
   virtual absl::StatusOr<v1::Hospital> GetHospital(const std::string& hospital_id,
@@ -235,13 +232,13 @@ class RequestStore {
   // NOT_FOUND for an unknown order.
   using DecideFn = std::function<absl::StatusOr<OrderChange>(const OrderRecord& current)>;
   virtual absl::StatusOr<UpdateResult> UpdateOrder(const std::string& order_id,
-                                                   const IdempotencyKey* key,
+                                                   const db::IdempotencyKey* key,
                                                    const std::string& actor, absl::Time now,
                                                    absl::Time deadline, const DecideFn& decide) = 0;
 
   // True (and `response` filled) when the key was completed before; false otherwise. Claims
   // nothing. INVALID_ARGUMENT "request_id: ..." when the key was used for another request.
-  virtual absl::StatusOr<bool> LookupIdempotent(const IdempotencyKey& key,
+  virtual absl::StatusOr<bool> LookupIdempotent(const db::IdempotencyKey& key,
                                                 google::protobuf::Message* response,
                                                 absl::Time deadline) = 0;
 

@@ -25,10 +25,10 @@
 #include "bloodgrid/v1/request.grpc.pb.h"
 #include "common/din.h"
 #include "common/national_id.h"
+#include "common/proto_time.h"
 #include "donor_service/donor_server.h"
 #include "gmock/gmock.h"
 #include "inventory_service/inventory_server.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_server.h"
 #include "tests/integration/test_db.h"
 
@@ -166,7 +166,7 @@ class InvariantsTest : public ::testing::Test {
     donation.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
     donation.set_volume_ml(400);
     donation.set_station_id("S1");
-    request::ToTimestamp(absl::Now() - absl::Hours(2), donation.mutable_collected_at());
+    ToTimestamp(absl::Now() - absl::Hours(2), donation.mutable_collected_at());
     v1::DonorScreening& screening = *donation.mutable_screening();
     screening.set_weight_kg(72);
     screening.set_hemoglobin_g_l(145);
@@ -236,7 +236,7 @@ class InvariantsTest : public ::testing::Test {
     line.set_quantity(units);
     r.set_priority(v1::PRIORITY_URGENT);
     r.set_indication("symptomatic anaemia");
-    request::ToTimestamp(absl::Now() + absl::Hours(4), r.mutable_needed_by());
+    ToTimestamp(absl::Now() + absl::Hours(4), r.mutable_needed_by());
     r.mutable_approvals()->set_physician("dr-li");
     r.mutable_approvals()->set_department_head("dr-wang");
     r.mutable_approvals()->set_medical_affairs("ma-zhou");

@@ -30,9 +30,9 @@
 #include "bloodgrid/v1/request.grpc.pb.h"
 #include "common/clock.h"
 #include "common/din.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "inventory_service/inventory_server.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_server.h"
 #include "tests/integration/test_db.h"
 

@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 
@@ -52,7 +52,7 @@ v1::Reservation FakeInventoryClient::Current(const std::string& key) const {
 }
 
 absl::StatusOr<v1::Station> FakeInventoryClient::GetStation(const std::string& station_id,
-                                                            const InventoryCall&) {
+                                                            const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   if (stations_.count(station_id) == 0) {
@@ -64,7 +64,7 @@ absl::StatusOr<v1::Station> FakeInventoryClient::GetStation(const std::string& s
 }
 
 absl::StatusOr<v1::Reservation> FakeInventoryClient::Reserve(const v1::ReserveRequest& request,
-                                                             const InventoryCall&) {
+                                                             const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   if (reservations_.count(request.reservation_key())) return Current(request.reservation_key());
@@ -100,7 +100,7 @@ absl::StatusOr<v1::Reservation> FakeInventoryClient::Reserve(const v1::ReserveRe
 }
 
 absl::StatusOr<v1::Reservation> FakeInventoryClient::ConfirmReservation(
-    const std::string& reservation_key, const InventoryCall&) {
+    const std::string& reservation_key, const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   auto it = reservations_.find(reservation_key);
@@ -114,7 +114,7 @@ absl::StatusOr<v1::Reservation> FakeInventoryClient::ConfirmReservation(
 }
 
 absl::StatusOr<v1::Reservation> FakeInventoryClient::GetReservation(
-    const std::string& reservation_key, const InventoryCall&) {
+    const std::string& reservation_key, const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   if (reservations_.count(reservation_key) == 0) {
@@ -124,7 +124,7 @@ absl::StatusOr<v1::Reservation> FakeInventoryClient::GetReservation(
 }
 
 absl::StatusOr<v1::Reservation> FakeInventoryClient::Release(const v1::ReleaseRequest& request,
-                                                             const InventoryCall&) {
+                                                             const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   auto it = reservations_.find(request.reservation_key());
@@ -141,7 +141,7 @@ absl::StatusOr<v1::Reservation> FakeInventoryClient::Release(const v1::ReleaseRe
 }
 
 absl::StatusOr<v1::IssueResponse> FakeInventoryClient::Issue(const v1::IssueRequest& request,
-                                                             const InventoryCall&) {
+                                                             const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   auto it = reservations_.find(request.reservation_key());
@@ -161,7 +161,7 @@ absl::StatusOr<v1::IssueResponse> FakeInventoryClient::Issue(const v1::IssueRequ
 }
 
 absl::StatusOr<v1::Unit> FakeInventoryClient::RecordOutcome(const v1::RecordOutcomeRequest& request,
-                                                            const InventoryCall&) {
+                                                            const CallContext&) {
   absl::MutexLock lock(&mu_);
   BG_RETURN_IF_ERROR(outage_);
   auto it = units_.find(request.unit_id());
@@ -173,12 +173,12 @@ absl::StatusOr<v1::Unit> FakeInventoryClient::RecordOutcome(const v1::RecordOutc
 }
 
 absl::StatusOr<v1::Transfer> FakeInventoryClient::CreateTransfer(const v1::CreateTransferRequest&,
-                                                                 const InventoryCall&) {
+                                                                 const CallContext&) {
   return absl::FailedPreconditionError("transfers are not modelled by the fake");
 }
 
 absl::StatusOr<v1::Transfer> FakeInventoryClient::CancelTransfer(const v1::CancelTransferRequest&,
-                                                                 const InventoryCall&) {
+                                                                 const CallContext&) {
   return absl::FailedPreconditionError("transfers are not modelled by the fake");
 }
 

@@ -33,23 +33,23 @@ class FakeInventoryClient : public InventoryClient {
   void SetOutage(absl::Status status);
 
   absl::StatusOr<v1::Station> GetStation(const std::string& station_id,
-                                         const InventoryCall& call) override;
+                                         const CallContext& call) override;
   absl::StatusOr<v1::Reservation> Reserve(const v1::ReserveRequest& request,
-                                          const InventoryCall& call) override;
+                                          const CallContext& call) override;
   absl::StatusOr<v1::Reservation> ConfirmReservation(const std::string& reservation_key,
-                                                     const InventoryCall& call) override;
+                                                     const CallContext& call) override;
   absl::StatusOr<v1::Reservation> GetReservation(const std::string& reservation_key,
-                                                 const InventoryCall& call) override;
+                                                 const CallContext& call) override;
   absl::StatusOr<v1::Reservation> Release(const v1::ReleaseRequest& request,
-                                          const InventoryCall& call) override;
+                                          const CallContext& call) override;
   absl::StatusOr<v1::IssueResponse> Issue(const v1::IssueRequest& request,
-                                          const InventoryCall& call) override;
+                                          const CallContext& call) override;
   absl::StatusOr<v1::Unit> RecordOutcome(const v1::RecordOutcomeRequest& request,
-                                         const InventoryCall& call) override;
+                                         const CallContext& call) override;
   absl::StatusOr<v1::Transfer> CreateTransfer(const v1::CreateTransferRequest& request,
-                                              const InventoryCall& call) override;
+                                              const CallContext& call) override;
   absl::StatusOr<v1::Transfer> CancelTransfer(const v1::CancelTransferRequest& request,
-                                              const InventoryCall& call) override;
+                                              const CallContext& call) override;
   absl::Status WatchStock(const v1::WatchStockRequest& request,
                           const std::function<void(const v1::StockEvent&)>& on_event,
                           WatchCancellation* cancellation) override;

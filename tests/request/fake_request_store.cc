@@ -5,8 +5,8 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/status.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 
 namespace bloodgrid::request {
@@ -45,7 +45,7 @@ absl::Status FakeRequestStore::Ping(absl::Time deadline) {
   return ping_status_;
 }
 
-absl::StatusOr<bool> FakeRequestStore::Replay(const IdempotencyKey& key,
+absl::StatusOr<bool> FakeRequestStore::Replay(const db::IdempotencyKey& key,
                                               google::protobuf::Message* response) const {
   auto it = answers_.find({key.scope, key.request_id});
   if (it == answers_.end()) return false;
@@ -60,13 +60,13 @@ absl::StatusOr<bool> FakeRequestStore::Replay(const IdempotencyKey& key,
   return true;
 }
 
-void FakeRequestStore::Complete(const IdempotencyKey& key,
+void FakeRequestStore::Complete(const db::IdempotencyKey& key,
                                 const google::protobuf::Message& response) {
   answers_[{key.scope, key.request_id}] = {key.request_hash, response.SerializeAsString()};
 }
 
 absl::StatusOr<v1::Hospital> FakeRequestStore::UpsertHospital(const v1::Hospital& hospital,
-                                                              const IdempotencyKey& key,
+                                                              const db::IdempotencyKey& key,
                                                               absl::Time now, absl::Time deadline) {
   BG_RETURN_IF_ERROR(CheckDeadline(deadline));
   absl::MutexLock lock(&mu_);
@@ -351,7 +351,7 @@ void FakeRequestStore::Apply(StoredOrder& stored, const OrderChange& change,
 }
 
 absl::StatusOr<UpdateResult> FakeRequestStore::UpdateOrder(const std::string& order_id,
-                                                           const IdempotencyKey* key,
+                                                           const db::IdempotencyKey* key,
                                                            const std::string& actor, absl::Time now,
                                                            absl::Time deadline,
                                                            const DecideFn& decide) {
@@ -395,7 +395,7 @@ absl::StatusOr<UpdateResult> FakeRequestStore::UpdateOrder(const std::string& or
   return result;
 }
 
-absl::StatusOr<bool> FakeRequestStore::LookupIdempotent(const IdempotencyKey& key,
+absl::StatusOr<bool> FakeRequestStore::LookupIdempotent(const db::IdempotencyKey& key,
                                                         google::protobuf::Message* response,
                                                         absl::Time deadline) {
   BG_RETURN_IF_ERROR(CheckDeadline(deadline));

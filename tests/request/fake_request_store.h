@@ -43,7 +43,7 @@ class FakeRequestStore : public RequestStore {
   absl::Status Ping(absl::Time deadline) override;
 
   absl::StatusOr<v1::Hospital> UpsertHospital(const v1::Hospital& hospital,
-                                              const IdempotencyKey& key, absl::Time now,
+                                              const db::IdempotencyKey& key, absl::Time now,
                                               absl::Time deadline) override;
   absl::StatusOr<v1::Hospital> GetHospital(const std::string& hospital_id,
                                            absl::Time deadline) override;
@@ -56,10 +56,11 @@ class FakeRequestStore : public RequestStore {
                            const std::vector<v1::OrderStatus>& status_path,
                            const std::string& actor, absl::Time now, absl::Time deadline) override;
   absl::StatusOr<OrderRecord> LoadOrder(const std::string& order_id, absl::Time deadline) override;
-  absl::StatusOr<UpdateResult> UpdateOrder(const std::string& order_id, const IdempotencyKey* key,
-                                           const std::string& actor, absl::Time now,
-                                           absl::Time deadline, const DecideFn& decide) override;
-  absl::StatusOr<bool> LookupIdempotent(const IdempotencyKey& key,
+  absl::StatusOr<UpdateResult> UpdateOrder(const std::string& order_id,
+                                           const db::IdempotencyKey* key, const std::string& actor,
+                                           absl::Time now, absl::Time deadline,
+                                           const DecideFn& decide) override;
+  absl::StatusOr<bool> LookupIdempotent(const db::IdempotencyKey& key,
                                         google::protobuf::Message* response,
                                         absl::Time deadline) override;
 
@@ -97,9 +98,10 @@ class FakeRequestStore : public RequestStore {
   absl::Status CheckDeadline(absl::Time deadline) const;
   // INVALID_ARGUMENT for a key used for another request; true (and `response` filled) when the
   // key was completed.
-  absl::StatusOr<bool> Replay(const IdempotencyKey& key, google::protobuf::Message* response) const
+  absl::StatusOr<bool> Replay(const db::IdempotencyKey& key,
+                              google::protobuf::Message* response) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Complete(const IdempotencyKey& key, const google::protobuf::Message& response)
+  void Complete(const db::IdempotencyKey& key, const google::protobuf::Message& response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The record as LoadOrder answers it.
   OrderRecord View(const StoredOrder& stored) const;

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 #include "tests/support/status_matchers.h"
 
@@ -30,8 +30,8 @@ const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
 
 absl::Time Deadline() { return absl::Now() + absl::Seconds(30); }
 
-IdempotencyKey Key(const std::string& request_id, const std::string& hash = "h1") {
-  return IdempotencyKey{"Contract|user:test", request_id, hash};
+db::IdempotencyKey Key(const std::string& request_id, const std::string& hash = "h1") {
+  return db::IdempotencyKey{"Contract|user:test", request_id, hash};
 }
 
 v1::Hospital Hospital(const std::string& id, const std::string& name = "General") {
@@ -132,7 +132,7 @@ absl::StatusOr<UpdateResult> RequestStoreContractTest::Update(const std::string&
 
 absl::StatusOr<UpdateResult> RequestStoreContractTest::Update(const std::string& id,
                                                               OrderChange change, absl::Time at,
-                                                              const IdempotencyKey* key) {
+                                                              const db::IdempotencyKey* key) {
   return store().UpdateOrder(id, key, "user:test", at, Deadline(), Always(std::move(change)));
 }
 
@@ -403,7 +403,7 @@ TEST_P(RequestStoreContractTest, TransitionsTheStateMachineRefusesChangeNothing)
 
 TEST_P(RequestStoreContractTest, ACompletedKeyReplaysItsAnswer) {
   Create(NewOrder("ORD-1"));
-  const IdempotencyKey key = Key("cancel-1");
+  const db::IdempotencyKey key = Key("cancel-1");
   OrderChange cancel = StatusChange(v1::ORDER_STATUS_CANCELLED);
   BG_ASSERT_OK_AND_ASSIGN(UpdateResult first,
                           Update("ORD-1", cancel, kT0 + absl::Minutes(1), &key));
@@ -425,7 +425,7 @@ TEST_P(RequestStoreContractTest, ACompletedKeyReplaysItsAnswer) {
   EXPECT_EQ(looked_up.status(), v1::ORDER_STATUS_CANCELLED);
   BG_ASSERT_OK_AND_ASSIGN(done, store().LookupIdempotent(Key("unused"), &looked_up, Deadline()));
   EXPECT_FALSE(done);
-  const IdempotencyKey reused = Key("cancel-1", "another request");
+  const db::IdempotencyKey reused = Key("cancel-1", "another request");
   EXPECT_THAT(Update("ORD-1", cancel, kT0, &reused),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("request_id: ")));
   EXPECT_THAT(store().LookupIdempotent(reused, &looked_up, Deadline()),
@@ -434,7 +434,7 @@ TEST_P(RequestStoreContractTest, ACompletedKeyReplaysItsAnswer) {
 
   // A key whose decide failed is not completed: the retry decides again.
   Create(NewOrder("ORD-2"));
-  const IdempotencyKey failing = Key("dispatch-2");
+  const db::IdempotencyKey failing = Key("dispatch-2");
   EXPECT_THAT(Update("ORD-2", StatusChange(v1::ORDER_STATUS_DISPATCHED), kT0, &failing),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   BG_ASSERT_OK_AND_ASSIGN(done, store().LookupIdempotent(failing, &looked_up, Deadline()));

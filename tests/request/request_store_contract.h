@@ -43,7 +43,7 @@ class RequestStoreContractTest : public ::testing::TestWithParam<RequestStoreFac
   void Create(const OrderRecord& record);
   absl::StatusOr<UpdateResult> Update(const std::string& id, OrderChange change);
   absl::StatusOr<UpdateResult> Update(const std::string& id, OrderChange change, absl::Time at,
-                                      const IdempotencyKey* key = nullptr);
+                                      const db::IdempotencyKey* key = nullptr);
   void Allocate(const std::string& id, std::vector<AllocationRecord> units,
                 v1::OrderStatus status = v1::ORDER_STATUS_ALLOCATED);
   void Dispatch(const std::string& id, absl::Time at);

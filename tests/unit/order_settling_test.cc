@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/policy.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "request_service/proto_time.h"
 #include "request_service/request_rules.h"
 #include "tests/support/status_matchers.h"
 

@@ -12,9 +12,9 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/policy.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "request_service/proto_time.h"
 #include "tests/request/fake_inventory_client.h"
 #include "tests/request/fake_request_store.h"
 #include "tests/support/status_matchers.h"
@@ -54,8 +54,14 @@ class RequestOperationsTest : public ::testing::Test {
     EXPECT_THAT(operations_->UpsertHospital(Admin(), hospital), IsOk());
   }
 
-  static Caller Admin() { return Caller{"admin:ops", absl::Now() + absl::Seconds(30)}; }
-  static Caller Hospital() { return Caller{"hospital:H1", absl::Now() + absl::Seconds(30)}; }
+  static CallContext Admin() { return Context("admin:ops"); }
+  static CallContext Hospital() { return Context("hospital:H1"); }
+  static CallContext Context(const std::string& actor) {
+    CallContext context;
+    context.actor = actor;
+    context.deadline = absl::Now() + absl::Seconds(30);
+    return context;
+  }
 
   void Stock(int count, absl::string_view type = "A+") {
     for (int i = 0; i < count; ++i) {

@@ -13,9 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/policy.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "request_service/proto_time.h"
 
 namespace bloodgrid::request {
 namespace {
