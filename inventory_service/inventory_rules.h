@@ -43,17 +43,6 @@ absl::Time FromMicros(int64_t micros);
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
 absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 
-// Who makes a change and when; every store operation takes one.
-struct OpContext {
-  // "<role>:<subject>" from x-bloodgrid-actor, "system:<job>" for sweepers,
-  // "system:unknown" when a call carries no actor.
-  std::string actor = "system:unknown";
-  // "Now" for this operation (from the injected clock).
-  absl::Time now = absl::UnixEpoch();
-  // The caller's deadline; database work stops there.
-  absl::Time deadline = absl::InfiniteFuture();
-};
-
 // ---------------------------------------------------------------------------------------------
 // Unit state machine (DESIGN.md "Records and their lives").
 

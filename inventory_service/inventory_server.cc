@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "common/call_context.h"
 #include "common/log.h"
 #include "common/service_env.h"
 #include "common/status.h"
@@ -33,8 +34,9 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
   server->store_.reset(store);
   Clock* clock = options.clock;
   const absl::Duration expiring_soon = options.inventory.expiring_soon;
-  auto context = [clock] {
-    return OpContext{"system:stock-watch", clock->Now(), absl::Now() + absl::Seconds(10)};
+  const absl::TimeZone time_zone = options.inventory.time_zone;
+  auto context = [clock, time_zone] {
+    return JobCallContext("stock-watch", *clock, time_zone, absl::Now() + absl::Seconds(10));
   };
   server->hub_ = std::make_unique<StockWatchHub>(
       [store, context, expiring_soon](const std::set<LevelKey>& keys) {
@@ -46,7 +48,7 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
       clock, options.watch_queue_limit);
   server->operations_ = std::make_unique<InventoryOperations>(
       store, &server->policy_, clock, server->hub_.get(), options.inventory);
-  server->service_ = std::make_unique<InventoryGrpcService>(server->operations_.get());
+  server->service_ = std::make_unique<InventoryGrpcService>(server->operations_.get(), clock);
 
   db::ConnectionPool* pool = server->pool_.get();
   BG_ASSIGN_OR_RETURN(

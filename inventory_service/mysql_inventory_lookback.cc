@@ -49,7 +49,7 @@ constexpr char kUnitsOfDonorForUpdate[] =
 // =============================================================================================
 // Discard and lookback
 
-absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const OpContext& ctx,
+absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const CallContext& ctx,
                                                           const db::IdempotencyKey& key,
                                                           const v1::DiscardUnitRequest& request,
                                                           StockChanges* changes) {
@@ -80,7 +80,7 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const OpContext& ctx,
 }
 
 absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByDonor(
-    const OpContext& ctx, const db::IdempotencyKey& key,
+    const CallContext& ctx, const db::IdempotencyKey& key,
     const v1::QuarantineByDonorRequest& request, const v1::PolicyProfile::Period& window,
     absl::TimeZone tz, StockChanges* changes) {
   return RunOp<v1::QuarantineByDonorResponse>(

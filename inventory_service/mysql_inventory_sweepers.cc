@@ -46,7 +46,7 @@ constexpr char kDueReservations[] =
 // =============================================================================================
 // Sweepers
 
-absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const OpContext& ctx,
+absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const CallContext& ctx,
                                                                         int limit,
                                                                         StockChanges* changes) {
   using Keys = std::vector<std::string>;
@@ -94,7 +94,7 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const Op
   return report;
 }
 
-absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ctx, int limit,
+absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const CallContext& ctx, int limit,
                                                              StockChanges* changes) {
   SweepReport report;
   for (v1::UnitStatus status : ExpirableStatuses()) {
@@ -131,7 +131,7 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ct
 }
 
 absl::StatusOr<std::vector<v1::Unit>> MysqlInventoryStore::UnitsExpiringBetween(
-    const OpContext& ctx, absl::Time from, absl::Time to, int limit) {
+    const CallContext& ctx, absl::Time from, absl::Time to, int limit) {
   using Units = std::vector<v1::Unit>;
   return RunOp<Units>(
       pool_, "units expiring soon", ctx, nullptr, nullptr, [&](Txn& t, Units& out) -> absl::Status {

@@ -181,7 +181,7 @@ LevelKey AtStation(LevelKey key, const std::string& station_id) {
 }  // namespace
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::CreateTransferRequest& request,
+    const CallContext& ctx, const db::IdempotencyKey& key, const v1::CreateTransferRequest& request,
     const TransferSettings& settings, StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "create transfer", ctx, &key, changes, [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -292,8 +292,9 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::DispatchTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::DispatchTransferRequest& request,
-    const TransferSettings& settings, StockChanges* changes) {
+    const CallContext& ctx, const db::IdempotencyKey& key,
+    const v1::DispatchTransferRequest& request, const TransferSettings& settings,
+    StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "dispatch transfer", ctx, &key, changes,
       [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -322,8 +323,8 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::DispatchTransfer(
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::ReceiveTransferRequest& request,
-    StockChanges* changes) {
+    const CallContext& ctx, const db::IdempotencyKey& key,
+    const v1::ReceiveTransferRequest& request, StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "receive transfer", ctx, &key, changes,
       [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -371,7 +372,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::CancelTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::CancelTransferRequest& request,
+    const CallContext& ctx, const db::IdempotencyKey& key, const v1::CancelTransferRequest& request,
     StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "cancel transfer", ctx, &key, changes, [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -394,7 +395,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CancelTransfer(
       });
 }
 
-absl::StatusOr<v1::Transfer> MysqlInventoryStore::GetTransfer(const OpContext& ctx,
+absl::StatusOr<v1::Transfer> MysqlInventoryStore::GetTransfer(const CallContext& ctx,
                                                               const std::string& transfer_id) {
   return RunOp<v1::Transfer>(
       pool_, "get transfer", ctx, nullptr, nullptr, [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -406,7 +407,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::GetTransfer(const OpContext& c
 }
 
 absl::StatusOr<v1::ListTransfersResponse> MysqlInventoryStore::ListTransfers(
-    const OpContext& ctx, const v1::ListTransfersRequest& request, const PageRequest& page) {
+    const CallContext& ctx, const v1::ListTransfersRequest& request, const PageRequest& page) {
   const uint64_t filter =
       FilterHash({"transfers", request.station_id(), std::to_string(request.status())});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(page.token, filter));

@@ -1,4 +1,5 @@
-// MysqlInventoryStore (mysql_inventory_store.h): the stock views, unit lists and traces, rebalancing inputs.
+// MysqlInventoryStore (mysql_inventory_store.h): the stock views, unit lists and traces,
+// rebalancing inputs.
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
@@ -245,7 +246,7 @@ v1::StockLevel ComputeKeyLevel(Connection& conn, const LevelKey& key, int64_t ex
 }  // namespace
 
 absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::StockLevels(
-    const OpContext& ctx, const std::string& station_id, v1::Component component,
+    const CallContext& ctx, const std::string& station_id, v1::Component component,
     absl::Duration expiring_window) {
   using Levels = std::vector<v1::StockLevel>;
   return RunOp<Levels>(
@@ -259,7 +260,7 @@ absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::StockLevels(
 }
 
 absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::ReadLevels(
-    const OpContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) {
+    const CallContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) {
   using Levels = std::vector<v1::StockLevel>;
   return RunOp<Levels>(pool_, "read stock levels", ctx, nullptr, nullptr,
                        [&](Txn& t, Levels& out) -> absl::Status {
@@ -273,7 +274,7 @@ absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::ReadLevels(
 }
 
 absl::StatusOr<v1::ListUnitsResponse> MysqlInventoryStore::ListUnits(
-    const OpContext& ctx, const v1::ListUnitsRequest& request, const PageRequest& page) {
+    const CallContext& ctx, const v1::ListUnitsRequest& request, const PageRequest& page) {
   const bool by_type = request.has_blood_type();
   const std::optional<int64_t> before =
       request.has_expires_before() ? std::optional<int64_t>(Micros(request.expires_before()))
@@ -325,7 +326,7 @@ absl::StatusOr<v1::ListUnitsResponse> MysqlInventoryStore::ListUnits(
       });
 }
 
-absl::StatusOr<v1::Unit> MysqlInventoryStore::GetUnit(const OpContext& ctx,
+absl::StatusOr<v1::Unit> MysqlInventoryStore::GetUnit(const CallContext& ctx,
                                                       const std::string& unit_id) {
   return RunOp<v1::Unit>(
       pool_, "get unit", ctx, nullptr, nullptr, [&](Txn& t, v1::Unit& out) -> absl::Status {
@@ -340,7 +341,7 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::GetUnit(const OpContext& ctx,
       });
 }
 
-absl::StatusOr<v1::GetUnitTraceResponse> MysqlInventoryStore::GetUnitTrace(const OpContext& ctx,
+absl::StatusOr<v1::GetUnitTraceResponse> MysqlInventoryStore::GetUnitTrace(const CallContext& ctx,
                                                                            const std::string& din) {
   return RunOp<v1::GetUnitTraceResponse>(
       pool_, "unit trace", ctx, nullptr, nullptr,
@@ -379,7 +380,7 @@ absl::StatusOr<v1::GetUnitTraceResponse> MysqlInventoryStore::GetUnitTrace(const
 }
 
 absl::StatusOr<v1::GetRebalanceInputsResponse> MysqlInventoryStore::GetRebalanceInputs(
-    const OpContext& ctx, int horizon_hours, int demand_window_days,
+    const CallContext& ctx, int horizon_hours, int demand_window_days,
     const TransportSettings& transport) {
   return RunOp<v1::GetRebalanceInputsResponse>(
       pool_, "rebalance inputs", ctx, nullptr, nullptr,
