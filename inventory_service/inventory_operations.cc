@@ -355,7 +355,7 @@ absl::StatusOr<v1::GetStockSummaryResponse> InventoryOperations::GetStockSummary
   for (v1::StockLevel& level : levels) *response.add_levels() = std::move(level);
   response.set_expiring_soon_hours(
       static_cast<int32_t>(absl::ToInt64Hours(options_.expiring_soon)));
-  SetTimestamp(ctx.now, response.mutable_as_of());
+  ToTimestamp(ctx.now, response.mutable_as_of());
   return response;
 }
 

@@ -31,17 +31,15 @@
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/blood.h"
+#include "common/proto_time.h"
 
 namespace bloodgrid::inventory {
 
 // ---------------------------------------------------------------------------------------------
 // Time and small conversions.
 
-// Instants are stored as microseconds since the Unix epoch (UTC).
-int64_t ToMicros(absl::Time t);
-absl::Time FromMicros(int64_t micros);
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
-absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
+// Instants are stored as microseconds since the Unix epoch (UTC): absl::ToUnixMicros and
+// absl::FromUnixMicros; Timestamps convert by common/proto_time.h.
 
 // ---------------------------------------------------------------------------------------------
 // Unit state machine (DESIGN.md "Records and their lives").

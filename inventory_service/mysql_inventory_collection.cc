@@ -92,7 +92,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
               .Int(request.blood_type().abo())
               .Int(request.blood_type().rhd())
               .Int(NewDonationTestingOutcome())
-              .Int(ToMicros(t.ctx.now));
+              .Int(absl::ToUnixMicros(t.ctx.now));
           insert.executeUpdate();
         } catch (const sql::SQLException& e) {
           if (e.getErrorCode() == db::kErrDuplicateKey) {
@@ -159,8 +159,9 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
               .Int(!typing && input.reactive() ? 1 : 0)
               .Int(typing ? input.blood_type().abo() : 0)
               .Int(typing ? input.blood_type().rhd() : 0)
-              .Int(input.has_tested_at() ? Micros(input.tested_at()) : ToMicros(t.ctx.now))
-              .Int(ToMicros(t.ctx.now))
+              .Int(input.has_tested_at() ? Micros(input.tested_at())
+                                         : absl::ToUnixMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now))
               .Str(Truncated(t.ctx.actor, 160))
               .IntOrNull(corrects)
               .Str(input.correction_reason());

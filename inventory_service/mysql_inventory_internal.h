@@ -168,7 +168,9 @@ std::vector<UnitRow> QueryUnits(sql::PreparedStatement& statement);
 
 std::optional<UnitRow> QueryUnit(sql::PreparedStatement& statement);
 
-inline int64_t Micros(const google::protobuf::Timestamp& ts) { return ToMicros(FromTimestamp(ts)); }
+inline int64_t Micros(const google::protobuf::Timestamp& ts) {
+  return absl::ToUnixMicros(FromTimestamp(ts));
+}
 
 void InsertUnit(Connection& conn, const UnitRow& row);
 

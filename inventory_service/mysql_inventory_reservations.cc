@@ -103,9 +103,9 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const CallContext& 
               .Int(request.priority())
               .Str(request.order_id())
               .Str(request.hospital_id())
-              .Int(ToMicros(t.ctx.now + hold))
-              .Int(ToMicros(t.ctx.now))
-              .Int(ToMicros(t.ctx.now));
+              .Int(absl::ToUnixMicros(t.ctx.now + hold))
+              .Int(absl::ToUnixMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now));
           insert.executeUpdate();
         } catch (const sql::SQLException& e) {
           // A concurrent Reserve with this key committed first: run again and return its result.
@@ -137,7 +137,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const CallContext& 
           for (const BloodType& type : types_of_tier[group.tier]) {
             std::vector<ChoiceUnit> found = ReadCandidates(
                 t.conn, request.component(), type, request.station_ids(group.station_rank),
-                ToMicros(floor), limit, group.tier, group.station_rank);
+                absl::ToUnixMicros(floor), limit, group.tier, group.station_rank);
             pool.insert(pool.end(), std::make_move_iterator(found.begin()),
                         std::make_move_iterator(found.end()));
           }

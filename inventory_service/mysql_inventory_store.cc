@@ -69,8 +69,8 @@ absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const CallContext
               .DoubleOrNull(located, lon)
               .Str(station.address())
               .Int(station.active() ? 1 : 0)
-              .Int(ToMicros(t.ctx.now))
-              .Int(ToMicros(t.ctx.now));
+              .Int(absl::ToUnixMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now));
           insert.executeUpdate();
         } else {
           v1::Station wanted = station;
@@ -88,7 +88,7 @@ absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const CallContext
               .DoubleOrNull(located, lon)
               .Str(station.address())
               .Int(station.active() ? 1 : 0)
-              .Int(ToMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now))
               .Str(station.station_id());
           update.executeUpdate();
         }
@@ -150,14 +150,14 @@ absl::StatusOr<v1::ParLevel> MysqlInventoryStore::SetParLevel(const CallContext&
             .Int(request.blood_type().rhd())
             .Int(request.minimum())
             .Int(request.target())
-            .Int(ToMicros(t.ctx.now));
+            .Int(absl::ToUnixMicros(t.ctx.now));
         upsert.executeUpdate();
         out.set_station_id(request.station_id());
         out.set_component(request.component());
         *out.mutable_blood_type() = request.blood_type();
         out.set_minimum(request.minimum());
         out.set_target(request.target());
-        SetTimestamp(t.ctx.now, out.mutable_updated_at());
+        ToTimestamp(t.ctx.now, out.mutable_updated_at());
         t.changes.keys.insert(LevelKey{request.station_id(), request.component(),
                                        request.blood_type().abo(), request.blood_type().rhd()});
         return absl::OkStatus();

@@ -231,9 +231,9 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
           auto more = [&]() -> bool {
             if (read) return false;
             read = true;
-            for (ChoiceUnit& unit :
-                 ReadCandidates(t.conn, lot.component(), type, request.from_station_id(),
-                                ToMicros(floor), std::min(lot.quantity(), 500) + 32, 0, 0)) {
+            for (ChoiceUnit& unit : ReadCandidates(
+                     t.conn, lot.component(), type, request.from_station_id(),
+                     absl::ToUnixMicros(floor), std::min(lot.quantity(), 500) + 32, 0, 0)) {
               if (!picked_ids.contains(unit.unit_id)) pool.push_back(std::move(unit));
             }
             return true;
@@ -281,8 +281,8 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
             .Str(request.reason())
             .Str(rkey)
             .Str(Truncated(t.ctx.actor, 160))
-            .Int(ToMicros(t.ctx.now))
-            .Int(ToMicros(arrival));
+            .Int(absl::ToUnixMicros(t.ctx.now))
+            .Int(absl::ToUnixMicros(arrival));
         insert.executeUpdate();
         std::optional<v1::Transfer> created = FindTransfer(t.conn, transfer_id, false);
         if (!created.has_value()) return absl::InternalError("transfer vanished");
