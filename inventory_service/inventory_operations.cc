@@ -19,12 +19,8 @@ namespace {
 // request_id keys are scoped by (RPC, caller) (common.proto "Idempotency").
 db::IdempotencyKey KeyFor(const CallContext& call, absl::string_view rpc,
                           const std::string& request_id, const google::protobuf::Message& request) {
-  std::string scope = absl::StrCat(rpc, "/", call.actor);
-  if (scope.size() > 64) {
-    // A long actor is fingerprinted so the scope fits its column; the RPC name stays readable.
-    scope = absl::StrCat(rpc, "/#", absl::Hex(FilterHash({call.actor}), absl::kZeroPad16));
-  }
-  return db::IdempotencyKey{std::move(scope), request_id, db::RequestFingerprint(request)};
+  return db::IdempotencyKey{db::IdempotencyScope(rpc, call.actor), request_id,
+                            db::RequestFingerprint(request)};
 }
 
 absl::StatusOr<std::string> NormalDin(absl::string_view field, absl::string_view text) {
