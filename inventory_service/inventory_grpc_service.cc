@@ -2,7 +2,6 @@
 
 #include <grpcpp/server_context.h>
 
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,27 +10,10 @@
 #include "common/grpc_status.h"
 
 namespace bloodgrid::inventory {
-namespace {
 
-CallInfo Call(const grpc::ServerContext& context) {
-  CallInfo call;
-  call.deadline = CallDeadline(context);
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(kActorMetadataKey);
-  if (it != metadata.end() && it->second.length() > 0) {
-    call.actor.assign(it->second.data(), std::min<size_t>(it->second.length(), 160));
-  }
-  return call;
+CallContext InventoryGrpcService::Call(const grpc::ServerContext& context) const {
+  return CallContextFromServer(context, clock_, operations_.options().time_zone);
 }
-
-template <typename Response>
-grpc::Status Respond(absl::StatusOr<Response> result, Response* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
-
-}  // namespace
 
 grpc::Status InventoryGrpcService::UpsertStation(grpc::ServerContext* context,
                                                  const v1::UpsertStationRequest* request,

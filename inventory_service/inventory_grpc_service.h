@@ -1,23 +1,24 @@
 // InventoryService's gRPC handlers (synchronous API: the work blocks on MySQL). Each handler is
-// an adapter: the caller's actor and deadline from the call, the request to InventoryOperations
-// (which validates, plans and calls the store), the result back through ToGrpcStatus, the one
-// status conversion. WatchStock streams a StockWatcher's events until the client cancels, the
-// watcher falls too far behind (RESOURCE_EXHAUSTED) or the server shuts down (UNAVAILABLE).
+// an adapter: the call's CallContext built once (CallContextFromServer: actor, now, deadline),
+// the request to InventoryOperations (which validates, plans and calls the store), the result
+// back through Respond, the one status conversion. WatchStock streams a StockWatcher's events
+// until the client cancels, the watcher falls too far behind (RESOURCE_EXHAUSTED) or the server
+// shuts down (UNAVAILABLE).
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_GRPC_SERVICE_H_
 #define BLOODGRID_INVENTORY_SERVICE_INVENTORY_GRPC_SERVICE_H_
 
 #include "bloodgrid/v1/inventory.grpc.pb.h"
+#include "common/call_context.h"
+#include "common/clock.h"
 #include "inventory_service/inventory_operations.h"
 
 namespace bloodgrid::inventory {
 
-// Metadata key carrying "<role>:<subject>" of the caller (common.proto "Actor").
-inline constexpr char kActorMetadataKey[] = "x-bloodgrid-actor";
-
 class InventoryGrpcService final : public v1::InventoryService::Service {
  public:
-  // `operations` must outlive the service.
-  explicit InventoryGrpcService(InventoryOperations* operations) : operations_(*operations) {}
+  // `operations` and `clock` (the calls' "now") must outlive the service.
+  InventoryGrpcService(InventoryOperations* operations, const Clock* clock)
+      : operations_(*operations), clock_(*clock) {}
 
   grpc::Status UpsertStation(grpc::ServerContext* context, const v1::UpsertStationRequest* request,
                              v1::Station* response) override;
@@ -89,7 +90,11 @@ class InventoryGrpcService final : public v1::InventoryService::Service {
                                   v1::GetRebalanceInputsResponse* response) override;
 
  private:
+  // The call's context, built once per call (common/call_context.h, the one actor rule).
+  CallContext Call(const grpc::ServerContext& context) const;
+
   InventoryOperations& operations_;
+  const Clock& clock_;
 };
 
 }  // namespace bloodgrid::inventory

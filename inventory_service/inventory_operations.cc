@@ -17,14 +17,10 @@ namespace bloodgrid::inventory {
 namespace {
 
 // request_id keys are scoped by (RPC, caller) (common.proto "Idempotency").
-db::IdempotencyKey KeyFor(const CallInfo& call, absl::string_view rpc,
+db::IdempotencyKey KeyFor(const CallContext& call, absl::string_view rpc,
                           const std::string& request_id, const google::protobuf::Message& request) {
-  std::string scope = absl::StrCat(rpc, "/", call.actor);
-  if (scope.size() > 64) {
-    // A long actor is fingerprinted so the scope fits its column; the RPC name stays readable.
-    scope = absl::StrCat(rpc, "/#", absl::Hex(FilterHash({call.actor}), absl::kZeroPad16));
-  }
-  return db::IdempotencyKey{std::move(scope), request_id, db::RequestFingerprint(request)};
+  return db::IdempotencyKey{db::IdempotencyScope(rpc, call.actor), request_id,
+                            db::RequestFingerprint(request)};
 }
 
 absl::StatusOr<std::string> NormalDin(absl::string_view field, absl::string_view text) {
@@ -59,10 +55,6 @@ InventoryOperations::InventoryOperations(InventoryStore* store, const v1::Policy
                                          Clock* clock, StockWatchHub* hub, Options options)
     : store_(store), policy_(policy), clock_(clock), hub_(hub), options_(std::move(options)) {}
 
-OpContext InventoryOperations::Context(const CallInfo& call) const {
-  return OpContext{call.actor, clock_->Now(), call.deadline};
-}
-
 void InventoryOperations::Publish(const StockChanges& changes) {
   if (hub_ != nullptr) hub_->Publish(changes);
 }
@@ -70,56 +62,56 @@ void InventoryOperations::Publish(const StockChanges& changes) {
 // ---- Stations and par levels ----------------------------------------------------------------
 
 absl::StatusOr<v1::Station> InventoryOperations::UpsertStation(
-    const CallInfo& call, const v1::UpsertStationRequest& request) {
+    const CallContext& call, const v1::UpsertStationRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   if (!request.has_station()) return InvalidField("station", "is required");
   BG_RETURN_IF_ERROR(ValidateStation(request.station()));
   v1::Station station = request.station();
   station.clear_created_at();  // output only
   station.clear_updated_at();
-  return store_->UpsertStation(
-      Context(call), KeyFor(call, "UpsertStation", request.request_id(), request), station);
+  return store_->UpsertStation(call, KeyFor(call, "UpsertStation", request.request_id(), request),
+                               station);
 }
 
-absl::StatusOr<v1::Station> InventoryOperations::GetStation(const CallInfo& call,
+absl::StatusOr<v1::Station> InventoryOperations::GetStation(const CallContext& call,
                                                             const v1::GetStationRequest& request) {
   BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
-  return store_->GetStation(Context(call), request.station_id());
+  return store_->GetStation(call, request.station_id());
 }
 
 absl::StatusOr<v1::ListStationsResponse> InventoryOperations::ListStations(
-    const CallInfo& call, const v1::ListStationsRequest& request) {
+    const CallContext& call, const v1::ListStationsRequest& request) {
   BG_ASSIGN_OR_RETURN(PageRequest page, Page(request.page_size(), request.page_token()));
-  return store_->ListStations(Context(call), page);
+  return store_->ListStations(call, page);
 }
 
 absl::StatusOr<v1::ParLevel> InventoryOperations::SetParLevel(
-    const CallInfo& call, const v1::SetParLevelRequest& request) {
+    const CallContext& call, const v1::SetParLevelRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateSetParLevel(request));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(
       v1::ParLevel level,
-      store_->SetParLevel(Context(call), KeyFor(call, "SetParLevel", request.request_id(), request),
-                          request, &changes));
+      store_->SetParLevel(call, KeyFor(call, "SetParLevel", request.request_id(), request), request,
+                          &changes));
   Publish(changes);
   return level;
 }
 
 absl::StatusOr<v1::ListParLevelsResponse> InventoryOperations::ListParLevels(
-    const CallInfo& call, const v1::ListParLevelsRequest& request) {
+    const CallContext& call, const v1::ListParLevelsRequest& request) {
   if (!request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
   }
   BG_RETURN_IF_ERROR(ValidateComponentFilter("component", request.component()));
-  return store_->ListParLevels(Context(call), request);
+  return store_->ListParLevels(call, request);
 }
 
 // ---- Collection, testing, processing --------------------------------------------------------
 
 absl::StatusOr<v1::RegisterCollectionResponse> InventoryOperations::RegisterCollection(
-    const CallInfo& call, const v1::RegisterCollectionRequest& request) {
-  const OpContext ctx = Context(call);
+    const CallContext& call, const v1::RegisterCollectionRequest& request) {
+  const CallContext& ctx = call;
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateRegisterCollection(request, ctx.now));
   v1::RegisterCollectionRequest normal = request;
@@ -135,8 +127,8 @@ absl::StatusOr<v1::RegisterCollectionResponse> InventoryOperations::RegisterColl
 }
 
 absl::StatusOr<v1::RecordTestResultsResponse> InventoryOperations::RecordTestResults(
-    const CallInfo& call, const v1::RecordTestResultsRequest& request) {
-  const OpContext ctx = Context(call);
+    const CallContext& call, const v1::RecordTestResultsRequest& request) {
+  const CallContext& ctx = call;
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateRecordTestResults(request, ctx.now));
   v1::RecordTestResultsRequest normal = request;
@@ -151,8 +143,8 @@ absl::StatusOr<v1::RecordTestResultsResponse> InventoryOperations::RecordTestRes
 }
 
 absl::StatusOr<v1::ProcessDonationResponse> InventoryOperations::ProcessDonation(
-    const CallInfo& call, const v1::ProcessDonationRequest& request) {
-  const OpContext ctx = Context(call);
+    const CallContext& call, const v1::ProcessDonationRequest& request) {
+  const CallContext& ctx = call;
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateProcessDonation(request, ctx.now));
   v1::ProcessDonationRequest normal = request;
@@ -175,59 +167,56 @@ absl::StatusOr<v1::ProcessDonationResponse> InventoryOperations::ProcessDonation
 
 // ---- Reservations ---------------------------------------------------------------------------
 
-absl::StatusOr<v1::Reservation> InventoryOperations::Reserve(const CallInfo& call,
+absl::StatusOr<v1::Reservation> InventoryOperations::Reserve(const CallContext& call,
                                                              const v1::ReserveRequest& request) {
   BG_RETURN_IF_ERROR(ValidateReserve(request));
   const absl::Duration hold =
       request.hold_seconds() > 0 ? absl::Seconds(request.hold_seconds()) : options_.default_hold;
   StockChanges changes;
-  BG_ASSIGN_OR_RETURN(v1::Reservation reservation,
-                      store_->Reserve(Context(call), request, hold, &changes));
+  BG_ASSIGN_OR_RETURN(v1::Reservation reservation, store_->Reserve(call, request, hold, &changes));
   Publish(changes);
   return reservation;
 }
 
 absl::StatusOr<v1::Reservation> InventoryOperations::ConfirmReservation(
-    const CallInfo& call, const v1::ConfirmReservationRequest& request) {
+    const CallContext& call, const v1::ConfirmReservationRequest& request) {
   BG_RETURN_IF_ERROR(ValidateReservationKey("reservation_key", request.reservation_key()));
-  return store_->ConfirmReservation(Context(call), request.reservation_key());
+  return store_->ConfirmReservation(call, request.reservation_key());
 }
 
 absl::StatusOr<v1::Reservation> InventoryOperations::GetReservation(
-    const CallInfo& call, const v1::GetReservationRequest& request) {
+    const CallContext& call, const v1::GetReservationRequest& request) {
   BG_RETURN_IF_ERROR(ValidateReservationKey("reservation_key", request.reservation_key()));
-  return store_->GetReservation(Context(call), request.reservation_key());
+  return store_->GetReservation(call, request.reservation_key());
 }
 
-absl::StatusOr<v1::Reservation> InventoryOperations::Release(const CallInfo& call,
+absl::StatusOr<v1::Reservation> InventoryOperations::Release(const CallContext& call,
                                                              const v1::ReleaseRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateRelease(request));
   StockChanges changes;
-  BG_ASSIGN_OR_RETURN(
-      v1::Reservation reservation,
-      store_->Release(Context(call), KeyFor(call, "Release", request.request_id(), request),
-                      request, &changes));
+  BG_ASSIGN_OR_RETURN(v1::Reservation reservation,
+                      store_->Release(call, KeyFor(call, "Release", request.request_id(), request),
+                                      request, &changes));
   Publish(changes);
   return reservation;
 }
 
-absl::StatusOr<v1::IssueResponse> InventoryOperations::Issue(const CallInfo& call,
+absl::StatusOr<v1::IssueResponse> InventoryOperations::Issue(const CallContext& call,
                                                              const v1::IssueRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateIssue(request));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(
       v1::IssueResponse response,
-      store_->Issue(Context(call), KeyFor(call, "Issue", request.request_id(), request), request,
-                    &changes));
+      store_->Issue(call, KeyFor(call, "Issue", request.request_id(), request), request, &changes));
   Publish(changes);
   return response;
 }
 
 absl::StatusOr<v1::Unit> InventoryOperations::RecordOutcome(
-    const CallInfo& call, const v1::RecordOutcomeRequest& request) {
-  const OpContext ctx = Context(call);
+    const CallContext& call, const v1::RecordOutcomeRequest& request) {
+  const CallContext& ctx = call;
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateRecordOutcome(request, ctx.now));
   StockChanges changes;
@@ -242,36 +231,34 @@ absl::StatusOr<v1::Unit> InventoryOperations::RecordOutcome(
 // ---- Transfers ------------------------------------------------------------------------------
 
 absl::StatusOr<v1::Transfer> InventoryOperations::CreateTransfer(
-    const CallInfo& call, const v1::CreateTransferRequest& request) {
+    const CallContext& call, const v1::CreateTransferRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateCreateTransfer(request));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(
       v1::Transfer transfer,
-      store_->CreateTransfer(Context(call),
-                             KeyFor(call, "CreateTransfer", request.request_id(), request), request,
-                             options_.transfers, &changes));
+      store_->CreateTransfer(call, KeyFor(call, "CreateTransfer", request.request_id(), request),
+                             request, options_.transfers, &changes));
   Publish(changes);
   return transfer;
 }
 
 absl::StatusOr<v1::Transfer> InventoryOperations::DispatchTransfer(
-    const CallInfo& call, const v1::DispatchTransferRequest& request) {
+    const CallContext& call, const v1::DispatchTransferRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireId("transfer_id", request.transfer_id()));
   StockChanges changes;
-  BG_ASSIGN_OR_RETURN(
-      v1::Transfer transfer,
-      store_->DispatchTransfer(Context(call),
-                               KeyFor(call, "DispatchTransfer", request.request_id(), request),
-                               request, options_.transfers, &changes));
+  BG_ASSIGN_OR_RETURN(v1::Transfer transfer,
+                      store_->DispatchTransfer(
+                          call, KeyFor(call, "DispatchTransfer", request.request_id(), request),
+                          request, options_.transfers, &changes));
   Publish(changes);
   return transfer;
 }
 
 absl::StatusOr<v1::Transfer> InventoryOperations::ReceiveTransfer(
-    const CallInfo& call, const v1::ReceiveTransferRequest& request) {
-  const OpContext ctx = Context(call);
+    const CallContext& call, const v1::ReceiveTransferRequest& request) {
+  const CallContext& ctx = call;
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateReceiveTransfer(request, ctx.now));
   StockChanges changes;
@@ -284,40 +271,39 @@ absl::StatusOr<v1::Transfer> InventoryOperations::ReceiveTransfer(
 }
 
 absl::StatusOr<v1::Transfer> InventoryOperations::CancelTransfer(
-    const CallInfo& call, const v1::CancelTransferRequest& request) {
+    const CallContext& call, const v1::CancelTransferRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(RequireId("transfer_id", request.transfer_id()));
   BG_RETURN_IF_ERROR(ValidateText("reason", request.reason(), 1000, false));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(
       v1::Transfer transfer,
-      store_->CancelTransfer(Context(call),
-                             KeyFor(call, "CancelTransfer", request.request_id(), request), request,
-                             &changes));
+      store_->CancelTransfer(call, KeyFor(call, "CancelTransfer", request.request_id(), request),
+                             request, &changes));
   Publish(changes);
   return transfer;
 }
 
 absl::StatusOr<v1::Transfer> InventoryOperations::GetTransfer(
-    const CallInfo& call, const v1::GetTransferRequest& request) {
+    const CallContext& call, const v1::GetTransferRequest& request) {
   BG_RETURN_IF_ERROR(RequireId("transfer_id", request.transfer_id()));
-  return store_->GetTransfer(Context(call), request.transfer_id());
+  return store_->GetTransfer(call, request.transfer_id());
 }
 
 absl::StatusOr<v1::ListTransfersResponse> InventoryOperations::ListTransfers(
-    const CallInfo& call, const v1::ListTransfersRequest& request) {
+    const CallContext& call, const v1::ListTransfersRequest& request) {
   if (!request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
   }
   if (!v1::TransferStatus_IsValid(request.status()))
     return InvalidField("status", "unknown status");
   BG_ASSIGN_OR_RETURN(PageRequest page, Page(request.page_size(), request.page_token()));
-  return store_->ListTransfers(Context(call), request, page);
+  return store_->ListTransfers(call, request, page);
 }
 
 // ---- Discard and lookback -------------------------------------------------------------------
 
-absl::StatusOr<v1::Unit> InventoryOperations::DiscardUnit(const CallInfo& call,
+absl::StatusOr<v1::Unit> InventoryOperations::DiscardUnit(const CallContext& call,
                                                           const v1::DiscardUnitRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateDiscardUnit(request));
@@ -328,25 +314,24 @@ absl::StatusOr<v1::Unit> InventoryOperations::DiscardUnit(const CallInfo& call,
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(
       v1::Unit unit,
-      store_->DiscardUnit(Context(call), KeyFor(call, "DiscardUnit", request.request_id(), request),
-                          normal, &changes));
+      store_->DiscardUnit(call, KeyFor(call, "DiscardUnit", request.request_id(), request), normal,
+                          &changes));
   Publish(changes);
   return unit;
 }
 
 absl::StatusOr<v1::QuarantineByDonorResponse> InventoryOperations::QuarantineByDonor(
-    const CallInfo& call, const v1::QuarantineByDonorRequest& request) {
+    const CallContext& call, const v1::QuarantineByDonorRequest& request) {
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
   BG_RETURN_IF_ERROR(ValidateQuarantineByDonor(request));
   v1::QuarantineByDonorRequest normal = request;
   BG_ASSIGN_OR_RETURN(*normal.mutable_reactive_din(),
                       NormalDin("reactive_din", request.reactive_din()));
   StockChanges changes;
-  BG_ASSIGN_OR_RETURN(
-      v1::QuarantineByDonorResponse response,
-      store_->QuarantineByDonor(
-          Context(call), KeyFor(call, "QuarantineByDonor", request.request_id(), request), normal,
-          policy_->lookback().window(), options_.time_zone, &changes));
+  BG_ASSIGN_OR_RETURN(v1::QuarantineByDonorResponse response,
+                      store_->QuarantineByDonor(
+                          call, KeyFor(call, "QuarantineByDonor", request.request_id(), request),
+                          normal, policy_->lookback().window(), options_.time_zone, &changes));
   Publish(changes);
   return response;
 }
@@ -354,11 +339,11 @@ absl::StatusOr<v1::QuarantineByDonorResponse> InventoryOperations::QuarantineByD
 // ---- Views ----------------------------------------------------------------------------------
 
 absl::StatusOr<v1::GetStockSummaryResponse> InventoryOperations::GetStockSummary(
-    const CallInfo& call, const v1::GetStockSummaryRequest& request) {
+    const CallContext& call, const v1::GetStockSummaryRequest& request) {
   const std::string station = request.has_station_id() ? request.station_id() : "";
   if (!station.empty()) BG_RETURN_IF_ERROR(ValidateStationId("station_id", station));
   BG_RETURN_IF_ERROR(ValidateComponentFilter("component", request.component()));
-  const OpContext ctx = Context(call);
+  const CallContext& ctx = call;
   BG_ASSIGN_OR_RETURN(
       std::vector<v1::StockLevel> levels,
       store_->StockLevels(ctx, station, request.component(), options_.expiring_soon));
@@ -366,12 +351,12 @@ absl::StatusOr<v1::GetStockSummaryResponse> InventoryOperations::GetStockSummary
   for (v1::StockLevel& level : levels) *response.add_levels() = std::move(level);
   response.set_expiring_soon_hours(
       static_cast<int32_t>(absl::ToInt64Hours(options_.expiring_soon)));
-  SetTimestamp(ctx.now, response.mutable_as_of());
+  ToTimestamp(ctx.now, response.mutable_as_of());
   return response;
 }
 
 absl::StatusOr<v1::ListUnitsResponse> InventoryOperations::ListUnits(
-    const CallInfo& call, const v1::ListUnitsRequest& request) {
+    const CallContext& call, const v1::ListUnitsRequest& request) {
   if (!request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
   }
@@ -385,23 +370,23 @@ absl::StatusOr<v1::ListUnitsResponse> InventoryOperations::ListUnits(
   if (!request.din().empty()) {
     BG_ASSIGN_OR_RETURN(*normal.mutable_din(), NormalDin("din", request.din()));
   }
-  return store_->ListUnits(Context(call), normal, page);
+  return store_->ListUnits(call, normal, page);
 }
 
-absl::StatusOr<v1::Unit> InventoryOperations::GetUnit(const CallInfo& call,
+absl::StatusOr<v1::Unit> InventoryOperations::GetUnit(const CallContext& call,
                                                       const v1::GetUnitRequest& request) {
   BG_RETURN_IF_ERROR(RequireId("unit_id", request.unit_id()));
-  return store_->GetUnit(Context(call), request.unit_id());
+  return store_->GetUnit(call, request.unit_id());
 }
 
 absl::StatusOr<v1::GetUnitTraceResponse> InventoryOperations::GetUnitTrace(
-    const CallInfo& call, const v1::GetUnitTraceRequest& request) {
+    const CallContext& call, const v1::GetUnitTraceRequest& request) {
   BG_ASSIGN_OR_RETURN(std::string din, NormalDin("din", request.din()));
-  return store_->GetUnitTrace(Context(call), din);
+  return store_->GetUnitTrace(call, din);
 }
 
 absl::StatusOr<v1::GetRebalanceInputsResponse> InventoryOperations::GetRebalanceInputs(
-    const CallInfo& call, const v1::GetRebalanceInputsRequest& request) {
+    const CallContext& call, const v1::GetRebalanceInputsRequest& request) {
   if (request.horizon_hours() < 1 || request.horizon_hours() > 336) {
     return InvalidField("horizon_hours", "must be 1-336");
   }
@@ -409,17 +394,17 @@ absl::StatusOr<v1::GetRebalanceInputsResponse> InventoryOperations::GetRebalance
     return InvalidField("demand_window_days", "must be 0-365");
   }
   const int window = request.demand_window_days() == 0 ? 28 : request.demand_window_days();
-  return store_->GetRebalanceInputs(Context(call), request.horizon_hours(), window,
+  return store_->GetRebalanceInputs(call, request.horizon_hours(), window,
                                     options_.transfers.transport);
 }
 
 absl::StatusOr<std::shared_ptr<StockWatcher>> InventoryOperations::Watch(
-    const CallInfo& call, const v1::WatchStockRequest& request) {
+    const CallContext& call, const v1::WatchStockRequest& request) {
   if (hub_ == nullptr) return absl::FailedPreconditionError("stock events are not available");
   std::optional<std::string> station;
   if (request.has_station_id() && !request.station_id().empty()) {
     BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
-    BG_RETURN_IF_ERROR(store_->GetStation(Context(call), request.station_id()).status());
+    BG_RETURN_IF_ERROR(store_->GetStation(call, request.station_id()).status());
     station = request.station_id();
   }
   return hub_->Subscribe(std::move(station), request.include_snapshot());
@@ -432,7 +417,8 @@ void InventoryOperations::Unwatch(const std::shared_ptr<StockWatcher>& watcher) 
 // ---- Sweepers -------------------------------------------------------------------------------
 
 absl::StatusOr<int> InventoryOperations::SweepReservations() {
-  OpContext ctx{"system:reservation-sweeper", clock_->Now(), absl::Now() + absl::Seconds(30)};
+  const CallContext ctx = JobCallContext("reservation-sweeper", *clock_, options_.time_zone,
+                                         absl::Now() + absl::Seconds(30));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(SweepReport report,
                       store_->ExpireHeldReservations(ctx, options_.sweep_batch, &changes));
@@ -444,7 +430,8 @@ absl::StatusOr<int> InventoryOperations::SweepReservations() {
 
 absl::StatusOr<int> InventoryOperations::SweepExpiredUnits() {
   absl::MutexLock lock(&sweep_mu_);
-  OpContext ctx{"system:expiry-sweeper", clock_->Now(), absl::Now() + absl::Seconds(30)};
+  const CallContext ctx = JobCallContext("expiry-sweeper", *clock_, options_.time_zone,
+                                         absl::Now() + absl::Seconds(30));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(SweepReport report, store_->ExpireUnits(ctx, options_.sweep_batch, &changes));
   // EXPIRING_SOON: units that entered the window since the last pass, one alert per row.

@@ -3,6 +3,7 @@
 // plan what the policy profile decides (expiry, measures), run the store operation, and hand
 // the committed stock changes to the WatchStock broadcaster. No gRPC types: the gRPC handlers
 // (inventory_grpc_service.h) are adapters over this class, and tests may drive it directly.
+// Each call's CallContext (common/call_context.h) carries its actor, deadline and its one "now".
 //
 // Status codes are the RPCs' (inventory.proto). Thread-safe.
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_OPERATIONS_H_
@@ -17,20 +18,13 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
+#include "common/call_context.h"
 #include "common/clock.h"
 #include "inventory_service/inventory_rules.h"
 #include "inventory_service/inventory_store.h"
 #include "inventory_service/stock_watch.h"
 
 namespace bloodgrid::inventory {
-
-// Who calls and until when.
-struct CallInfo {
-  // "<role>:<subject>" (x-bloodgrid-actor metadata); "system:unknown" when absent.
-  std::string actor = "system:unknown";
-  // Real-time deadline of the call's work.
-  absl::Time deadline = absl::InfiniteFuture();
-};
 
 class InventoryOperations {
  public:
@@ -51,59 +45,62 @@ class InventoryOperations {
   InventoryOperations(InventoryStore* store, const v1::PolicyProfile* policy, Clock* clock,
                       StockWatchHub* hub, Options options);
 
-  absl::StatusOr<v1::Station> UpsertStation(const CallInfo& call,
+  absl::StatusOr<v1::Station> UpsertStation(const CallContext& call,
                                             const v1::UpsertStationRequest& request);
-  absl::StatusOr<v1::Station> GetStation(const CallInfo& call,
+  absl::StatusOr<v1::Station> GetStation(const CallContext& call,
                                          const v1::GetStationRequest& request);
-  absl::StatusOr<v1::ListStationsResponse> ListStations(const CallInfo& call,
+  absl::StatusOr<v1::ListStationsResponse> ListStations(const CallContext& call,
                                                         const v1::ListStationsRequest& request);
-  absl::StatusOr<v1::ParLevel> SetParLevel(const CallInfo& call,
+  absl::StatusOr<v1::ParLevel> SetParLevel(const CallContext& call,
                                            const v1::SetParLevelRequest& request);
-  absl::StatusOr<v1::ListParLevelsResponse> ListParLevels(const CallInfo& call,
+  absl::StatusOr<v1::ListParLevelsResponse> ListParLevels(const CallContext& call,
                                                           const v1::ListParLevelsRequest& request);
   absl::StatusOr<v1::RegisterCollectionResponse> RegisterCollection(
-      const CallInfo& call, const v1::RegisterCollectionRequest& request);
+      const CallContext& call, const v1::RegisterCollectionRequest& request);
   absl::StatusOr<v1::RecordTestResultsResponse> RecordTestResults(
-      const CallInfo& call, const v1::RecordTestResultsRequest& request);
+      const CallContext& call, const v1::RecordTestResultsRequest& request);
   absl::StatusOr<v1::ProcessDonationResponse> ProcessDonation(
-      const CallInfo& call, const v1::ProcessDonationRequest& request);
-  absl::StatusOr<v1::Reservation> Reserve(const CallInfo& call, const v1::ReserveRequest& request);
-  absl::StatusOr<v1::Reservation> ConfirmReservation(const CallInfo& call,
+      const CallContext& call, const v1::ProcessDonationRequest& request);
+  absl::StatusOr<v1::Reservation> Reserve(const CallContext& call,
+                                          const v1::ReserveRequest& request);
+  absl::StatusOr<v1::Reservation> ConfirmReservation(const CallContext& call,
                                                      const v1::ConfirmReservationRequest& request);
-  absl::StatusOr<v1::Reservation> GetReservation(const CallInfo& call,
+  absl::StatusOr<v1::Reservation> GetReservation(const CallContext& call,
                                                  const v1::GetReservationRequest& request);
-  absl::StatusOr<v1::Reservation> Release(const CallInfo& call, const v1::ReleaseRequest& request);
-  absl::StatusOr<v1::IssueResponse> Issue(const CallInfo& call, const v1::IssueRequest& request);
-  absl::StatusOr<v1::Unit> RecordOutcome(const CallInfo& call,
+  absl::StatusOr<v1::Reservation> Release(const CallContext& call,
+                                          const v1::ReleaseRequest& request);
+  absl::StatusOr<v1::IssueResponse> Issue(const CallContext& call, const v1::IssueRequest& request);
+  absl::StatusOr<v1::Unit> RecordOutcome(const CallContext& call,
                                          const v1::RecordOutcomeRequest& request);
-  absl::StatusOr<v1::Transfer> CreateTransfer(const CallInfo& call,
+  absl::StatusOr<v1::Transfer> CreateTransfer(const CallContext& call,
                                               const v1::CreateTransferRequest& request);
-  absl::StatusOr<v1::Transfer> DispatchTransfer(const CallInfo& call,
+  absl::StatusOr<v1::Transfer> DispatchTransfer(const CallContext& call,
                                                 const v1::DispatchTransferRequest& request);
-  absl::StatusOr<v1::Transfer> ReceiveTransfer(const CallInfo& call,
+  absl::StatusOr<v1::Transfer> ReceiveTransfer(const CallContext& call,
                                                const v1::ReceiveTransferRequest& request);
-  absl::StatusOr<v1::Transfer> CancelTransfer(const CallInfo& call,
+  absl::StatusOr<v1::Transfer> CancelTransfer(const CallContext& call,
                                               const v1::CancelTransferRequest& request);
-  absl::StatusOr<v1::Transfer> GetTransfer(const CallInfo& call,
+  absl::StatusOr<v1::Transfer> GetTransfer(const CallContext& call,
                                            const v1::GetTransferRequest& request);
-  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const CallInfo& call,
+  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const CallContext& call,
                                                           const v1::ListTransfersRequest& request);
-  absl::StatusOr<v1::Unit> DiscardUnit(const CallInfo& call, const v1::DiscardUnitRequest& request);
+  absl::StatusOr<v1::Unit> DiscardUnit(const CallContext& call,
+                                       const v1::DiscardUnitRequest& request);
   absl::StatusOr<v1::QuarantineByDonorResponse> QuarantineByDonor(
-      const CallInfo& call, const v1::QuarantineByDonorRequest& request);
+      const CallContext& call, const v1::QuarantineByDonorRequest& request);
   absl::StatusOr<v1::GetStockSummaryResponse> GetStockSummary(
-      const CallInfo& call, const v1::GetStockSummaryRequest& request);
-  absl::StatusOr<v1::ListUnitsResponse> ListUnits(const CallInfo& call,
+      const CallContext& call, const v1::GetStockSummaryRequest& request);
+  absl::StatusOr<v1::ListUnitsResponse> ListUnits(const CallContext& call,
                                                   const v1::ListUnitsRequest& request);
-  absl::StatusOr<v1::Unit> GetUnit(const CallInfo& call, const v1::GetUnitRequest& request);
-  absl::StatusOr<v1::GetUnitTraceResponse> GetUnitTrace(const CallInfo& call,
+  absl::StatusOr<v1::Unit> GetUnit(const CallContext& call, const v1::GetUnitRequest& request);
+  absl::StatusOr<v1::GetUnitTraceResponse> GetUnitTrace(const CallContext& call,
                                                         const v1::GetUnitTraceRequest& request);
   absl::StatusOr<v1::GetRebalanceInputsResponse> GetRebalanceInputs(
-      const CallInfo& call, const v1::GetRebalanceInputsRequest& request);
+      const CallContext& call, const v1::GetRebalanceInputsRequest& request);
 
   // A subscription for WatchStock. NOT_FOUND for an unknown station_id; FAILED_PRECONDITION
   // when the service runs without a broadcaster.
-  absl::StatusOr<std::shared_ptr<StockWatcher>> Watch(const CallInfo& call,
+  absl::StatusOr<std::shared_ptr<StockWatcher>> Watch(const CallContext& call,
                                                       const v1::WatchStockRequest& request);
   void Unwatch(const std::shared_ptr<StockWatcher>& watcher);
 
@@ -116,7 +113,6 @@ class InventoryOperations {
   const Options& options() const { return options_; }
 
  private:
-  OpContext Context(const CallInfo& call) const;
   void Publish(const StockChanges& changes);
 
   InventoryStore* const store_;

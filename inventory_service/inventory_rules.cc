@@ -19,27 +19,6 @@ BloodType FromProtoType(const v1::BloodType& type) { return BloodType{type.abo()
 
 // ---------------------------------------------------------------------------------------------
 
-int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
-absl::Time FromMicros(int64_t micros) { return absl::FromUnixMicros(micros); }
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-// ---------------------------------------------------------------------------------------------
-
 std::vector<v1::ScreeningTest> RequiredReleaseTests(const v1::PolicyProfile& policy) {
   std::set<int> tests;
   for (int test : policy.release().mandatory_tests()) tests.insert(test);

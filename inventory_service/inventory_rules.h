@@ -31,28 +31,15 @@
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/blood.h"
+#include "common/proto_time.h"
 
 namespace bloodgrid::inventory {
 
 // ---------------------------------------------------------------------------------------------
 // Time and small conversions.
 
-// Instants are stored as microseconds since the Unix epoch (UTC).
-int64_t ToMicros(absl::Time t);
-absl::Time FromMicros(int64_t micros);
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
-absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
-
-// Who makes a change and when; every store operation takes one.
-struct OpContext {
-  // "<role>:<subject>" from x-bloodgrid-actor, "system:<job>" for sweepers,
-  // "system:unknown" when a call carries no actor.
-  std::string actor = "system:unknown";
-  // "Now" for this operation (from the injected clock).
-  absl::Time now = absl::UnixEpoch();
-  // The caller's deadline; database work stops there.
-  absl::Time deadline = absl::InfiniteFuture();
-};
+// Instants are stored as microseconds since the Unix epoch (UTC): absl::ToUnixMicros and
+// absl::FromUnixMicros; Timestamps convert by common/proto_time.h.
 
 // ---------------------------------------------------------------------------------------------
 // Unit state machine (DESIGN.md "Records and their lives").

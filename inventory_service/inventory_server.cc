@@ -1,11 +1,11 @@
 #include "inventory_service/inventory_server.h"
 
-#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "common/log.h"
+#include "common/call_context.h"
+#include "common/periodic_task.h"
 #include "common/service_env.h"
 #include "common/status.h"
 #include "inventory_service/inventory_grpc_service.h"
@@ -33,8 +33,9 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
   server->store_.reset(store);
   Clock* clock = options.clock;
   const absl::Duration expiring_soon = options.inventory.expiring_soon;
-  auto context = [clock] {
-    return OpContext{"system:stock-watch", clock->Now(), absl::Now() + absl::Seconds(10)};
+  const absl::TimeZone time_zone = options.inventory.time_zone;
+  auto context = [clock, time_zone] {
+    return JobCallContext("stock-watch", *clock, time_zone, absl::Now() + absl::Seconds(10));
   };
   server->hub_ = std::make_unique<StockWatchHub>(
       [store, context, expiring_soon](const std::set<LevelKey>& keys) {
@@ -46,17 +47,23 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
       clock, options.watch_queue_limit);
   server->operations_ = std::make_unique<InventoryOperations>(
       store, &server->policy_, clock, server->hub_.get(), options.inventory);
-  server->service_ = std::make_unique<InventoryGrpcService>(server->operations_.get());
+  server->service_ = std::make_unique<InventoryGrpcService>(server->operations_.get(), clock);
 
   db::ConnectionPool* pool = server->pool_.get();
   BG_ASSIGN_OR_RETURN(
       server->server_,
       ServiceServer::BuildAndStart(options.server, {server->service_.get()}, {kInventoryHealthName},
                                    [pool] { return pool->Ping(absl::Now() + absl::Seconds(2)); }));
-  if (options.reservation_sweep_interval > absl::ZeroDuration() ||
-      options.expiry_sweep_interval > absl::ZeroDuration()) {
-    server->sweeper_ = std::thread([s = server.get()] { s->SweepLoop(); });
-  }
+  // Intervals run on real time (how often to look); what is due is decided by the injected clock.
+  InventoryOperations* operations = server->operations_.get();
+  server->reservation_sweep_ = std::make_unique<PeriodicTask>(
+      PeriodicTask::Options{"reservation_sweep", options.reservation_sweep_interval},
+      [operations] { return operations->SweepReservations().status(); });
+  server->expiry_sweep_ = std::make_unique<PeriodicTask>(
+      PeriodicTask::Options{"expiry_sweep", options.expiry_sweep_interval},
+      [operations] { return operations->SweepExpiredUnits().status(); });
+  server->reservation_sweep_->Start();
+  server->expiry_sweep_->Start();
   return server;
 }
 
@@ -64,40 +71,14 @@ InventoryServer::~InventoryServer() { Shutdown(); }
 
 int InventoryServer::port() const { return server_->port(); }
 
-void InventoryServer::SweepLoop() {
-  const absl::Duration holds = options_.reservation_sweep_interval;
-  const absl::Duration expiry = options_.expiry_sweep_interval;
-  // Timers run on real time (how often to look); what is due is decided by the injected clock.
-  absl::Time next_holds = absl::Now() + holds;
-  absl::Time next_expiry = absl::Now() + expiry;
-  while (true) {
-    absl::Time wake = absl::InfiniteFuture();
-    if (holds > absl::ZeroDuration()) wake = std::min(wake, next_holds);
-    if (expiry > absl::ZeroDuration()) wake = std::min(wake, next_expiry);
-    if (stop_sweeping_.WaitForNotificationWithDeadline(wake)) return;
-    const absl::Time now = absl::Now();
-    if (holds > absl::ZeroDuration() && now >= next_holds) {
-      absl::StatusOr<int> swept = operations_->SweepReservations();
-      if (!swept.ok())
-        LogWarning("reservation_sweep_failed", {{"status", swept.status().ToString()}});
-      next_holds = now + holds;
-    }
-    if (expiry > absl::ZeroDuration() && now >= next_expiry) {
-      absl::StatusOr<int> swept = operations_->SweepExpiredUnits();
-      if (!swept.ok()) LogWarning("expiry_sweep_failed", {{"status", swept.status().ToString()}});
-      next_expiry = now + expiry;
-    }
-  }
-}
-
 void InventoryServer::Shutdown() {
   {
     absl::MutexLock lock(&shutdown_mu_);
     if (shut_down_) return;
     shut_down_ = true;
   }
-  if (!stop_sweeping_.HasBeenNotified()) stop_sweeping_.Notify();
-  if (sweeper_.joinable()) sweeper_.join();
+  if (reservation_sweep_ != nullptr) reservation_sweep_->Stop();
+  if (expiry_sweep_ != nullptr) expiry_sweep_->Stop();
   if (hub_ != nullptr) hub_->Shutdown();  // WatchStock handlers return UNAVAILABLE
   if (server_ != nullptr) server_->Shutdown();
 }

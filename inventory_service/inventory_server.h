@@ -10,14 +10,14 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/clock.h"
 #include "common/mysql_pool.h"
+#include "common/periodic_task.h"
 #include "common/server_bootstrap.h"
 #include "inventory_service/inventory_operations.h"
 
@@ -70,7 +70,6 @@ class InventoryServer {
 
  private:
   InventoryServer() = default;
-  void SweepLoop();
 
   Options options_;
   v1::PolicyProfile policy_;
@@ -80,8 +79,8 @@ class InventoryServer {
   std::unique_ptr<InventoryOperations> operations_;
   std::unique_ptr<InventoryGrpcService> service_;
   std::unique_ptr<ServiceServer> server_;
-  absl::Notification stop_sweeping_;
-  std::thread sweeper_;
+  std::unique_ptr<PeriodicTask> reservation_sweep_;
+  std::unique_ptr<PeriodicTask> expiry_sweep_;
   absl::Mutex shutdown_mu_;
   bool shut_down_ = false;
 };

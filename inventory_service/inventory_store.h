@@ -4,7 +4,7 @@
 //
 // Contract shared by every mutating operation:
 //  - It runs as one transaction that writes, for each change of a unit, the unit row and its
-//    UnitEvent (actor and time from the OpContext); it either happens entirely or not at all.
+//    UnitEvent (actor and time from the CallContext); it either happens entirely or not at all.
 //  - It decides nothing itself: it loads and locks the records, asks the rules of
 //    inventory_rules.h ("Unit lifecycle") what changes (a UnitChange per unit, the reservation
 //    and transfer status steps) and applies exactly that; FAILED_PRECONDITION messages for a
@@ -36,6 +36,7 @@
 #include "absl/types/span.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/policy.pb.h"
+#include "common/call_context.h"
 #include "common/idempotency.h"
 #include "inventory_service/inventory_rules.h"
 
@@ -58,32 +59,32 @@ class InventoryStore {
   virtual ~InventoryStore() = default;
 
   // ---- Stations and par levels -------------------------------------------------------------
-  virtual absl::StatusOr<v1::Station> UpsertStation(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Station> UpsertStation(const CallContext& ctx,
                                                     const db::IdempotencyKey& key,
                                                     const v1::Station& station) = 0;
   // NOT_FOUND when unknown.
-  virtual absl::StatusOr<v1::Station> GetStation(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Station> GetStation(const CallContext& ctx,
                                                  const std::string& station_id) = 0;
-  virtual absl::StatusOr<v1::ListStationsResponse> ListStations(const OpContext& ctx,
+  virtual absl::StatusOr<v1::ListStationsResponse> ListStations(const CallContext& ctx,
                                                                 const PageRequest& page) = 0;
   // NOT_FOUND for an unknown station.
-  virtual absl::StatusOr<v1::ParLevel> SetParLevel(const OpContext& ctx,
+  virtual absl::StatusOr<v1::ParLevel> SetParLevel(const CallContext& ctx,
                                                    const db::IdempotencyKey& key,
                                                    const v1::SetParLevelRequest& request,
                                                    StockChanges* changes) = 0;
   virtual absl::StatusOr<v1::ListParLevelsResponse> ListParLevels(
-      const OpContext& ctx, const v1::ListParLevelsRequest& request) = 0;
+      const CallContext& ctx, const v1::ListParLevelsRequest& request) = 0;
 
   // ---- Collection, testing, processing -----------------------------------------------------
   // Idempotent on the DIN as inventory.proto RegisterCollection says.
   virtual absl::StatusOr<v1::RegisterCollectionResponse> RegisterCollection(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::RegisterCollectionRequest& request, const CollectionPlan& plan,
       StockChanges* changes) = 0;
 
   // `required`: the tests a unit needs before release (RequiredReleaseTests).
   virtual absl::StatusOr<v1::RecordTestResultsResponse> RecordTestResults(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::RecordTestResultsRequest& request, absl::Span<const v1::ScreeningTest> required,
       StockChanges* changes) = 0;
 
@@ -91,28 +92,28 @@ class InventoryStore {
   using ComponentPlanner =
       std::function<absl::StatusOr<std::vector<ComponentPlan>>(const v1::Unit& parent)>;
   virtual absl::StatusOr<v1::ProcessDonationResponse> ProcessDonation(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::ProcessDonationRequest& request, absl::Time processed_at,
       const ComponentPlanner& planner, StockChanges* changes) = 0;
 
   // ---- Reservations ------------------------------------------------------------------------
   // Reserve as inventory.proto says, choosing with ChooseUnits; `hold` is the HELD lifetime.
-  virtual absl::StatusOr<v1::Reservation> Reserve(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Reservation> Reserve(const CallContext& ctx,
                                                   const v1::ReserveRequest& request,
                                                   absl::Duration hold, StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::Reservation> ConfirmReservation(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Reservation> ConfirmReservation(const CallContext& ctx,
                                                              const std::string& key) = 0;
-  virtual absl::StatusOr<v1::Reservation> GetReservation(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Reservation> GetReservation(const CallContext& ctx,
                                                          const std::string& key) = 0;
-  virtual absl::StatusOr<v1::Reservation> Release(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Reservation> Release(const CallContext& ctx,
                                                   const db::IdempotencyKey& key,
                                                   const v1::ReleaseRequest& request,
                                                   StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::IssueResponse> Issue(const OpContext& ctx,
+  virtual absl::StatusOr<v1::IssueResponse> Issue(const CallContext& ctx,
                                                   const db::IdempotencyKey& key,
                                                   const v1::IssueRequest& request,
                                                   StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::Unit> RecordOutcome(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Unit> RecordOutcome(const CallContext& ctx,
                                                  const db::IdempotencyKey& key,
                                                  const v1::RecordOutcomeRequest& request,
                                                  StockChanges* changes) = 0;
@@ -123,36 +124,37 @@ class InventoryStore {
     // Lots never take a unit expiring before expected arrival plus this.
     absl::Duration safety_margin = absl::Hours(12);
   };
-  virtual absl::StatusOr<v1::Transfer> CreateTransfer(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Transfer> CreateTransfer(const CallContext& ctx,
                                                       const db::IdempotencyKey& key,
                                                       const v1::CreateTransferRequest& request,
                                                       const TransferSettings& settings,
                                                       StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::Transfer> DispatchTransfer(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Transfer> DispatchTransfer(const CallContext& ctx,
                                                         const db::IdempotencyKey& key,
                                                         const v1::DispatchTransferRequest& request,
                                                         const TransferSettings& settings,
                                                         StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::Transfer> ReceiveTransfer(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Transfer> ReceiveTransfer(const CallContext& ctx,
                                                        const db::IdempotencyKey& key,
                                                        const v1::ReceiveTransferRequest& request,
                                                        StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::Transfer> CancelTransfer(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Transfer> CancelTransfer(const CallContext& ctx,
                                                       const db::IdempotencyKey& key,
                                                       const v1::CancelTransferRequest& request,
                                                       StockChanges* changes) = 0;
-  virtual absl::StatusOr<v1::Transfer> GetTransfer(const OpContext& ctx,
+  virtual absl::StatusOr<v1::Transfer> GetTransfer(const CallContext& ctx,
                                                    const std::string& transfer_id) = 0;
   virtual absl::StatusOr<v1::ListTransfersResponse> ListTransfers(
-      const OpContext& ctx, const v1::ListTransfersRequest& request, const PageRequest& page) = 0;
+      const CallContext& ctx, const v1::ListTransfersRequest& request, const PageRequest& page) = 0;
 
   // ---- Discard and lookback ----------------------------------------------------------------
-  virtual absl::StatusOr<v1::Unit> DiscardUnit(const OpContext& ctx, const db::IdempotencyKey& key,
+  virtual absl::StatusOr<v1::Unit> DiscardUnit(const CallContext& ctx,
+                                               const db::IdempotencyKey& key,
                                                const v1::DiscardUnitRequest& request,
                                                StockChanges* changes) = 0;
   // `window`: the profile's lookback window; `tz`: the region's time zone for its days.
   virtual absl::StatusOr<v1::QuarantineByDonorResponse> QuarantineByDonor(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::QuarantineByDonorRequest& request, const v1::PolicyProfile::Period& window,
       absl::TimeZone tz, StockChanges* changes) = 0;
 
@@ -161,32 +163,32 @@ class InventoryStore {
   // NOT_FOUND when unknown); `component` UNSPECIFIED = all. Expiring soon = AVAILABLE units
   // with expires_at <= ctx.now + expiring_window.
   virtual absl::StatusOr<std::vector<v1::StockLevel>> StockLevels(
-      const OpContext& ctx, const std::string& station_id, v1::Component component,
+      const CallContext& ctx, const std::string& station_id, v1::Component component,
       absl::Duration expiring_window) = 0;
   // The current level of each key (zero counts for a key with no units and no par level).
   virtual absl::StatusOr<std::vector<v1::StockLevel>> ReadLevels(
-      const OpContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) = 0;
-  virtual absl::StatusOr<v1::ListUnitsResponse> ListUnits(const OpContext& ctx,
+      const CallContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) = 0;
+  virtual absl::StatusOr<v1::ListUnitsResponse> ListUnits(const CallContext& ctx,
                                                           const v1::ListUnitsRequest& request,
                                                           const PageRequest& page) = 0;
-  virtual absl::StatusOr<v1::Unit> GetUnit(const OpContext& ctx, const std::string& unit_id) = 0;
+  virtual absl::StatusOr<v1::Unit> GetUnit(const CallContext& ctx, const std::string& unit_id) = 0;
   // NOT_FOUND when no unit carries the DIN.
-  virtual absl::StatusOr<v1::GetUnitTraceResponse> GetUnitTrace(const OpContext& ctx,
+  virtual absl::StatusOr<v1::GetUnitTraceResponse> GetUnitTrace(const CallContext& ctx,
                                                                 const std::string& din) = 0;
   virtual absl::StatusOr<v1::GetRebalanceInputsResponse> GetRebalanceInputs(
-      const OpContext& ctx, int horizon_hours, int demand_window_days,
+      const CallContext& ctx, int horizon_hours, int demand_window_days,
       const TransportSettings& transport) = 0;
 
   // ---- Sweepers ----------------------------------------------------------------------------
   // Releases up to `limit` HELD reservations whose hold expired at or before ctx.now.
-  virtual absl::StatusOr<SweepReport> ExpireHeldReservations(const OpContext& ctx, int limit,
+  virtual absl::StatusOr<SweepReport> ExpireHeldReservations(const CallContext& ctx, int limit,
                                                              StockChanges* changes) = 0;
   // Marks EXPIRED up to `limit` units (QUARANTINED, AVAILABLE, RESERVED, RETURNED) whose expiry
   // is at or before ctx.now; raises UNITS_EXPIRED alerts.
-  virtual absl::StatusOr<SweepReport> ExpireUnits(const OpContext& ctx, int limit,
+  virtual absl::StatusOr<SweepReport> ExpireUnits(const CallContext& ctx, int limit,
                                                   StockChanges* changes) = 0;
   // AVAILABLE units whose expiry falls in (from, to]: for EXPIRING_SOON alerts.
-  virtual absl::StatusOr<std::vector<v1::Unit>> UnitsExpiringBetween(const OpContext& ctx,
+  virtual absl::StatusOr<std::vector<v1::Unit>> UnitsExpiringBetween(const CallContext& ctx,
                                                                      absl::Time from, absl::Time to,
                                                                      int limit) = 0;
 };

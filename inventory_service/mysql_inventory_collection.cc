@@ -56,7 +56,7 @@ constexpr char kSupersedeResult[] = "UPDATE test_results SET superseded = 1 WHER
 // Collection, testing, processing
 
 absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterCollection(
-    const OpContext& ctx, const db::IdempotencyKey& key,
+    const CallContext& ctx, const db::IdempotencyKey& key,
     const v1::RegisterCollectionRequest& request, const CollectionPlan& plan,
     StockChanges* changes) {
   return RunOp<v1::RegisterCollectionResponse>(
@@ -92,7 +92,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
               .Int(request.blood_type().abo())
               .Int(request.blood_type().rhd())
               .Int(NewDonationTestingOutcome())
-              .Int(ToMicros(t.ctx.now));
+              .Int(absl::ToUnixMicros(t.ctx.now));
           insert.executeUpdate();
         } catch (const sql::SQLException& e) {
           if (e.getErrorCode() == db::kErrDuplicateKey) {
@@ -109,7 +109,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
 }
 
 absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestResults(
-    const OpContext& ctx, const db::IdempotencyKey& key,
+    const CallContext& ctx, const db::IdempotencyKey& key,
     const v1::RecordTestResultsRequest& request, absl::Span<const v1::ScreeningTest> required,
     StockChanges* changes) {
   return RunOp<v1::RecordTestResultsResponse>(
@@ -159,8 +159,9 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
               .Int(!typing && input.reactive() ? 1 : 0)
               .Int(typing ? input.blood_type().abo() : 0)
               .Int(typing ? input.blood_type().rhd() : 0)
-              .Int(input.has_tested_at() ? Micros(input.tested_at()) : ToMicros(t.ctx.now))
-              .Int(ToMicros(t.ctx.now))
+              .Int(input.has_tested_at() ? Micros(input.tested_at())
+                                         : absl::ToUnixMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now))
               .Str(Truncated(t.ctx.actor, 160))
               .IntOrNull(corrects)
               .Str(input.correction_reason());
@@ -223,8 +224,9 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
 }
 
 absl::StatusOr<v1::ProcessDonationResponse> MysqlInventoryStore::ProcessDonation(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::ProcessDonationRequest& request,
-    absl::Time processed_at, const ComponentPlanner& planner, StockChanges* changes) {
+    const CallContext& ctx, const db::IdempotencyKey& key,
+    const v1::ProcessDonationRequest& request, absl::Time processed_at,
+    const ComponentPlanner& planner, StockChanges* changes) {
   return RunOp<v1::ProcessDonationResponse>(
       pool_, "process donation", ctx, &key, changes,
       [&](Txn& t, v1::ProcessDonationResponse& out) -> absl::Status {

@@ -24,6 +24,7 @@
 #include "absl/types/span.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "common/blood.h"
+#include "common/call_context.h"
 #include "common/idempotency.h"
 #include "common/mysql_pool.h"
 #include "common/status.h"
@@ -167,7 +168,9 @@ std::vector<UnitRow> QueryUnits(sql::PreparedStatement& statement);
 
 std::optional<UnitRow> QueryUnit(sql::PreparedStatement& statement);
 
-inline int64_t Micros(const google::protobuf::Timestamp& ts) { return ToMicros(FromTimestamp(ts)); }
+inline int64_t Micros(const google::protobuf::Timestamp& ts) {
+  return absl::ToUnixMicros(FromTimestamp(ts));
+}
 
 void InsertUnit(Connection& conn, const UnitRow& row);
 
@@ -205,7 +208,7 @@ void WriteReservationStatus(Connection& conn, const v1::Reservation& r, absl::Ti
 
 struct Txn {
   Connection& conn;
-  const OpContext& ctx;
+  const CallContext& ctx;
   StockChanges& changes;
 };
 
@@ -225,7 +228,7 @@ absl::Status ApplyChanges(Txn& t, UnitRow& current, absl::Span<const UnitChange>
 // success `changes` describes the commit.
 template <typename Response>
 absl::StatusOr<Response> RunOp(db::ConnectionPool& pool, absl::string_view what,
-                               const OpContext& ctx, const db::IdempotencyKey* key,
+                               const CallContext& ctx, const db::IdempotencyKey* key,
                                StockChanges* changes,
                                absl::FunctionRef<absl::Status(Txn&, Response&)> body) {
   Response response;

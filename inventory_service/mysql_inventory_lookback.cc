@@ -49,7 +49,7 @@ constexpr char kUnitsOfDonorForUpdate[] =
 // =============================================================================================
 // Discard and lookback
 
-absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const OpContext& ctx,
+absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const CallContext& ctx,
                                                           const db::IdempotencyKey& key,
                                                           const v1::DiscardUnitRequest& request,
                                                           StockChanges* changes) {
@@ -80,7 +80,7 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::DiscardUnit(const OpContext& ctx,
 }
 
 absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByDonor(
-    const OpContext& ctx, const db::IdempotencyKey& key,
+    const CallContext& ctx, const db::IdempotencyKey& key,
     const v1::QuarantineByDonorRequest& request, const v1::PolicyProfile::Period& window,
     absl::TimeZone tz, StockChanges* changes) {
   return RunOp<v1::QuarantineByDonorResponse>(
@@ -88,7 +88,8 @@ absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByD
       [&](Txn& t, v1::QuarantineByDonorResponse& out) -> absl::Status {
         out.set_donor_id(request.donor_id());
         std::optional<DonationRow> reactive = FindDonation(t.conn, request.reactive_din(), false);
-        const int64_t end_us = reactive.has_value() ? reactive->collected_us : ToMicros(t.ctx.now);
+        const int64_t end_us =
+            reactive.has_value() ? reactive->collected_us : absl::ToUnixMicros(t.ctx.now);
         int64_t start_us = 0;
         if (request.has_since()) {
           start_us = Micros(request.since());
@@ -103,8 +104,8 @@ absl::StatusOr<v1::QuarantineByDonorResponse> MysqlInventoryStore::QuarantineByD
           ForEachRow(select, [&](const sql::ResultSet& rs) { last_clear = I64(rs, 2); });
           if (!last_clear.has_value()) return absl::OkStatus();  // nothing earlier to trace
           // DOMAIN.md section 5: donations within the window before the last non-reactive screen.
-          const absl::CivilDay day = absl::ToCivilDay(FromMicros(*last_clear), tz);
-          start_us = ToMicros(absl::FromCivil(SubtractPeriod(day, window), tz));
+          const absl::CivilDay day = absl::ToCivilDay(absl::FromUnixMicros(*last_clear), tz);
+          start_us = absl::ToUnixMicros(absl::FromCivil(SubtractPeriod(day, window), tz));
         }
         SetTs(start_us, out.mutable_window_start());
         SetTs(end_us, out.mutable_window_end());

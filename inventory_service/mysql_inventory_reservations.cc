@@ -73,7 +73,7 @@ absl::Status ReservationNotFound(absl::string_view key) {
 
 }  // namespace
 
-absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ctx,
+absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const CallContext& ctx,
                                                              const v1::ReserveRequest& request,
                                                              absl::Duration hold,
                                                              StockChanges* changes) {
@@ -103,9 +103,9 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
               .Int(request.priority())
               .Str(request.order_id())
               .Str(request.hospital_id())
-              .Int(ToMicros(t.ctx.now + hold))
-              .Int(ToMicros(t.ctx.now))
-              .Int(ToMicros(t.ctx.now));
+              .Int(absl::ToUnixMicros(t.ctx.now + hold))
+              .Int(absl::ToUnixMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now));
           insert.executeUpdate();
         } catch (const sql::SQLException& e) {
           // A concurrent Reserve with this key committed first: run again and return its result.
@@ -137,7 +137,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
           for (const BloodType& type : types_of_tier[group.tier]) {
             std::vector<ChoiceUnit> found = ReadCandidates(
                 t.conn, request.component(), type, request.station_ids(group.station_rank),
-                ToMicros(floor), limit, group.tier, group.station_rank);
+                absl::ToUnixMicros(floor), limit, group.tier, group.station_rank);
             pool.insert(pool.end(), std::make_move_iterator(found.begin()),
                         std::make_move_iterator(found.end()));
           }
@@ -158,7 +158,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Reserve(const OpContext& ct
       });
 }
 
-absl::StatusOr<v1::Reservation> MysqlInventoryStore::ConfirmReservation(const OpContext& ctx,
+absl::StatusOr<v1::Reservation> MysqlInventoryStore::ConfirmReservation(const CallContext& ctx,
                                                                         const std::string& key) {
   return RunOp<v1::Reservation>(
       pool_, "confirm reservation", ctx, nullptr, nullptr,
@@ -174,7 +174,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::ConfirmReservation(const Op
       });
 }
 
-absl::StatusOr<v1::Reservation> MysqlInventoryStore::GetReservation(const OpContext& ctx,
+absl::StatusOr<v1::Reservation> MysqlInventoryStore::GetReservation(const CallContext& ctx,
                                                                     const std::string& key) {
   return RunOp<v1::Reservation>(pool_, "get reservation", ctx, nullptr, nullptr,
                                 [&](Txn& t, v1::Reservation& out) -> absl::Status {
@@ -186,7 +186,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::GetReservation(const OpCont
                                 });
 }
 
-absl::StatusOr<v1::Reservation> MysqlInventoryStore::Release(const OpContext& ctx,
+absl::StatusOr<v1::Reservation> MysqlInventoryStore::Release(const CallContext& ctx,
                                                              const db::IdempotencyKey& key,
                                                              const v1::ReleaseRequest& request,
                                                              StockChanges* changes) {
@@ -217,7 +217,7 @@ absl::StatusOr<v1::Reservation> MysqlInventoryStore::Release(const OpContext& ct
       });
 }
 
-absl::StatusOr<v1::IssueResponse> MysqlInventoryStore::Issue(const OpContext& ctx,
+absl::StatusOr<v1::IssueResponse> MysqlInventoryStore::Issue(const CallContext& ctx,
                                                              const db::IdempotencyKey& key,
                                                              const v1::IssueRequest& request,
                                                              StockChanges* changes) {
@@ -250,7 +250,7 @@ absl::StatusOr<v1::IssueResponse> MysqlInventoryStore::Issue(const OpContext& ct
       });
 }
 
-absl::StatusOr<v1::Unit> MysqlInventoryStore::RecordOutcome(const OpContext& ctx,
+absl::StatusOr<v1::Unit> MysqlInventoryStore::RecordOutcome(const CallContext& ctx,
                                                             const db::IdempotencyKey& key,
                                                             const v1::RecordOutcomeRequest& request,
                                                             StockChanges* changes) {

@@ -92,7 +92,7 @@ std::optional<int64_t> OptI64(const sql::ResultSet& rs, uint32_t column) {
 }
 
 void SetTs(int64_t micros, google::protobuf::Timestamp* out) {
-  SetTimestamp(FromMicros(micros), out);
+  ToTimestamp(absl::FromUnixMicros(micros), out);
 }
 
 std::string Truncated(absl::string_view text, size_t max_bytes) {
@@ -304,7 +304,7 @@ void WriteReservationStatus(Connection& conn, const v1::Reservation& r, absl::Ti
                                          : std::nullopt)
       .IntOrNull(r.has_confirmed_at() ? std::optional<int64_t>(Micros(r.confirmed_at()))
                                       : std::nullopt)
-      .Int(ToMicros(now))
+      .Int(absl::ToUnixMicros(now))
       .Str(r.reservation_key());
   update.executeUpdate();
 }
@@ -318,7 +318,7 @@ void InsertEvent(Txn& t, const v1::Unit& unit, v1::UnitStatus from, const UnitEv
       .Int(event.kind)
       .Int(from)
       .Int(unit.status())
-      .Int(ToMicros(event.occurred_at.value_or(t.ctx.now)))
+      .Int(absl::ToUnixMicros(event.occurred_at.value_or(t.ctx.now)))
       .Str(Truncated(t.ctx.actor, 160))
       .Str(Truncated(event.reason, 200))
       .Str(Truncated(event.note, 1000))
@@ -337,8 +337,8 @@ absl::Status ApplyChange(Txn& t, UnitRow& current, const UnitChange& change) {
       break;
     case UnitChange::Write::kNewUnit:
       current = change.after;
-      SetTimestamp(t.ctx.now, current.unit.mutable_created_at());
-      SetTimestamp(t.ctx.now, current.unit.mutable_updated_at());
+      ToTimestamp(t.ctx.now, current.unit.mutable_created_at());
+      ToTimestamp(t.ctx.now, current.unit.mutable_updated_at());
       InsertUnit(t.conn, current);
       InsertEvent(t, current.unit, v1::UNIT_STATUS_UNSPECIFIED, change.event);
       t.changes.keys.insert(KeyOfUnit(current.unit));
@@ -347,7 +347,7 @@ absl::Status ApplyChange(Txn& t, UnitRow& current, const UnitChange& change) {
       BG_RETURN_IF_ERROR(CheckTransition(current.unit.status(), change.after.unit.status()));
       UnitRow after = change.after;
       v1::Unit& u = after.unit;
-      SetTimestamp(t.ctx.now, u.mutable_updated_at());
+      ToTimestamp(t.ctx.now, u.mutable_updated_at());
       sql::PreparedStatement& update = t.conn.Prepare(kUpdateUnit);
       Params(update)
           .Int(u.blood_type().abo())
@@ -364,7 +364,7 @@ absl::Status ApplyChange(Txn& t, UnitRow& current, const UnitChange& change) {
                                        : std::nullopt)
           .Int(u.outcome())
           .Int(u.discard_reason())
-          .Int(ToMicros(t.ctx.now))
+          .Int(absl::ToUnixMicros(t.ctx.now))
           .Str(u.unit_id());
       update.executeUpdate();
       InsertEvent(t, u, current.unit.status(), change.event);
@@ -403,7 +403,7 @@ std::vector<ChoiceUnit> ReadCandidates(Connection& conn, v1::Component component
   ForEachRow(select, [&](const sql::ResultSet& rs) {
     ChoiceUnit unit;
     unit.unit_id = Str(rs, 1);
-    unit.expires_at = FromMicros(I64(rs, 2));
+    unit.expires_at = absl::FromUnixMicros(I64(rs, 2));
     unit.quantity = rs.getInt(3);
     unit.tier = tier;
     unit.station_rank = station_rank;

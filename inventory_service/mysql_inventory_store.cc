@@ -1,5 +1,5 @@
-// MysqlInventoryStore, stations and par levels. The other operations are in mysql_inventory_*.cc, one file
-// per banner of inventory_store.h; their shared helpers in mysql_inventory_internal.h.
+// MysqlInventoryStore, stations and par levels. The other operations are in mysql_inventory_*.cc,
+// one file per banner of inventory_store.h; their shared helpers in mysql_inventory_internal.h.
 #include "inventory_service/mysql_inventory_store.h"
 
 #include <cppconn/prepared_statement.h>
@@ -50,7 +50,7 @@ constexpr char kUpsertParLevel[] =
 // =============================================================================================
 // Stations and par levels
 
-absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const OpContext& ctx,
+absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const CallContext& ctx,
                                                                const db::IdempotencyKey& key,
                                                                const v1::Station& station) {
   return RunOp<v1::Station>(
@@ -69,8 +69,8 @@ absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const OpContext& 
               .DoubleOrNull(located, lon)
               .Str(station.address())
               .Int(station.active() ? 1 : 0)
-              .Int(ToMicros(t.ctx.now))
-              .Int(ToMicros(t.ctx.now));
+              .Int(absl::ToUnixMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now));
           insert.executeUpdate();
         } else {
           v1::Station wanted = station;
@@ -88,7 +88,7 @@ absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const OpContext& 
               .DoubleOrNull(located, lon)
               .Str(station.address())
               .Int(station.active() ? 1 : 0)
-              .Int(ToMicros(t.ctx.now))
+              .Int(absl::ToUnixMicros(t.ctx.now))
               .Str(station.station_id());
           update.executeUpdate();
         }
@@ -97,7 +97,7 @@ absl::StatusOr<v1::Station> MysqlInventoryStore::UpsertStation(const OpContext& 
       });
 }
 
-absl::StatusOr<v1::Station> MysqlInventoryStore::GetStation(const OpContext& ctx,
+absl::StatusOr<v1::Station> MysqlInventoryStore::GetStation(const CallContext& ctx,
                                                             const std::string& station_id) {
   return RunOp<v1::Station>(
       pool_, "get station", ctx, nullptr, nullptr, [&](Txn& t, v1::Station& out) -> absl::Status {
@@ -111,7 +111,7 @@ absl::StatusOr<v1::Station> MysqlInventoryStore::GetStation(const OpContext& ctx
 }
 
 absl::StatusOr<v1::ListStationsResponse> MysqlInventoryStore::ListStations(
-    const OpContext& ctx, const PageRequest& page) {
+    const CallContext& ctx, const PageRequest& page) {
   const uint64_t filter = FilterHash({"stations"});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(page.token, filter));
   return RunOp<v1::ListStationsResponse>(
@@ -132,7 +132,7 @@ absl::StatusOr<v1::ListStationsResponse> MysqlInventoryStore::ListStations(
       });
 }
 
-absl::StatusOr<v1::ParLevel> MysqlInventoryStore::SetParLevel(const OpContext& ctx,
+absl::StatusOr<v1::ParLevel> MysqlInventoryStore::SetParLevel(const CallContext& ctx,
                                                               const db::IdempotencyKey& key,
                                                               const v1::SetParLevelRequest& request,
                                                               StockChanges* changes) {
@@ -150,14 +150,14 @@ absl::StatusOr<v1::ParLevel> MysqlInventoryStore::SetParLevel(const OpContext& c
             .Int(request.blood_type().rhd())
             .Int(request.minimum())
             .Int(request.target())
-            .Int(ToMicros(t.ctx.now));
+            .Int(absl::ToUnixMicros(t.ctx.now));
         upsert.executeUpdate();
         out.set_station_id(request.station_id());
         out.set_component(request.component());
         *out.mutable_blood_type() = request.blood_type();
         out.set_minimum(request.minimum());
         out.set_target(request.target());
-        SetTimestamp(t.ctx.now, out.mutable_updated_at());
+        ToTimestamp(t.ctx.now, out.mutable_updated_at());
         t.changes.keys.insert(LevelKey{request.station_id(), request.component(),
                                        request.blood_type().abo(), request.blood_type().rhd()});
         return absl::OkStatus();
@@ -165,7 +165,7 @@ absl::StatusOr<v1::ParLevel> MysqlInventoryStore::SetParLevel(const OpContext& c
 }
 
 absl::StatusOr<v1::ListParLevelsResponse> MysqlInventoryStore::ListParLevels(
-    const OpContext& ctx, const v1::ListParLevelsRequest& request) {
+    const CallContext& ctx, const v1::ListParLevelsRequest& request) {
   return RunOp<v1::ListParLevelsResponse>(
       pool_, "list par levels", ctx, nullptr, nullptr,
       [&](Txn& t, v1::ListParLevelsResponse& out) -> absl::Status {

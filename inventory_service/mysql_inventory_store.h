@@ -30,98 +30,101 @@ class MysqlInventoryStore : public InventoryStore {
   // `pool` must outlive the store.
   explicit MysqlInventoryStore(db::ConnectionPool* pool) : pool_(*pool) {}
 
-  absl::StatusOr<v1::Station> UpsertStation(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Station> UpsertStation(const CallContext& ctx, const db::IdempotencyKey& key,
                                             const v1::Station& station) override;
-  absl::StatusOr<v1::Station> GetStation(const OpContext& ctx,
+  absl::StatusOr<v1::Station> GetStation(const CallContext& ctx,
                                          const std::string& station_id) override;
-  absl::StatusOr<v1::ListStationsResponse> ListStations(const OpContext& ctx,
+  absl::StatusOr<v1::ListStationsResponse> ListStations(const CallContext& ctx,
                                                         const PageRequest& page) override;
-  absl::StatusOr<v1::ParLevel> SetParLevel(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::ParLevel> SetParLevel(const CallContext& ctx, const db::IdempotencyKey& key,
                                            const v1::SetParLevelRequest& request,
                                            StockChanges* changes) override;
   absl::StatusOr<v1::ListParLevelsResponse> ListParLevels(
-      const OpContext& ctx, const v1::ListParLevelsRequest& request) override;
+      const CallContext& ctx, const v1::ListParLevelsRequest& request) override;
 
   absl::StatusOr<v1::RegisterCollectionResponse> RegisterCollection(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::RegisterCollectionRequest& request, const CollectionPlan& plan,
       StockChanges* changes) override;
   absl::StatusOr<v1::RecordTestResultsResponse> RecordTestResults(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::RecordTestResultsRequest& request, absl::Span<const v1::ScreeningTest> required,
       StockChanges* changes) override;
   absl::StatusOr<v1::ProcessDonationResponse> ProcessDonation(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::ProcessDonationRequest& request, absl::Time processed_at,
       const ComponentPlanner& planner, StockChanges* changes) override;
 
-  absl::StatusOr<v1::Reservation> Reserve(const OpContext& ctx, const v1::ReserveRequest& request,
+  absl::StatusOr<v1::Reservation> Reserve(const CallContext& ctx, const v1::ReserveRequest& request,
                                           absl::Duration hold, StockChanges* changes) override;
-  absl::StatusOr<v1::Reservation> ConfirmReservation(const OpContext& ctx,
+  absl::StatusOr<v1::Reservation> ConfirmReservation(const CallContext& ctx,
                                                      const std::string& key) override;
-  absl::StatusOr<v1::Reservation> GetReservation(const OpContext& ctx,
+  absl::StatusOr<v1::Reservation> GetReservation(const CallContext& ctx,
                                                  const std::string& key) override;
-  absl::StatusOr<v1::Reservation> Release(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Reservation> Release(const CallContext& ctx, const db::IdempotencyKey& key,
                                           const v1::ReleaseRequest& request,
                                           StockChanges* changes) override;
-  absl::StatusOr<v1::IssueResponse> Issue(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::IssueResponse> Issue(const CallContext& ctx, const db::IdempotencyKey& key,
                                           const v1::IssueRequest& request,
                                           StockChanges* changes) override;
-  absl::StatusOr<v1::Unit> RecordOutcome(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Unit> RecordOutcome(const CallContext& ctx, const db::IdempotencyKey& key,
                                          const v1::RecordOutcomeRequest& request,
                                          StockChanges* changes) override;
 
-  absl::StatusOr<v1::Transfer> CreateTransfer(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Transfer> CreateTransfer(const CallContext& ctx, const db::IdempotencyKey& key,
                                               const v1::CreateTransferRequest& request,
                                               const TransferSettings& settings,
                                               StockChanges* changes) override;
-  absl::StatusOr<v1::Transfer> DispatchTransfer(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Transfer> DispatchTransfer(const CallContext& ctx,
+                                                const db::IdempotencyKey& key,
                                                 const v1::DispatchTransferRequest& request,
                                                 const TransferSettings& settings,
                                                 StockChanges* changes) override;
-  absl::StatusOr<v1::Transfer> ReceiveTransfer(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Transfer> ReceiveTransfer(const CallContext& ctx,
+                                               const db::IdempotencyKey& key,
                                                const v1::ReceiveTransferRequest& request,
                                                StockChanges* changes) override;
-  absl::StatusOr<v1::Transfer> CancelTransfer(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Transfer> CancelTransfer(const CallContext& ctx, const db::IdempotencyKey& key,
                                               const v1::CancelTransferRequest& request,
                                               StockChanges* changes) override;
-  absl::StatusOr<v1::Transfer> GetTransfer(const OpContext& ctx,
+  absl::StatusOr<v1::Transfer> GetTransfer(const CallContext& ctx,
                                            const std::string& transfer_id) override;
-  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const OpContext& ctx,
+  absl::StatusOr<v1::ListTransfersResponse> ListTransfers(const CallContext& ctx,
                                                           const v1::ListTransfersRequest& request,
                                                           const PageRequest& page) override;
 
-  absl::StatusOr<v1::Unit> DiscardUnit(const OpContext& ctx, const db::IdempotencyKey& key,
+  absl::StatusOr<v1::Unit> DiscardUnit(const CallContext& ctx, const db::IdempotencyKey& key,
                                        const v1::DiscardUnitRequest& request,
                                        StockChanges* changes) override;
   absl::StatusOr<v1::QuarantineByDonorResponse> QuarantineByDonor(
-      const OpContext& ctx, const db::IdempotencyKey& key,
+      const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::QuarantineByDonorRequest& request, const v1::PolicyProfile::Period& window,
       absl::TimeZone tz, StockChanges* changes) override;
 
-  absl::StatusOr<std::vector<v1::StockLevel>> StockLevels(const OpContext& ctx,
+  absl::StatusOr<std::vector<v1::StockLevel>> StockLevels(const CallContext& ctx,
                                                           const std::string& station_id,
                                                           v1::Component component,
                                                           absl::Duration expiring_window) override;
-  absl::StatusOr<std::vector<v1::StockLevel>> ReadLevels(const OpContext& ctx,
+  absl::StatusOr<std::vector<v1::StockLevel>> ReadLevels(const CallContext& ctx,
                                                          const std::set<LevelKey>& keys,
                                                          absl::Duration expiring_window) override;
-  absl::StatusOr<v1::ListUnitsResponse> ListUnits(const OpContext& ctx,
+  absl::StatusOr<v1::ListUnitsResponse> ListUnits(const CallContext& ctx,
                                                   const v1::ListUnitsRequest& request,
                                                   const PageRequest& page) override;
-  absl::StatusOr<v1::Unit> GetUnit(const OpContext& ctx, const std::string& unit_id) override;
-  absl::StatusOr<v1::GetUnitTraceResponse> GetUnitTrace(const OpContext& ctx,
+  absl::StatusOr<v1::Unit> GetUnit(const CallContext& ctx, const std::string& unit_id) override;
+  absl::StatusOr<v1::GetUnitTraceResponse> GetUnitTrace(const CallContext& ctx,
                                                         const std::string& din) override;
   absl::StatusOr<v1::GetRebalanceInputsResponse> GetRebalanceInputs(
-      const OpContext& ctx, int horizon_hours, int demand_window_days,
+      const CallContext& ctx, int horizon_hours, int demand_window_days,
       const TransportSettings& transport) override;
 
-  absl::StatusOr<SweepReport> ExpireHeldReservations(const OpContext& ctx, int limit,
+  absl::StatusOr<SweepReport> ExpireHeldReservations(const CallContext& ctx, int limit,
                                                      StockChanges* changes) override;
-  absl::StatusOr<SweepReport> ExpireUnits(const OpContext& ctx, int limit,
+  absl::StatusOr<SweepReport> ExpireUnits(const CallContext& ctx, int limit,
                                           StockChanges* changes) override;
-  absl::StatusOr<std::vector<v1::Unit>> UnitsExpiringBetween(const OpContext& ctx, absl::Time from,
-                                                             absl::Time to, int limit) override;
+  absl::StatusOr<std::vector<v1::Unit>> UnitsExpiringBetween(const CallContext& ctx,
+                                                             absl::Time from, absl::Time to,
+                                                             int limit) override;
 
  private:
   db::ConnectionPool& pool_;

@@ -46,20 +46,23 @@ constexpr char kDueReservations[] =
 // =============================================================================================
 // Sweepers
 
-absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const OpContext& ctx,
+absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const CallContext& ctx,
                                                                         int limit,
                                                                         StockChanges* changes) {
   using Keys = std::vector<std::string>;
-  BG_ASSIGN_OR_RETURN(
-      Keys due,
-      RunOp<Keys>(pool_, "find expired holds", ctx, nullptr, nullptr,
-                  [&](Txn& t, Keys& out) -> absl::Status {
-                    sql::PreparedStatement& select = t.conn.Prepare(kDueReservations);
-                    Params(select).Int(HeldReservationStatus()).Int(ToMicros(t.ctx.now)).Int(limit);
-                    ForEachRow(select,
-                               [&](const sql::ResultSet& rs) { out.push_back(Str(rs, 1)); });
-                    return absl::OkStatus();
-                  }));
+  BG_ASSIGN_OR_RETURN(Keys due, RunOp<Keys>(pool_, "find expired holds", ctx, nullptr, nullptr,
+                                            [&](Txn& t, Keys& out) -> absl::Status {
+                                              sql::PreparedStatement& select =
+                                                  t.conn.Prepare(kDueReservations);
+                                              Params(select)
+                                                  .Int(HeldReservationStatus())
+                                                  .Int(absl::ToUnixMicros(t.ctx.now))
+                                                  .Int(limit);
+                                              ForEachRow(select, [&](const sql::ResultSet& rs) {
+                                                out.push_back(Str(rs, 1));
+                                              });
+                                              return absl::OkStatus();
+                                            }));
   SweepReport report;
   // One transaction per reservation: a busy one does not hold up the others.
   for (const std::string& key : due) {
@@ -94,7 +97,7 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireHeldReservations(const Op
   return report;
 }
 
-absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ctx, int limit,
+absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const CallContext& ctx, int limit,
                                                              StockChanges* changes) {
   SweepReport report;
   for (v1::UnitStatus status : ExpirableStatuses()) {
@@ -105,7 +108,10 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ct
         RunOp<int>(
             pool_, "expire units", ctx, nullptr, &one, [&](Txn& t, int& out) -> absl::Status {
               sql::PreparedStatement& select = t.conn.Prepare(kDueUnits);
-              Params(select).Int(status).Int(ToMicros(t.ctx.now)).Int(limit - report.changed);
+              Params(select)
+                  .Int(status)
+                  .Int(absl::ToUnixMicros(t.ctx.now))
+                  .Int(limit - report.changed);
               std::vector<std::string> ids;
               ForEachRow(select, [&](const sql::ResultSet& rs) { ids.push_back(Str(rs, 1)); });
               std::vector<v1::Unit> expired_units;
@@ -131,15 +137,19 @@ absl::StatusOr<SweepReport> MysqlInventoryStore::ExpireUnits(const OpContext& ct
 }
 
 absl::StatusOr<std::vector<v1::Unit>> MysqlInventoryStore::UnitsExpiringBetween(
-    const OpContext& ctx, absl::Time from, absl::Time to, int limit) {
+    const CallContext& ctx, absl::Time from, absl::Time to, int limit) {
   using Units = std::vector<v1::Unit>;
-  return RunOp<Units>(
-      pool_, "units expiring soon", ctx, nullptr, nullptr, [&](Txn& t, Units& out) -> absl::Status {
-        sql::PreparedStatement& select = t.conn.Prepare(kUnitsExpiringBetween);
-        Params(select).Int(OnShelfStatus()).Int(ToMicros(from)).Int(ToMicros(to)).Int(limit);
-        for (UnitRow& row : QueryUnits(select)) out.push_back(std::move(row.unit));
-        return absl::OkStatus();
-      });
+  return RunOp<Units>(pool_, "units expiring soon", ctx, nullptr, nullptr,
+                      [&](Txn& t, Units& out) -> absl::Status {
+                        sql::PreparedStatement& select = t.conn.Prepare(kUnitsExpiringBetween);
+                        Params(select)
+                            .Int(OnShelfStatus())
+                            .Int(absl::ToUnixMicros(from))
+                            .Int(absl::ToUnixMicros(to))
+                            .Int(limit);
+                        for (UnitRow& row : QueryUnits(select)) out.push_back(std::move(row.unit));
+                        return absl::OkStatus();
+                      });
 }
 
 }  // namespace bloodgrid::inventory

@@ -181,7 +181,7 @@ LevelKey AtStation(LevelKey key, const std::string& station_id) {
 }  // namespace
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::CreateTransferRequest& request,
+    const CallContext& ctx, const db::IdempotencyKey& key, const v1::CreateTransferRequest& request,
     const TransferSettings& settings, StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "create transfer", ctx, &key, changes, [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -231,9 +231,9 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
           auto more = [&]() -> bool {
             if (read) return false;
             read = true;
-            for (ChoiceUnit& unit :
-                 ReadCandidates(t.conn, lot.component(), type, request.from_station_id(),
-                                ToMicros(floor), std::min(lot.quantity(), 500) + 32, 0, 0)) {
+            for (ChoiceUnit& unit : ReadCandidates(
+                     t.conn, lot.component(), type, request.from_station_id(),
+                     absl::ToUnixMicros(floor), std::min(lot.quantity(), 500) + 32, 0, 0)) {
               if (!picked_ids.contains(unit.unit_id)) pool.push_back(std::move(unit));
             }
             return true;
@@ -281,8 +281,8 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
             .Str(request.reason())
             .Str(rkey)
             .Str(Truncated(t.ctx.actor, 160))
-            .Int(ToMicros(t.ctx.now))
-            .Int(ToMicros(arrival));
+            .Int(absl::ToUnixMicros(t.ctx.now))
+            .Int(absl::ToUnixMicros(arrival));
         insert.executeUpdate();
         std::optional<v1::Transfer> created = FindTransfer(t.conn, transfer_id, false);
         if (!created.has_value()) return absl::InternalError("transfer vanished");
@@ -292,8 +292,9 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::DispatchTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::DispatchTransferRequest& request,
-    const TransferSettings& settings, StockChanges* changes) {
+    const CallContext& ctx, const db::IdempotencyKey& key,
+    const v1::DispatchTransferRequest& request, const TransferSettings& settings,
+    StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "dispatch transfer", ctx, &key, changes,
       [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -322,8 +323,8 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::DispatchTransfer(
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::ReceiveTransferRequest& request,
-    StockChanges* changes) {
+    const CallContext& ctx, const db::IdempotencyKey& key,
+    const v1::ReceiveTransferRequest& request, StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "receive transfer", ctx, &key, changes,
       [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -371,7 +372,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::CancelTransfer(
-    const OpContext& ctx, const db::IdempotencyKey& key, const v1::CancelTransferRequest& request,
+    const CallContext& ctx, const db::IdempotencyKey& key, const v1::CancelTransferRequest& request,
     StockChanges* changes) {
   return RunOp<v1::Transfer>(
       pool_, "cancel transfer", ctx, &key, changes, [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -394,7 +395,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CancelTransfer(
       });
 }
 
-absl::StatusOr<v1::Transfer> MysqlInventoryStore::GetTransfer(const OpContext& ctx,
+absl::StatusOr<v1::Transfer> MysqlInventoryStore::GetTransfer(const CallContext& ctx,
                                                               const std::string& transfer_id) {
   return RunOp<v1::Transfer>(
       pool_, "get transfer", ctx, nullptr, nullptr, [&](Txn& t, v1::Transfer& out) -> absl::Status {
@@ -406,7 +407,7 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::GetTransfer(const OpContext& c
 }
 
 absl::StatusOr<v1::ListTransfersResponse> MysqlInventoryStore::ListTransfers(
-    const OpContext& ctx, const v1::ListTransfersRequest& request, const PageRequest& page) {
+    const CallContext& ctx, const v1::ListTransfersRequest& request, const PageRequest& page) {
   const uint64_t filter =
       FilterHash({"transfers", request.station_id(), std::to_string(request.status())});
   BG_ASSIGN_OR_RETURN(v1::PageCursor cursor, DecodePageToken(page.token, filter));

@@ -1,4 +1,5 @@
-// MysqlInventoryStore (mysql_inventory_store.h): the stock views, unit lists and traces, rebalancing inputs.
+// MysqlInventoryStore (mysql_inventory_store.h): the stock views, unit lists and traces,
+// rebalancing inputs.
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
@@ -245,7 +246,7 @@ v1::StockLevel ComputeKeyLevel(Connection& conn, const LevelKey& key, int64_t ex
 }  // namespace
 
 absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::StockLevels(
-    const OpContext& ctx, const std::string& station_id, v1::Component component,
+    const CallContext& ctx, const std::string& station_id, v1::Component component,
     absl::Duration expiring_window) {
   using Levels = std::vector<v1::StockLevel>;
   return RunOp<Levels>(
@@ -253,27 +254,28 @@ absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::StockLevels(
         if (!station_id.empty() && !FindStation(t.conn, station_id).has_value()) {
           return absl::NotFoundError(absl::StrCat("station '", station_id, "' not found"));
         }
-        out = ComputeLevels(t.conn, station_id, component, ToMicros(t.ctx.now + expiring_window));
+        out = ComputeLevels(t.conn, station_id, component,
+                            absl::ToUnixMicros(t.ctx.now + expiring_window));
         return absl::OkStatus();
       });
 }
 
 absl::StatusOr<std::vector<v1::StockLevel>> MysqlInventoryStore::ReadLevels(
-    const OpContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) {
+    const CallContext& ctx, const std::set<LevelKey>& keys, absl::Duration expiring_window) {
   using Levels = std::vector<v1::StockLevel>;
-  return RunOp<Levels>(pool_, "read stock levels", ctx, nullptr, nullptr,
-                       [&](Txn& t, Levels& out) -> absl::Status {
-                         out.clear();
-                         const int64_t expiring_before = ToMicros(t.ctx.now + expiring_window);
-                         for (const LevelKey& key : keys) {
-                           out.push_back(ComputeKeyLevel(t.conn, key, expiring_before));
-                         }
-                         return absl::OkStatus();
-                       });
+  return RunOp<Levels>(
+      pool_, "read stock levels", ctx, nullptr, nullptr, [&](Txn& t, Levels& out) -> absl::Status {
+        out.clear();
+        const int64_t expiring_before = absl::ToUnixMicros(t.ctx.now + expiring_window);
+        for (const LevelKey& key : keys) {
+          out.push_back(ComputeKeyLevel(t.conn, key, expiring_before));
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<v1::ListUnitsResponse> MysqlInventoryStore::ListUnits(
-    const OpContext& ctx, const v1::ListUnitsRequest& request, const PageRequest& page) {
+    const CallContext& ctx, const v1::ListUnitsRequest& request, const PageRequest& page) {
   const bool by_type = request.has_blood_type();
   const std::optional<int64_t> before =
       request.has_expires_before() ? std::optional<int64_t>(Micros(request.expires_before()))
@@ -325,7 +327,7 @@ absl::StatusOr<v1::ListUnitsResponse> MysqlInventoryStore::ListUnits(
       });
 }
 
-absl::StatusOr<v1::Unit> MysqlInventoryStore::GetUnit(const OpContext& ctx,
+absl::StatusOr<v1::Unit> MysqlInventoryStore::GetUnit(const CallContext& ctx,
                                                       const std::string& unit_id) {
   return RunOp<v1::Unit>(
       pool_, "get unit", ctx, nullptr, nullptr, [&](Txn& t, v1::Unit& out) -> absl::Status {
@@ -340,7 +342,7 @@ absl::StatusOr<v1::Unit> MysqlInventoryStore::GetUnit(const OpContext& ctx,
       });
 }
 
-absl::StatusOr<v1::GetUnitTraceResponse> MysqlInventoryStore::GetUnitTrace(const OpContext& ctx,
+absl::StatusOr<v1::GetUnitTraceResponse> MysqlInventoryStore::GetUnitTrace(const CallContext& ctx,
                                                                            const std::string& din) {
   return RunOp<v1::GetUnitTraceResponse>(
       pool_, "unit trace", ctx, nullptr, nullptr,
@@ -379,12 +381,12 @@ absl::StatusOr<v1::GetUnitTraceResponse> MysqlInventoryStore::GetUnitTrace(const
 }
 
 absl::StatusOr<v1::GetRebalanceInputsResponse> MysqlInventoryStore::GetRebalanceInputs(
-    const OpContext& ctx, int horizon_hours, int demand_window_days,
+    const CallContext& ctx, int horizon_hours, int demand_window_days,
     const TransportSettings& transport) {
   return RunOp<v1::GetRebalanceInputsResponse>(
       pool_, "rebalance inputs", ctx, nullptr, nullptr,
       [&](Txn& t, v1::GetRebalanceInputsResponse& out) -> absl::Status {
-        SetTimestamp(t.ctx.now, out.mutable_as_of());
+        ToTimestamp(t.ctx.now, out.mutable_as_of());
         out.set_horizon_hours(horizon_hours);
         out.set_demand_window_days(demand_window_days);
         sql::PreparedStatement& stations = t.conn.Prepare(kListActiveStations);
@@ -416,7 +418,7 @@ absl::StatusOr<v1::GetRebalanceInputsResponse> MysqlInventoryStore::GetRebalance
           return it->second;
         };
         for (const v1::StockLevel& level :
-             ComputeLevels(t.conn, "", v1::COMPONENT_UNSPECIFIED, ToMicros(t.ctx.now))) {
+             ComputeLevels(t.conn, "", v1::COMPONENT_UNSPECIFIED, absl::ToUnixMicros(t.ctx.now))) {
           if (!active.contains(level.station_id())) continue;
           v1::StockPosition& p = position(KeyOf(level));
           p.set_reserved_quantity(level.reserved().quantity());
@@ -426,7 +428,7 @@ absl::StatusOr<v1::GetRebalanceInputsResponse> MysqlInventoryStore::GetRebalance
           p.set_par_target(level.par_target());
         }
         // Available lots by expiry; everything past the horizon merged into one bucket.
-        const int64_t horizon_us = ToMicros(t.ctx.now + absl::Hours(horizon_hours));
+        const int64_t horizon_us = absl::ToUnixMicros(t.ctx.now + absl::Hours(horizon_hours));
         std::map<LevelKey, std::map<int64_t, std::pair<int64_t, int64_t>>> lots;
         sql::PreparedStatement& available = t.conn.Prepare(kAvailableLots);
         Params(available).Int(OnShelfStatus());
@@ -464,7 +466,7 @@ absl::StatusOr<v1::GetRebalanceInputsResponse> MysqlInventoryStore::GetRebalance
         sql::PreparedStatement& demand = t.conn.Prepare(kIssuedDemand);
         Params(demand)
             .Int(v1::UNIT_EVENT_KIND_ISSUED)
-            .Int(ToMicros(t.ctx.now - absl::Hours(24) * demand_window_days));
+            .Int(absl::ToUnixMicros(t.ctx.now - absl::Hours(24) * demand_window_days));
         ForEachRow(demand, [&](const sql::ResultSet& rs) {
           const LevelKey key{Str(rs, 1), static_cast<v1::Component>(rs.getInt(2)),
                              static_cast<v1::AboGroup>(rs.getInt(3)),

@@ -42,7 +42,7 @@ void StockWatcher::PushLevel(const v1::StockLevel& level, absl::Time at, bool sn
     if (it != waiting_level_.end()) {
       // Behind on this row: only its latest level is worth sending.
       *it->second->mutable_level() = level;
-      SetTimestamp(at, it->second->mutable_occurred_at());
+      ToTimestamp(at, it->second->mutable_occurred_at());
       return;
     }
     if (queue_.size() >= max_queue_) {
@@ -53,7 +53,7 @@ void StockWatcher::PushLevel(const v1::StockLevel& level, absl::Time at, bool sn
     }
   }
   v1::StockEvent& event = queue_.emplace_back();
-  SetTimestamp(at, event.mutable_occurred_at());
+  ToTimestamp(at, event.mutable_occurred_at());
   event.set_snapshot(snapshot);
   *event.mutable_level() = level;
   // std::deque keeps references to its elements valid across push_back/pop_front.
@@ -70,7 +70,7 @@ void StockWatcher::PushAlert(const v1::StockAlert& alert, absl::Time at) {
     return;
   }
   v1::StockEvent& event = queue_.emplace_back();
-  SetTimestamp(at, event.mutable_occurred_at());
+  ToTimestamp(at, event.mutable_occurred_at());
   *event.mutable_alert() = alert;
 }
 

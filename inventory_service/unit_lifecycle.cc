@@ -121,7 +121,7 @@ UnitChange CollectedUnit(const v1::RegisterCollectionRequest& request, const Col
   u.set_volume_ml(request.volume_ml());
   u.set_donation_type(request.donation_type());
   *u.mutable_collected_at() = request.collected_at();
-  SetTimestamp(plan.expires_at, u.mutable_expires_at());
+  ToTimestamp(plan.expires_at, u.mutable_expires_at());
   u.set_donor_id(request.donor_id());
   u.set_anticoagulant(request.anticoagulant());
   UnitChange change =
@@ -246,7 +246,7 @@ UnitChange ComponentUnit(const StoredUnit& parent, const ComponentPlan& plan,
   c.set_product_code(plan.product_code);
   c.set_quantity(plan.quantity);
   c.set_volume_ml(plan.volume_ml);
-  SetTimestamp(plan.expires_at, c.mutable_expires_at());
+  ToTimestamp(plan.expires_at, c.mutable_expires_at());
   c.set_anticoagulant(plan.anticoagulant);
   c.set_preparation(plan.preparation);
   c.set_parent_unit_id(parent.unit.unit_id());
@@ -299,7 +299,7 @@ absl::StatusOr<std::optional<v1::Reservation>> ConfirmedReservation(
       v1::Reservation confirmed = reservation;
       confirmed.set_status(v1::RESERVATION_STATUS_CONFIRMED);
       confirmed.clear_hold_expires_at();
-      SetTimestamp(now, confirmed.mutable_confirmed_at());
+      ToTimestamp(now, confirmed.mutable_confirmed_at());
       return confirmed;
     }
     default:
@@ -431,7 +431,7 @@ UnitChange IssueUnit(const StoredUnit& unit, const v1::IssueRequest& request, ab
   after.unit.set_order_id(request.order_id());
   after.unit.set_hospital_id(request.hospital_id());
   after.unit.set_outcome(v1::TRANSFUSION_OUTCOME_UNSPECIFIED);
-  SetTimestamp(now, after.unit.mutable_issued_at());
+  ToTimestamp(now, after.unit.mutable_issued_at());
   return Change(std::move(after), {.kind = v1::UNIT_EVENT_KIND_ISSUED,
                                    .reason = "issued",
                                    .order_id = request.order_id(),

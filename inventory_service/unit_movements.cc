@@ -104,19 +104,19 @@ absl::StatusOr<bool> TransferToCancel(const v1::Transfer& transfer) {
 
 void MarkDispatched(absl::Time now, absl::Time arrival, v1::Transfer* transfer) {
   transfer->set_status(v1::TRANSFER_STATUS_IN_TRANSIT);
-  SetTimestamp(now, transfer->mutable_dispatched_at());
-  SetTimestamp(arrival, transfer->mutable_expected_arrival_at());
+  ToTimestamp(now, transfer->mutable_dispatched_at());
+  ToTimestamp(arrival, transfer->mutable_expected_arrival_at());
 }
 
 void MarkReceived(absl::Time at, const std::string& note, v1::Transfer* transfer) {
   transfer->set_status(v1::TRANSFER_STATUS_RECEIVED);
-  SetTimestamp(at, transfer->mutable_received_at());
+  ToTimestamp(at, transfer->mutable_received_at());
   transfer->set_note(note);
 }
 
 void MarkCancelled(absl::Time now, const std::string& reason, v1::Transfer* transfer) {
   transfer->set_status(v1::TRANSFER_STATUS_CANCELLED);
-  SetTimestamp(now, transfer->mutable_cancelled_at());
+  ToTimestamp(now, transfer->mutable_cancelled_at());
   transfer->set_note(reason);
 }
 

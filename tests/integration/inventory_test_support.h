@@ -48,7 +48,7 @@ inline v1::BloodType ANeg() { return Type(v1::ABO_GROUP_A, v1::RH_D_NEGATIVE); }
 
 inline google::protobuf::Timestamp Ts(absl::Time t) {
   google::protobuf::Timestamp ts;
-  SetTimestamp(t, &ts);
+  ToTimestamp(t, &ts);
   return ts;
 }
 

@@ -43,8 +43,8 @@ StoredUnit Unit(v1::UnitStatus status, v1::UnitHold hold = v1::UNIT_HOLD_UNSPECI
   row.unit.mutable_blood_type()->set_abo(v1::ABO_GROUP_A);
   row.unit.mutable_blood_type()->set_rhd(v1::RH_D_POSITIVE);
   row.unit.set_quantity(1);
-  SetTimestamp(kNow - absl::Hours(24), row.unit.mutable_collected_at());
-  SetTimestamp(kNow + absl::Hours(24) * 30, row.unit.mutable_expires_at());
+  ToTimestamp(kNow - absl::Hours(24), row.unit.mutable_collected_at());
+  ToTimestamp(kNow + absl::Hours(24) * 30, row.unit.mutable_expires_at());
   return row;
 }
 
@@ -270,7 +270,7 @@ v1::Reservation WithUnitStatuses(v1::ReservationStatus status, std::vector<v1::U
   v1::Reservation r;
   r.set_reservation_key("order-1");
   r.set_status(status);
-  SetTimestamp(kNow + absl::Minutes(5), r.mutable_hold_expires_at());
+  ToTimestamp(kNow + absl::Minutes(5), r.mutable_hold_expires_at());
   for (v1::UnitStatus unit : units) r.add_units()->set_status(unit);
   return r;
 }
@@ -320,7 +320,7 @@ TEST(InventoryReservationTest, Confirmation) {
   };
   for (const Case& c : cases) {
     v1::Reservation r = WithUnitStatuses(c.status, {});
-    SetTimestamp(kNow + c.hold_left, r.mutable_hold_expires_at());
+    ToTimestamp(kNow + c.hold_left, r.mutable_hold_expires_at());
     absl::StatusOr<std::optional<v1::Reservation>> confirmed = ConfirmedReservation(r, kNow);
     EXPECT_EQ(confirmed.status().code(), c.code) << ReservationStatusName(c.status);
     if (!confirmed.ok()) continue;
@@ -425,7 +425,7 @@ TEST(InventoryOutcomeChangesTest, Table) {
   for (const Case& c : cases) {
     StoredUnit unit = Held(I, "k");
     unit.unit.set_order_id("O1");
-    SetTimestamp(kNow + c.expires_in, unit.unit.mutable_expires_at());
+    ToTimestamp(kNow + c.expires_in, unit.unit.mutable_expires_at());
     v1::RecordOutcomeRequest request;
     request.set_unit_id(unit.unit.unit_id());
     request.set_order_id("O1");
@@ -532,7 +532,7 @@ TEST(InventoryTransferTest, UnitsOnTheRoad) {
   };
   for (const Case& c : cases) {
     StoredUnit unit = c.unit;
-    SetTimestamp(kNow + c.expires_in, unit.unit.mutable_expires_at());
+    ToTimestamp(kNow + c.expires_in, unit.unit.mutable_expires_at());
     std::optional<UnitChange> change = ReceiveUnit(unit, transfer, c.rejected, kNow);
     ASSERT_EQ(change.has_value(), c.after != kNoChange);
     if (!change.has_value()) continue;
@@ -645,11 +645,11 @@ TEST(InventoryLookbackTest, WhatALookbackDoesToEachUnit) {
     std::string withdrawn_from;
   };
   StoredUnit issued = Unit(I);
-  SetTimestamp(kNow, issued.unit.mutable_issued_at());
+  ToTimestamp(kNow, issued.unit.mutable_issued_at());
   StoredUnit transfused = Unit(X);
-  SetTimestamp(kNow, transfused.unit.mutable_issued_at());
+  ToTimestamp(kNow, transfused.unit.mutable_issued_at());
   StoredUnit restocked = Unit(A);  // came back from a hospital: still on the shelf
-  SetTimestamp(kNow, restocked.unit.mutable_issued_at());
+  ToTimestamp(kNow, restocked.unit.mutable_issued_at());
   StoredUnit caught = Held(T, "", "TR-1");
   caught.lookback_on_arrival = true;
   const Case cases[] = {

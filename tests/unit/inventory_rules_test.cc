@@ -228,7 +228,7 @@ v1::RegisterCollectionRequest Collection(v1::DonationType type, int volume_ml,
   request.set_donor_id("D1");
   request.set_donation_type(type);
   request.set_volume_ml(volume_ml);
-  SetTimestamp(collected, request.mutable_collected_at());
+  ToTimestamp(collected, request.mutable_collected_at());
   request.set_station_id("CENTRAL");
   return request;
 }
@@ -277,7 +277,7 @@ TEST(InventoryCollectionTest, MeasureAndExpiryFromThePolicy) {
 TEST(InventoryComponentTest, SplitsWholeBloodWithMeasuresAndExpiry) {
   v1::Unit parent;
   parent.set_volume_ml(400);
-  SetTimestamp(At(2025, 3, 1, 9, 30), parent.mutable_collected_at());
+  ToTimestamp(At(2025, 3, 1, 9, 30), parent.mutable_collected_at());
   std::vector<v1::ComponentSpec> specs(4);
   specs[0].set_component(v1::COMPONENT_RED_CELLS);
   specs[1].set_component(v1::COMPONENT_PLASMA);
@@ -312,7 +312,7 @@ TEST(InventoryComponentTest, SplitsWholeBloodWithMeasuresAndExpiry) {
 TEST(InventoryComponentTest, WashedRedCellsNeverOutliveTheOriginalExpiry) {
   v1::Unit parent;
   parent.set_volume_ml(200);
-  SetTimestamp(At(2025, 3, 1, 9, 30), parent.mutable_collected_at());
+  ToTimestamp(At(2025, 3, 1, 9, 30), parent.mutable_collected_at());
   std::vector<v1::ComponentSpec> specs(1);
   specs[0].set_component(v1::COMPONENT_RED_CELLS);
   specs[0].set_preparation(v1::PolicyProfile::PREPARATION_WASHED);
@@ -332,7 +332,7 @@ TEST(InventoryComponentTest, WashedRedCellsNeverOutliveTheOriginalExpiry) {
 TEST(InventoryComponentTest, ChildVolumesCannotExceedTheParent) {
   v1::Unit parent;
   parent.set_volume_ml(200);
-  SetTimestamp(At(2025, 3, 1), parent.mutable_collected_at());
+  ToTimestamp(At(2025, 3, 1), parent.mutable_collected_at());
   std::vector<v1::ComponentSpec> specs(2);
   specs[0].set_component(v1::COMPONENT_PLASMA);
   specs[0].set_volume_ml(150);
@@ -566,7 +566,7 @@ v1::ReserveRequest GoodReserve() {
   a->mutable_blood_type()->set_abo(v1::ABO_GROUP_A);
   a->mutable_blood_type()->set_rhd(v1::RH_D_POSITIVE);
   request.set_priority(v1::PRIORITY_ROUTINE);
-  SetTimestamp(kNow, request.mutable_expiry_floor());
+  ToTimestamp(kNow, request.mutable_expiry_floor());
   return request;
 }
 
@@ -624,7 +624,7 @@ TEST(InventoryValidationTest, CollectionAndTests) {
       {"volume_ml", [](auto& r) { r.set_volume_ml(0); }},
       {"collected_at", [](auto& r) { r.clear_collected_at(); }},
       {"collected_at",
-       [](auto& r) { SetTimestamp(kNow + absl::Hours(1), r.mutable_collected_at()); }},
+       [](auto& r) { ToTimestamp(kNow + absl::Hours(1), r.mutable_collected_at()); }},
       {"station_id", [](auto& r) { r.set_station_id(""); }},
       {"blood_type", [](auto& r) { r.mutable_blood_type()->set_abo(v1::ABO_GROUP_A); }},
       {"quantity", [](auto& r) { r.set_quantity(0); }},
