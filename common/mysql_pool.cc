@@ -271,7 +271,10 @@ absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what, absl::
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     if (attempt > 1) {
       // Back off a little (and randomly) so the competing transactions do not meet again.
-      absl::Duration pause = absl::Milliseconds(2 * attempt + jitter() % (5 * attempt));
+      const int spread = 5 * attempt;
+      const int extra =
+          static_cast<int>(jitter() % static_cast<std::minstd_rand::result_type>(spread));
+      absl::Duration pause = absl::Milliseconds(2 * attempt + extra);
       if (absl::Now() + pause >= deadline) break;
       absl::SleepFor(pause);
     }

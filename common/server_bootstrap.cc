@@ -169,9 +169,7 @@ SignalWatcher::SignalWatcher() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-SignalWatcher::~SignalWatcher() = default;
-
-int SignalWatcher::WaitForTermination(std::function<void()> on_hangup) {
+int SignalWatcher::WaitForTermination(const std::function<void()>& on_hangup) {
   sigset_t set = WatchedSignals();
   while (true) {
     int signal_number = 0;

@@ -106,10 +106,9 @@ class ServiceServer {
 class SignalWatcher {
  public:
   SignalWatcher();
-  ~SignalWatcher();
   // Blocks until SIGTERM or SIGINT arrives; runs `on_hangup` (if set) for each SIGHUP meanwhile.
   // Returns the terminating signal number.
-  int WaitForTermination(std::function<void()> on_hangup = nullptr);
+  int WaitForTermination(const std::function<void()>& on_hangup = nullptr);
 };
 
 }  // namespace bloodgrid

@@ -29,10 +29,14 @@ namespace bloodgrid {
 // returns its status from the enclosing function, else moves the value into `x`.
 #define BG_ASSIGN_OR_RETURN(lhs, expr) \
   BG_ASSIGN_OR_RETURN_IMPL_(BG_STATUS_CONCAT_(bg_statusor_, __LINE__), lhs, expr)
+// `statusor` is the name being declared and `lhs` a declaration (`auto x`): neither can be
+// parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define BG_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                              \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 // INVALID_ARGUMENT naming the offending field: "<field>: <problem>". Every validation error
 // a client sees is built with this so the field is always first and easy to find.

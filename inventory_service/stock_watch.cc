@@ -220,9 +220,15 @@ void StockWatchHub::Run() {
       }
     }
     absl::MutexLock lock(&mu_);
-    // Joined watchers become regular ones; ended ones are dropped.
+    // Joined watchers become regular ones; ended ones are dropped. A watcher that was joining
+    // while Shutdown ran was in neither list Shutdown ended, so it learns of the shutdown here.
     for (const auto& watcher : joining) {
-      if (!watcher->ended() && !stop_) watchers_.push_back(watcher);
+      if (watcher->ended()) continue;
+      if (stop_) {
+        watcher->End(absl::UnavailableError("the server is shutting down"));
+      } else {
+        watchers_.push_back(watcher);
+      }
     }
     watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
                                    [](const auto& w) { return w->ended(); }),

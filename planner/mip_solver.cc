@@ -53,6 +53,17 @@ struct ProblemDeleter {
 };
 using ProblemPtr = std::unique_ptr<glp_prob, ProblemDeleter>;
 
+// glpk keeps an environment per thread (its memory pool, terminal settings) that deleting the
+// problems does not free; plans are solved on whatever thread asks, so each thread that used
+// glpk frees its environment when it ends. No problem object outlives SolveMip, so none is
+// invalidated by that.
+struct GlpkEnvironmentGuard {
+  GlpkEnvironmentGuard() = default;
+  GlpkEnvironmentGuard(const GlpkEnvironmentGuard&) = delete;
+  GlpkEnvironmentGuard& operator=(const GlpkEnvironmentGuard&) = delete;
+  ~GlpkEnvironmentGuard() { glp_free_env(); }
+};
+
 int BoundType(double lower, double upper) {
   const bool has_lower = std::isfinite(lower);
   const bool has_upper = std::isfinite(upper);
@@ -220,6 +231,7 @@ absl::Status SolveRelaxation(glp_prob* problem, absl::Duration time_limit) {
 }  // namespace
 
 absl::StatusOr<MipSolution> SolveMip(const MipModel& model, const MipSolveOptions& options) {
+  thread_local GlpkEnvironmentGuard glpk_environment;
   glp_term_out(GLP_OFF);
   absl::StatusOr<ProblemPtr> built = BuildProblem(model);
   if (!built.ok()) return built.status();

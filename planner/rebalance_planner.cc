@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <map>
 #include <set>
 #include <tuple>
@@ -909,7 +910,8 @@ absl::Status ReduceGroupTrips(const Region& region, const GroupModel& gm,
   absl::StatusOr<MipSolution> best = SolveMip(model, solve);
   if (absl::IsNotFound(best.status())) return absl::OkStatus();  // keep the current plan
   if (!best.ok()) return best.status();
-  values->assign(best->values.begin(), best->values.begin() + static_cast<long>(values->size()));
+  values->assign(best->values.begin(),
+                 best->values.begin() + static_cast<std::ptrdiff_t>(values->size()));
   return absl::OkStatus();
 }
 

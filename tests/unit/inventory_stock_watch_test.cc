@@ -3,10 +3,12 @@
 // coalesced, overflow ending the watcher, snapshot first, and shutdown.
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -159,6 +161,36 @@ TEST_F(StockWatchHubTest, ShutdownEndsEveryWatcherWithUnavailable) {
   std::shared_ptr<StockWatcher> late = hub_.Subscribe("S1", false);
   EXPECT_EQ(late->Next(absl::ZeroDuration(), &event, &end), StockWatcher::Wait::kEnded);
   hub_.Publish(StockChanges{});  // harmless after shutdown
+}
+
+// A watcher the hub thread has taken up (here: while it reads the snapshot) but not yet made
+// a regular one is in neither of the hub's lists when Shutdown runs; it still ends UNAVAILABLE.
+TEST(StockWatchHubShutdownTest, AWatcherJoiningDuringShutdownEndsWithUnavailable) {
+  FakeStock stock;
+  absl::Notification reading_snapshot;
+  absl::Notification finish_snapshot;
+  StockWatchHub hub([&](const std::set<LevelKey>& keys) { return stock.Read(keys); },
+                    [&](const std::string& station) {
+                      reading_snapshot.Notify();
+                      finish_snapshot.WaitForNotification();
+                      return stock.Snapshot(station);
+                    },
+                    Clock::Real());
+  std::shared_ptr<StockWatcher> watcher = hub.Subscribe(std::nullopt, /*include_snapshot=*/true);
+  ASSERT_TRUE(reading_snapshot.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  std::thread shutdown([&] { hub.Shutdown(); });
+  // Flush returns once Shutdown has stopped the hub (nothing is delivered meanwhile: the hub
+  // thread is held in the snapshot read); a new watcher is then turned away.
+  EXPECT_FALSE(hub.Flush(absl::Seconds(5)));
+  v1::StockEvent event;
+  absl::Status end;
+  EXPECT_EQ(hub.Subscribe(std::nullopt, false)->Next(absl::ZeroDuration(), &event, &end),
+            StockWatcher::Wait::kEnded);
+  finish_snapshot.Notify();
+  shutdown.join();
+  end = absl::OkStatus();
+  EXPECT_EQ(watcher->Next(absl::ZeroDuration(), &event, &end), StockWatcher::Wait::kEnded);
+  EXPECT_EQ(end.code(), absl::StatusCode::kUnavailable);
 }
 
 // Writes arriving faster than the read interval are gathered: far fewer reads than changes,
