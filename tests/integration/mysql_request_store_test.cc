@@ -47,7 +47,8 @@ class MysqlBackend : public RequestStoreBackend {
 
 INSTANTIATE_TEST_SUITE_P(Mysql, RequestStoreContractTest, ::testing::Values(RequestStoreFactory([] {
                            return std::make_unique<MysqlBackend>();
-                         })));
+                         })),
+                         [](const auto&) { return std::string("mysql"); });
 
 }  // namespace
 }  // namespace bloodgrid::request

@@ -31,7 +31,8 @@ class FakeBackend : public RequestStoreBackend {
 
 INSTANTIATE_TEST_SUITE_P(Fake, RequestStoreContractTest, ::testing::Values(RequestStoreFactory([] {
                            return std::make_unique<FakeBackend>();
-                         })));
+                         })),
+                         [](const auto&) { return std::string("fake"); });
 
 }  // namespace
 }  // namespace bloodgrid::request
