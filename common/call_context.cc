@@ -60,8 +60,8 @@ CallContext JobCallContext(absl::string_view job, const Clock& clock, absl::Time
   return call;
 }
 
-void PrepareOutgoingCall(grpc::ClientContext& context, absl::string_view actor,
-                         absl::Time deadline, absl::Duration cap) {
+void PrepareOutgoingCall(grpc::ClientContext& context, absl::string_view actor, absl::Time deadline,
+                         absl::Duration cap) {
   context.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + cap)));
   context.AddMetadata(kActorMetadataKey, std::string(actor));
 }

@@ -73,8 +73,8 @@ CallContext JobCallContext(absl::string_view job, const Clock& clock, absl::Time
 
 // Prepares an outgoing call made for `actor`: deadline = min(`deadline`, now + `cap`), and the
 // x-bloodgrid-actor metadata. Call once per ClientContext, before the call starts.
-void PrepareOutgoingCall(grpc::ClientContext& context, absl::string_view actor,
-                         absl::Time deadline, absl::Duration cap);
+void PrepareOutgoingCall(grpc::ClientContext& context, absl::string_view actor, absl::Time deadline,
+                         absl::Duration cap);
 
 }  // namespace bloodgrid
 

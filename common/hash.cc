@@ -12,8 +12,6 @@ uint64_t Fnv1a64(absl::string_view data, uint64_t hash) {
   return hash;
 }
 
-std::string Fnv1a64Hex(absl::string_view data) {
-  return absl::StrFormat("%016x", Fnv1a64(data));
-}
+std::string Fnv1a64Hex(absl::string_view data) { return absl::StrFormat("%016x", Fnv1a64(data)); }
 
 }  // namespace bloodgrid

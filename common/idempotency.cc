@@ -81,9 +81,9 @@ absl::StatusOr<bool> ClaimOrReplay(Connection& conn, const IdempotencyKey& key,
   std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
   if (rs->next()) {
     if (std::string(rs->getString(1)) != key.request_hash) {
-      return InvalidField("request_id", absl::StrCat("'", key.request_id,
-                                                     "' was already used for a different ",
-                                                     key.scope, " request"));
+      return InvalidField("request_id",
+                          absl::StrCat("'", key.request_id, "' was already used for a different ",
+                                       key.scope, " request"));
     }
     if (rs->isNull(2)) {
       // Claimed in this very transaction's snapshot but not completed: cannot happen across

@@ -35,8 +35,8 @@ absl::string_view LevelName(LogLevel level) {
 
 void AppendValue(std::string& out, absl::string_view value) {
   bool needs_quotes = value.empty() || value.find_first_of(" \"=\t\n\r") != value.npos;
-  std::string escaped = absl::StrReplaceAll(
-      value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}, {"\r", "\\r"}});
+  std::string escaped =
+      absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}, {"\r", "\\r"}});
   if (needs_quotes) {
     absl::StrAppend(&out, "\"", escaped, "\"");
   } else {

@@ -53,8 +53,7 @@ absl::StatusOr<Migration> MigrationFromFile(absl::string_view file_name, std::st
   if (underscore == absl::string_view::npos || underscore == 0 ||
       !absl::SimpleAtoi(stem.substr(0, underscore), &version) || version <= 0 ||
       underscore + 1 >= stem.size()) {
-    return InvalidField("migration",
-                        absl::StrCat("'", file_name, "' is not named NNN_name.sql"));
+    return InvalidField("migration", absl::StrCat("'", file_name, "' is not named NNN_name.sql"));
   }
   return Migration{version, std::string(stem.substr(underscore + 1)), std::move(contents)};
 }
@@ -73,10 +72,12 @@ absl::StatusOr<std::vector<Migration>> LoadMigrationsFromDir(const std::string& 
     if (!in.good() && !in.eof()) {
       return absl::FailedPreconditionError(absl::StrCat("cannot read ", entry.path().string()));
     }
-    BG_ASSIGN_OR_RETURN(Migration m, MigrationFromFile(entry.path().filename().string(), text.str()));
+    BG_ASSIGN_OR_RETURN(Migration m,
+                        MigrationFromFile(entry.path().filename().string(), text.str()));
     migrations.push_back(std::move(m));
   }
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::FailedPreconditionError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
   std::sort(migrations.begin(), migrations.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   BG_RETURN_IF_ERROR(ValidateMigrations(migrations));
@@ -91,8 +92,8 @@ absl::Status ValidateMigrations(const std::vector<Migration>& migrations) {
                                                     m.version, " (", m.name, ")"));
     }
     if (SplitSqlStatements(m.sql).empty()) {
-      return InvalidField("migration", absl::StrCat("version ", m.version, " (", m.name,
-                                                    ") has no statements"));
+      return InvalidField("migration",
+                          absl::StrCat("version ", m.version, " (", m.name, ") has no statements"));
     }
   }
   return absl::OkStatus();
@@ -174,9 +175,9 @@ absl::StatusOr<MigrationReport> ApplyMigrations(ConnectionPool& pool, absl::stri
       conn.Commit();
     }
     if (!locked) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "migrations: could not take lock '", lock_name, "' within ",
-          absl::FormatDuration(lock_timeout), " (another replica is migrating?)"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("migrations: could not take lock '", lock_name, "' within ",
+                       absl::FormatDuration(lock_timeout), " (another replica is migrating?)"));
     }
     conn.Execute(kCreateVersionTable);
     std::vector<std::pair<int, std::string>> applied;

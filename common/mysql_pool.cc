@@ -156,8 +156,8 @@ absl::StatusOr<Lease> ConnectionPool::Acquire(absl::Time deadline) {
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&can_proceed), give_up)) {
       ++acquire_timeouts_;
-      return absl::UnavailableError(absl::StrCat(
-          "database connection pool exhausted (", options_.pool_size, " in use); retry"));
+      return absl::UnavailableError(absl::StrCat("database connection pool exhausted (",
+                                                 options_.pool_size, " in use); retry"));
     }
     if (!idle_.empty()) {
       conn = std::move(idle_.back());

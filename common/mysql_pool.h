@@ -105,7 +105,8 @@ class Lease {
 
  private:
   friend class ConnectionPool;
-  Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+  Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn)
+      : pool_(pool), conn_(std::move(conn)) {}
   void ReturnToPool();
 
   ConnectionPool* pool_ = nullptr;
@@ -131,8 +132,8 @@ class ConnectionPool {
   void DiscardIdle();
 
   struct Stats {
-    int open = 0;     // connections that exist (idle + leased)
-    int leased = 0;   // connections in use
+    int open = 0;    // connections that exist (idle + leased)
+    int leased = 0;  // connections in use
     int64_t connects = 0;
     int64_t acquire_timeouts = 0;
   };

@@ -97,7 +97,8 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
   server->SetServing(false);
   server->ProbeNow();
   server->probe_thread_ = std::thread([s = server.get()] { s->ProbeLoop(); });
-  LogInfo("server_started", {{"address", absl::StrCat(options.listen_address, ":", server->port_)}});
+  LogInfo("server_started",
+          {{"address", absl::StrCat(options.listen_address, ":", server->port_)}});
   return server;
 }
 

@@ -67,8 +67,7 @@ class ServiceServer {
   // cannot be bound. `readiness_probe` may be empty (always ready).
   static absl::StatusOr<std::unique_ptr<ServiceServer>> BuildAndStart(
       const ServerOptions& options, const std::vector<grpc::Service*>& services,
-      std::vector<std::string> health_service_names,
-      std::function<absl::Status()> readiness_probe);
+      std::vector<std::string> health_service_names, std::function<absl::Status()> readiness_probe);
   ~ServiceServer();
 
   int port() const { return port_; }

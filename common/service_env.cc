@@ -35,17 +35,17 @@ absl::StatusOr<ServiceEnvironment> PrepareServiceEnvironment(
       absl::StatusOr<int> version = db::CurrentSchemaVersion(*env.pool);
       status = version.status();
       if (version.ok() && *version != newest) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "schema ", options.db.schema, " is at version ", *version, " but this binary needs ",
-            newest, " and --migrate is off"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("schema ", options.db.schema, " is at version ", *version,
+                         " but this binary needs ", newest, " and --migrate is off"));
       }
     }
     if (status.ok()) return env;
     if (status.code() != absl::StatusCode::kUnavailable || absl::Now() + pause > give_up) {
       return Annotate(status, absl::StrCat("preparing schema ", options.db.schema));
     }
-    LogWarning("database_unreachable_retrying", {{"schema", options.db.schema},
-                                                 {"status", status.ToString()}});
+    LogWarning("database_unreachable_retrying",
+               {{"schema", options.db.schema}, {"status", status.ToString()}});
     absl::SleepFor(pause);
     pause = std::min(pause * 2, absl::Seconds(5));
   }

@@ -35,7 +35,8 @@ struct ServiceEnvironmentOptions {
 // Loads the policy (errors name the file and field), creates the pool, and migrates, retrying
 // UNAVAILABLE until wait_for_database runs out. When migrate is false the schema must already
 // be at the newest version this binary knows (FAILED_PRECONDITION otherwise).
-absl::StatusOr<ServiceEnvironment> PrepareServiceEnvironment(const ServiceEnvironmentOptions& options);
+absl::StatusOr<ServiceEnvironment> PrepareServiceEnvironment(
+    const ServiceEnvironmentOptions& options);
 
 }  // namespace bloodgrid
 

@@ -69,7 +69,8 @@ absl::StatusOr<ServiceConfig> ServiceConfigFromFlags(absl::string_view name,
   db.user = absl::GetFlag(FLAGS_db_user);
   if (db.user.empty()) return InvalidField("--db_user", "is required");
   db.pool_size = absl::GetFlag(FLAGS_db_pool_size);
-  if (db.pool_size < 1 || db.pool_size > 1000) return InvalidField("--db_pool_size", "must be 1-1000");
+  if (db.pool_size < 1 || db.pool_size > 1000)
+    return InvalidField("--db_pool_size", "must be 1-1000");
   const int acquire_ms = absl::GetFlag(FLAGS_db_acquire_timeout_ms);
   if (acquire_ms < 1) return InvalidField("--db_acquire_timeout_ms", "must be positive");
   db.acquire_timeout = absl::Milliseconds(acquire_ms);

@@ -35,10 +35,12 @@ absl::Status StatusFromSqlError(int error_code, absl::string_view sql_state,
     return absl::AlreadyExistsError(absl::StrCat(what, ": already exists"));
   }
   if (error_code == kErrForeignKeyNoParent) {
-    return absl::FailedPreconditionError(absl::StrCat(what, ": a referenced record does not exist"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": a referenced record does not exist"));
   }
   if (IsRetryableConflict(error_code)) {
-    return absl::AbortedError(absl::StrCat(what, ": lost a conflict with a concurrent change; retry"));
+    return absl::AbortedError(
+        absl::StrCat(what, ": lost a conflict with a concurrent change; retry"));
   }
   if (IsConnectionLost(error_code)) {
     return absl::UnavailableError(absl::StrCat(what, ": database unavailable"));

@@ -88,18 +88,17 @@ absl::StatusOr<Response> RunIdempotent(ConnectionPool& pool, absl::string_view w
                                        bool* replayed = nullptr) {
   Response response;
   bool was_replayed = false;
-  absl::Status status =
-      RunTransaction(pool, what, deadline, [&](Connection& conn) -> absl::Status {
-        response = Response();
-        was_replayed = false;
-        if (key != nullptr) {
-          BG_ASSIGN_OR_RETURN(was_replayed, ClaimOrReplay(conn, *key, &response));
-          if (was_replayed) return absl::OkStatus();
-        }
-        BG_RETURN_IF_ERROR(body(conn, response));
-        if (key != nullptr) CompleteIdempotent(conn, *key, response);
-        return absl::OkStatus();
-      });
+  absl::Status status = RunTransaction(pool, what, deadline, [&](Connection& conn) -> absl::Status {
+    response = Response();
+    was_replayed = false;
+    if (key != nullptr) {
+      BG_ASSIGN_OR_RETURN(was_replayed, ClaimOrReplay(conn, *key, &response));
+      if (was_replayed) return absl::OkStatus();
+    }
+    BG_RETURN_IF_ERROR(body(conn, response));
+    if (key != nullptr) CompleteIdempotent(conn, *key, response);
+    return absl::OkStatus();
+  });
   if (replayed != nullptr) *replayed = status.ok() && was_replayed;
   if (!status.ok()) return status;
   return response;

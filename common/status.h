@@ -16,10 +16,10 @@
 namespace bloodgrid {
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function if not OK.
-#define BG_RETURN_IF_ERROR(expr)                              \
-  do {                                                        \
-    ::absl::Status bg_status_ = (expr);                       \
-    if (!bg_status_.ok()) return bg_status_;                  \
+#define BG_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status bg_status_ = (expr);      \
+    if (!bg_status_.ok()) return bg_status_; \
   } while (false)
 
 #define BG_STATUS_CONCAT_INNER_(a, b) a##b
@@ -32,8 +32,8 @@ namespace bloodgrid {
 // `statusor` is the name being declared and `lhs` a declaration (`auto x`): neither can be
 // parenthesised.
 // NOLINTBEGIN(bugprone-macro-parentheses)
-#define BG_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                              \
+#define BG_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)     \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 // NOLINTEND(bugprone-macro-parentheses)

@@ -11,13 +11,13 @@
 namespace bloodgrid::gateway {
 
 // An AdminApi RPC that is exactly one internal RPC of the same name on `backend`.
-#define BG_ADMIN_FORWARD(Rpc, Request, Response, backend)                                       \
-  grpc::Status AdminApiService::Rpc(grpc::ServerContext* context, const v1::Request* request,  \
-                                    v1::Response* response) {                                   \
-    BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kAdminApiRoles, #Rpc);                    \
-    using Stub = std::remove_reference_t<decltype(backends_.backend())>;                       \
-    return Forward(backends_, *context, principal, backends_.backend(), &Stub::Rpc, *request,   \
-                   response);                                                                   \
+#define BG_ADMIN_FORWARD(Rpc, Request, Response, backend)                                     \
+  grpc::Status AdminApiService::Rpc(grpc::ServerContext* context, const v1::Request* request, \
+                                    v1::Response* response) {                                 \
+    BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kAdminApiRoles, #Rpc);                  \
+    using Stub = std::remove_reference_t<decltype(backends_.backend())>;                      \
+    return Forward(backends_, *context, principal, backends_.backend(), &Stub::Rpc, *request, \
+                   response);                                                                 \
   }
 
 BG_ADMIN_FORWARD(GetDonor, GetDonorRequest, Donor, donor)

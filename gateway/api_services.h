@@ -95,8 +95,7 @@ class AdminApiService final : public v1::AdminApi::Service {
                          v1::ListUnitsResponse*) override;
   grpc::Status GetUnitTrace(grpc::ServerContext*, const v1::GetUnitTraceRequest*,
                             v1::GetUnitTraceResponse*) override;
-  grpc::Status DiscardUnit(grpc::ServerContext*, const v1::DiscardUnitRequest*,
-                           v1::Unit*) override;
+  grpc::Status DiscardUnit(grpc::ServerContext*, const v1::DiscardUnitRequest*, v1::Unit*) override;
   grpc::Status GetStockSummary(grpc::ServerContext*, const v1::GetStockSummaryRequest*,
                                v1::GetStockSummaryResponse*) override;
   grpc::Status SetParLevel(grpc::ServerContext*, const v1::SetParLevelRequest*,

@@ -41,7 +41,8 @@ absl::StatusOr<std::vector<v1::Transfer>> AutoDispatcher::RunOnce() {
   std::vector<v1::Transfer> created;
   for (const v1::TransferProposal& proposal : plan->proposals()) {
     std::vector<std::string> reasons;
-    for (const v1::RebalanceReason& reason : proposal.reasons()) reasons.push_back(reason.message());
+    for (const v1::RebalanceReason& reason : proposal.reasons())
+      reasons.push_back(reason.message());
     const std::string why = absl::StrJoin(reasons, "; ");
     if (options_.dry_run) {
       LogInfo("auto_dispatch_proposal", {{"proposal", proposal.proposal_id()},
@@ -63,8 +64,8 @@ absl::StatusOr<std::vector<v1::Transfer>> AutoDispatcher::RunOnce() {
     absl::StatusOr<v1::Transfer> transfer = CreateAndDispatchTransferWorkflow(
         backends_, principal, absl::Now() + absl::Seconds(30), request);
     if (!transfer.ok()) {
-      LogWarning("auto_dispatch_transfer_failed", {{"proposal", proposal.proposal_id()},
-                                                   {"status", transfer.status().ToString()}});
+      LogWarning("auto_dispatch_transfer_failed",
+                 {{"proposal", proposal.proposal_id()}, {"status", transfer.status().ToString()}});
       continue;
     }
     LogInfo("auto_dispatch_transfer", {{"transfer", transfer->transfer_id()},

@@ -66,7 +66,8 @@ grpc::Status DispatchApiService::WatchStock(grpc::ServerContext* context,
   BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kDispatchApiRoles, "WatchStock");
   // The relay lives as long as the client: cancellation (the client going away, or shutdown)
   // propagates to the inventory stream, which then ends.
-  std::unique_ptr<grpc::ClientContext> downstream = grpc::ClientContext::FromServerContext(*context);
+  std::unique_ptr<grpc::ClientContext> downstream =
+      grpc::ClientContext::FromServerContext(*context);
   downstream->AddMetadata(kActorMetadataKey, principal.Actor());
   std::unique_ptr<grpc::ClientReaderInterface<v1::StockEvent>> reader =
       backends_.inventory().WatchStock(downstream.get(), *request);

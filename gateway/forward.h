@@ -35,9 +35,9 @@ grpc::Status Forward(Backends& backends, const grpc::ServerContext& server_conte
 // Authenticates and authorises the call; on failure returns its status from the handler.
 // `principal` is the name the macro declares, so it cannot be parenthesised.
 // NOLINTBEGIN(bugprone-macro-parentheses)
-#define BG_GATEWAY_AUTHORIZE(principal, tokens, context, roles, rpc)                      \
-  absl::StatusOr<::bloodgrid::gateway::Principal> principal##_or =                       \
-      ::bloodgrid::gateway::AuthorizeCall(tokens, *(context), roles, rpc);              \
+#define BG_GATEWAY_AUTHORIZE(principal, tokens, context, roles, rpc)                   \
+  absl::StatusOr<::bloodgrid::gateway::Principal> principal##_or =                     \
+      ::bloodgrid::gateway::AuthorizeCall(tokens, *(context), roles, rpc);             \
   if (!principal##_or.ok()) return ::bloodgrid::ToGrpcStatus(principal##_or.status()); \
   const ::bloodgrid::gateway::Principal& principal = *principal##_or
 // NOLINTEND(bugprone-macro-parentheses)

@@ -46,7 +46,8 @@ absl::StatusOr<Principal> AuthorizeCall(const TokenStore& tokens,
   if (it != metadata.end()) authorization = absl::string_view(it->second.data(), it->second.size());
   absl::StatusOr<Principal> principal = tokens.Authenticate(authorization);
   if (!principal.ok()) {
-    LogInfo("auth_rejected", {{"rpc", std::string(rpc)}, {"reason", std::string(principal.status().message())}});
+    LogInfo("auth_rejected",
+            {{"rpc", std::string(rpc)}, {"reason", std::string(principal.status().message())}});
     return principal.status();
   }
   BG_RETURN_IF_ERROR(RequireRole(*principal, allowed, rpc));

@@ -17,12 +17,14 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::BuildAndStart(
   }
   std::unique_ptr<GatewayServer> gateway(new GatewayServer());
   BG_ASSIGN_OR_RETURN(gateway->tokens_, TokenStore::Load(options.tokens_file));
-  LogInfo("tokens_loaded", {{"file", options.tokens_file},
-                            {"count", std::to_string(gateway->tokens_->size())}});
+  LogInfo("tokens_loaded",
+          {{"file", options.tokens_file}, {"count", std::to_string(gateway->tokens_->size())}});
   gateway->backends_ = std::make_unique<Backends>(options.backends);
-  gateway->hospital_api_ = std::make_unique<HospitalApiService>(*gateway->tokens_, *gateway->backends_);
+  gateway->hospital_api_ =
+      std::make_unique<HospitalApiService>(*gateway->tokens_, *gateway->backends_);
   gateway->admin_api_ = std::make_unique<AdminApiService>(*gateway->tokens_, *gateway->backends_);
-  gateway->dispatch_api_ = std::make_unique<DispatchApiService>(*gateway->tokens_, *gateway->backends_);
+  gateway->dispatch_api_ =
+      std::make_unique<DispatchApiService>(*gateway->tokens_, *gateway->backends_);
   Backends* backends = gateway->backends_.get();
   BG_ASSIGN_OR_RETURN(
       gateway->server_,

@@ -33,7 +33,8 @@ class GatewayServer {
  public:
   // Loads the tokens file (a missing or malformed file is an error naming it), creates the
   // backend channels and starts serving. The backends need not be up yet: health says so.
-  static absl::StatusOr<std::unique_ptr<GatewayServer>> BuildAndStart(const GatewayOptions& options);
+  static absl::StatusOr<std::unique_ptr<GatewayServer>> BuildAndStart(
+      const GatewayOptions& options);
   ~GatewayServer();
 
   int port() const { return server_->port(); }

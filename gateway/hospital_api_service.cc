@@ -14,8 +14,7 @@ namespace {
 template <typename Request>
 absl::StatusOr<Request> ForHospital(const Principal& principal, const Request& request,
                                     bool required) {
-  absl::StatusOr<std::string> hospital =
-      ActingHospital(principal, request.hospital_id(), required);
+  absl::StatusOr<std::string> hospital = ActingHospital(principal, request.hospital_id(), required);
   if (!hospital.ok()) return hospital.status();
   Request scoped = request;
   scoped.set_hospital_id(*hospital);
@@ -25,8 +24,8 @@ absl::StatusOr<Request> ForHospital(const Principal& principal, const Request& r
 template <typename Request, typename Response>
 grpc::Status ForwardForHospital(
     Backends& backends, grpc::ServerContext* context, const Principal& principal,
-    grpc::Status (v1::RequestService::StubInterface::*method)(grpc::ClientContext*,
-                                                             const Request&, Response*),
+    grpc::Status (v1::RequestService::StubInterface::*method)(grpc::ClientContext*, const Request&,
+                                                              Response*),
     const Request& request, Response* response, bool hospital_required) {
   absl::StatusOr<Request> scoped = ForHospital(principal, request, hospital_required);
   if (!scoped.ok()) return ToGrpcStatus(scoped.status());
@@ -45,8 +44,7 @@ grpc::Status HospitalApiService::PlaceOrder(grpc::ServerContext* context,
 }
 
 grpc::Status HospitalApiService::GetOrder(grpc::ServerContext* context,
-                                          const v1::GetOrderRequest* request,
-                                          v1::Order* response) {
+                                          const v1::GetOrderRequest* request, v1::Order* response) {
   BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kHospitalApiRoles, "GetOrder");
   return ForwardForHospital(backends_, context, principal,
                             &v1::RequestService::StubInterface::GetOrder, *request, response,
@@ -76,8 +74,8 @@ grpc::Status HospitalApiService::ConfirmDelivery(grpc::ServerContext* context,
                                                  v1::Order* response) {
   BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kHospitalApiRoles, "ConfirmDelivery");
   return ForwardForHospital(backends_, context, principal,
-                            &v1::RequestService::StubInterface::ConfirmDelivery, *request,
-                            response, false);
+                            &v1::RequestService::StubInterface::ConfirmDelivery, *request, response,
+                            false);
 }
 
 grpc::Status HospitalApiService::ReportTransfusion(grpc::ServerContext* context,
@@ -105,7 +103,8 @@ grpc::Status HospitalApiService::GetAvailability(grpc::ServerContext* context,
   v1::GetStockSummaryResponse summary;
   grpc::ClientContext downstream;
   backends_.Prepare(downstream, principal, CallDeadline(*context));
-  grpc::Status status = backends_.inventory().GetStockSummary(&downstream, summary_request, &summary);
+  grpc::Status status =
+      backends_.inventory().GetStockSummary(&downstream, summary_request, &summary);
   if (!status.ok()) return MapDownstreamStatus(status);
   *response = AvailabilityFromStock(summary, component);
   return grpc::Status::OK;

@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   options.backends.donor_target = absl::GetFlag(FLAGS_donor_target);
   options.backends.inventory_target = absl::GetFlag(FLAGS_inventory_target);
   options.backends.request_target = absl::GetFlag(FLAGS_request_target);
-  options.backends.call_timeout_cap = absl::Milliseconds(absl::GetFlag(FLAGS_downstream_timeout_ms));
+  options.backends.call_timeout_cap =
+      absl::Milliseconds(absl::GetFlag(FLAGS_downstream_timeout_ms));
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   options.auto_dispatch.interval = absl::Seconds(absl::GetFlag(FLAGS_auto_dispatch_interval_s));
   options.auto_dispatch.horizon_hours = absl::GetFlag(FLAGS_auto_dispatch_horizon_hours);

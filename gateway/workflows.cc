@@ -6,8 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/status.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "gateway/backends.h"
 #include "planner/rebalance_planner.h"
 
@@ -67,9 +67,11 @@ absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
   {
     grpc::ClientContext context;
     backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.inventory().RegisterCollection(&context, collection, &registered);
+    grpc::Status status =
+        backends.inventory().RegisterCollection(&context, collection, &registered);
     if (!status.ok()) {
-      return Annotate(DownstreamError(status), "donation recorded, unit not yet registered (retry)");
+      return Annotate(DownstreamError(status),
+                      "donation recorded, unit not yet registered (retry)");
     }
   }
   *response.mutable_unit() = registered.unit();
@@ -181,7 +183,8 @@ absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(
   {
     grpc::ClientContext context;
     backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.inventory().GetRebalanceInputs(&context, inputs_request, &inputs);
+    grpc::Status status =
+        backends.inventory().GetRebalanceInputs(&context, inputs_request, &inputs);
     if (!status.ok()) return DownstreamError(status);
   }
   planner::PlannerOptions options;

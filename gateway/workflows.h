@@ -46,10 +46,9 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
 // DispatchApi.PlanRebalance: reads the region's inputs from the inventory and runs the
 // planner. INVALID_ARGUMENT for a horizon outside 1..336 or an unknown station_id; a planner
 // refusal of the inventory's own inputs is logged and INTERNAL (a defect, not the caller's).
-absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(Backends& backends,
-                                                             const Principal& principal,
-                                                             absl::Time deadline,
-                                                             const v1::PlanRebalanceRequest& request);
+absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(
+    Backends& backends, const Principal& principal, absl::Time deadline,
+    const v1::PlanRebalanceRequest& request);
 
 // DispatchApi.CreateTransfer: creates the transfer, then dispatches it (IN_TRANSIT). Both
 // steps are idempotent (the dispatch step's request_id derives from the transfer), so a retry

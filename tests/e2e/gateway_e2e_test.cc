@@ -80,7 +80,8 @@ TEST_F(GatewayE2eTest, VeinToVeinLifecycle) {
   EXPECT_EQ(order.lines(0).units(0).din(), din);
   EXPECT_EQ(order.lines(0).allocated_quantity(), 2);
 
-  // Another hospital cannot see it; the dispatcher dispatches it; the hospital confirms and reports.
+  // Another hospital cannot see it; the dispatcher dispatches it; the hospital confirms and
+  // reports.
   v1::GetOrderRequest get;
   get.set_order_id(order.order_id());
   v1::Order seen;
@@ -468,8 +469,9 @@ TEST_F(GatewayE2eTest, AuthorisationThroughTheGateway) {
   v1::ListOrdersResponse orders;
   EXPECT_EQ(region_->hospital().ListOrders(Region::Context("").get(), list, &orders).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(region_->hospital().ListOrders(Region::Context("wrong").get(), list, &orders).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      region_->hospital().ListOrders(Region::Context("wrong").get(), list, &orders).error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(region_->hospital().ListOrders(Dispatcher().get(), list, &orders).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   v1::GetDonorRequest get_donor;
@@ -486,8 +488,8 @@ TEST_F(GatewayE2eTest, AuthorisationThroughTheGateway) {
 TEST_F(GatewayE2eTest, BadInputIsRefusedAndChangesNothing) {
   const std::map<std::string, int64_t> before = region_->AllRowCounts();
   {
-    v1::PlaceOrderRequest request = RedCellOrder(Type(v1::ABO_GROUP_A, v1::RH_D_POSITIVE), 0,
-                                                 v1::PRIORITY_ROUTINE);
+    v1::PlaceOrderRequest request =
+        RedCellOrder(Type(v1::ABO_GROUP_A, v1::RH_D_POSITIVE), 0, v1::PRIORITY_ROUTINE);
     v1::Order order;
     grpc::Status status = region_->hospital().PlaceOrder(H1().get(), request, &order);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -533,9 +535,10 @@ TEST_F(GatewayE2eTest, AnIndependentPythonClientPlacesAndReadsAnOrder) {
   const std::string din = Donate(RegisterDonor(ab_pos), absl::Hours(2));
   Test(din, ab_pos);
   Process(din);
-  const std::string command = absl::StrCat(
-      "/usr/bin/python3 ", BLOODGRID_SOURCE_DIR, "/tests/e2e/hospital_client.py --target 127.0.0.1:",
-      region_->gateway_port(), " --token ", kHospital1Token, " --abo AB --rhd POSITIVE --units 2");
+  const std::string command =
+      absl::StrCat("/usr/bin/python3 ", BLOODGRID_SOURCE_DIR,
+                   "/tests/e2e/hospital_client.py --target 127.0.0.1:", region_->gateway_port(),
+                   " --token ", kHospital1Token, " --abo AB --rhd POSITIVE --units 2");
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 

@@ -33,7 +33,8 @@ void RunAdminSql(const db::DbOptions& admin, const std::vector<std::string>& sta
   auto pool = db::ConnectionPool::Create(admin);
   absl::Status status = db::RunTransaction(*pool, "e2e admin", absl::Now() + absl::Seconds(30),
                                            [&](db::Connection& conn) {
-                                             for (const std::string& s : statements) conn.Execute(s);
+                                             for (const std::string& s : statements)
+                                               conn.Execute(s);
                                              return absl::OkStatus();
                                            });
   ASSERT_TRUE(status.ok()) << status;
@@ -64,17 +65,19 @@ Region::Region(const std::string& name, RegionOptions options)
   for (const char* service : kServices) {
     const std::string schema = absl::StrCat(tag, "_", service);
     schemas_[service] = schema;
-    sql.push_back(absl::StrCat("CREATE DATABASE `", schema, "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"));
-    sql.push_back(absl::StrCat("CREATE USER '", schema, "'@'127.0.0.1' IDENTIFIED BY '", db_password, "'"));
-    sql.push_back(absl::StrCat("GRANT ALL PRIVILEGES ON `", schema, "`.* TO '", schema, "'@'127.0.0.1'"));
+    sql.push_back(
+        absl::StrCat("CREATE DATABASE `", schema, "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"));
+    sql.push_back(
+        absl::StrCat("CREATE USER '", schema, "'@'127.0.0.1' IDENTIFIED BY '", db_password, "'"));
+    sql.push_back(
+        absl::StrCat("GRANT ALL PRIVILEGES ON `", schema, "`.* TO '", schema, "'@'127.0.0.1'"));
   }
   RunAdminSql(admin_db_, sql);
   std::ofstream(dir_ + "/db_password") << db_password << "\n";
-  std::ofstream(dir_ + "/tokens")
-      << gateway::Sha256Hex(kAdminToken) << " admin console\n"
-      << gateway::Sha256Hex(kDispatchToken) << " dispatcher dispatch\n"
-      << gateway::Sha256Hex(kHospital1Token) << " hospital H1\n"
-      << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
+  std::ofstream(dir_ + "/tokens") << gateway::Sha256Hex(kAdminToken) << " admin console\n"
+                                  << gateway::Sha256Hex(kDispatchToken) << " dispatcher dispatch\n"
+                                  << gateway::Sha256Hex(kHospital1Token) << " hospital H1\n"
+                                  << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
   for (const char* service : {"donor", "inventory", "request", "gateway"}) {
     ports_[service] = testing::PickFreePort();
   }
@@ -163,8 +166,8 @@ void Region::WaitServing(int port, absl::Duration timeout) {
   while (absl::Now() < give_up) {
     // A fresh channel per attempt: one that met a refused connection (the process was not
     // listening yet) would sit out gRPC's reconnect backoff.
-    auto stub = grpc::health::v1::Health::NewStub(
-        CreateServiceChannel(absl::StrCat("127.0.0.1:", port)));
+    auto stub =
+        grpc::health::v1::Health::NewStub(CreateServiceChannel(absl::StrCat("127.0.0.1:", port)));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     grpc::health::v1::HealthCheckRequest request;
@@ -219,8 +222,8 @@ std::map<std::string, int64_t> Region::AllRowCounts() {
           }
           for (const std::string& table : tables) {
             std::unique_ptr<sql::Statement> stmt(conn.raw().createStatement());
-            std::unique_ptr<sql::ResultSet> rs(
-                stmt->executeQuery(absl::StrCat("SELECT COUNT(*) FROM `", schema, "`.`", table, "`")));
+            std::unique_ptr<sql::ResultSet> rs(stmt->executeQuery(
+                absl::StrCat("SELECT COUNT(*) FROM `", schema, "`.`", table, "`")));
             if (rs->next()) counts[absl::StrCat(service, ".", table)] = rs->getInt64(1);
           }
           return absl::OkStatus();

@@ -163,11 +163,11 @@ TEST_F(ResilienceE2eTest, ARetriedRecordDonationReturnsTheSameDonationAndUnit) {
 }
 
 TEST_F(ResilienceE2eTest, GatewayIsNotServingWhileABackendIsDownAndRecovers) {
-  ASSERT_TRUE(WaitForGatewayHealth(grpc::health::v1::HealthCheckResponse::SERVING,
-                                   absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitForGatewayHealth(grpc::health::v1::HealthCheckResponse::SERVING, absl::Seconds(10)));
   region_->Kill("donor");
-  EXPECT_TRUE(WaitForGatewayHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING,
-                                   absl::Seconds(15)));
+  EXPECT_TRUE(
+      WaitForGatewayHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING, absl::Seconds(15)));
   v1::GetDonorRequest get;
   get.set_donor_id("D-1");
   v1::Donor donor;
@@ -175,8 +175,8 @@ TEST_F(ResilienceE2eTest, GatewayIsNotServingWhileABackendIsDownAndRecovers) {
             grpc::StatusCode::UNAVAILABLE)
       << "UNAVAILABLE so that clients retry";
   region_->Start("donor");
-  EXPECT_TRUE(WaitForGatewayHealth(grpc::health::v1::HealthCheckResponse::SERVING,
-                                   absl::Seconds(15)));
+  EXPECT_TRUE(
+      WaitForGatewayHealth(grpc::health::v1::HealthCheckResponse::SERVING, absl::Seconds(15)));
   EXPECT_NE(region_->admin().GetDonor(AdminContext().get(), get, &donor).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 }
@@ -247,7 +247,8 @@ void SetUpShortageAtS2(Region& region) {
 std::vector<v1::Transfer> Transfers(Region& region) {
   v1::ListTransfersRequest request;
   v1::ListTransfersResponse response;
-  grpc::Status status = region.dispatch().ListTransfers(DispatcherContext().get(), request, &response);
+  grpc::Status status =
+      region.dispatch().ListTransfers(DispatcherContext().get(), request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   return {response.transfers().begin(), response.transfers().end()};
 }

@@ -20,9 +20,7 @@ std::unique_ptr<grpc::ClientContext> AdminContext() { return Region::Context(kAd
 std::unique_ptr<grpc::ClientContext> HospitalContext(int hospital) {
   return Region::Context(hospital == 1 ? kHospital1Token : kHospital2Token);
 }
-std::unique_ptr<grpc::ClientContext> DispatcherContext() {
-  return Region::Context(kDispatchToken);
-}
+std::unique_ptr<grpc::ClientContext> DispatcherContext() { return Region::Context(kDispatchToken); }
 
 google::protobuf::Timestamp Ago(absl::Duration d) {
   return TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(absl::Now() - d));
@@ -128,9 +126,9 @@ v1::AdminRecordTestResultsResponse Test(Region& region, const std::string& din,
   v1::RecordTestResultsRequest request;
   request.set_request_id(NextRequestId());
   request.set_din(din);
-  for (v1::ScreeningTest test : {v1::SCREENING_TEST_ALT, v1::SCREENING_TEST_HBSAG,
-                                 v1::SCREENING_TEST_ANTI_HCV, v1::SCREENING_TEST_ANTI_HIV,
-                                 v1::SCREENING_TEST_SYPHILIS}) {
+  for (v1::ScreeningTest test :
+       {v1::SCREENING_TEST_ALT, v1::SCREENING_TEST_HBSAG, v1::SCREENING_TEST_ANTI_HCV,
+        v1::SCREENING_TEST_ANTI_HIV, v1::SCREENING_TEST_SYPHILIS}) {
     v1::TestResultInput& result = *request.add_results();
     result.set_test(test);
     result.set_reactive(reactive_hiv && test == v1::SCREENING_TEST_ANTI_HIV);

@@ -35,7 +35,8 @@ class GatewayAuthzTest : public ::testing::Test {
     tokens_path_ = new std::string(
         (std::filesystem::temp_directory_path() / absl::StrCat("gw_tokens_", getpid())).string());
     WriteTokens(absl::StrCat(Sha256Hex(kAdminToken), " admin console\n", Sha256Hex(kDispatchToken),
-                             " dispatcher dispatch\n", Sha256Hex(kHospitalToken), " hospital H1\n"));
+                             " dispatcher dispatch\n", Sha256Hex(kHospitalToken),
+                             " hospital H1\n"));
     GatewayOptions options;
     options.server.name = "gateway_test";
     options.server.listen_address = "127.0.0.1";
@@ -93,7 +94,8 @@ TEST_F(GatewayAuthzTest, EveryRpcAuthenticatesAndAuthorises) {
       {google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
            "bloodgrid.v1.HospitalApi"),
        true, true, false},
-      {google::protobuf::DescriptorPool::generated_pool()->FindServiceByName("bloodgrid.v1.AdminApi"),
+      {google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+           "bloodgrid.v1.AdminApi"),
        false, true, false},
       {google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
            "bloodgrid.v1.DispatchApi"),
@@ -154,8 +156,8 @@ TEST_F(GatewayAuthzTest, ClientsCannotSetAReservationKeyOnTransfers) {
   v1::CreateTransferRequest request;
   request.set_request_id("t1");
   request.set_reservation_key("O-1/1/1");
-  grpc::Status status = Call("/bloodgrid.v1.DispatchApi/CreateTransfer", kDispatchToken,
-                             request.SerializeAsString());
+  grpc::Status status =
+      Call("/bloodgrid.v1.DispatchApi/CreateTransfer", kDispatchToken, request.SerializeAsString());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
@@ -169,9 +171,9 @@ TEST_F(GatewayAuthzTest, HealthIsNotServingWhileBackendsAreDown) {
 }
 
 TEST_F(GatewayAuthzTest, ReloadedTokensTakeEffectAndABadFileChangesNothing) {
-  const std::string original = absl::StrCat(Sha256Hex(kAdminToken), " admin console\n",
-                                            Sha256Hex(kDispatchToken), " dispatcher dispatch\n",
-                                            Sha256Hex(kHospitalToken), " hospital H1\n");
+  const std::string original =
+      absl::StrCat(Sha256Hex(kAdminToken), " admin console\n", Sha256Hex(kDispatchToken),
+                   " dispatcher dispatch\n", Sha256Hex(kHospitalToken), " hospital H1\n");
   WriteTokens(original + Sha256Hex("rotated-admin") + " admin console2\n");
   ASSERT_TRUE(server_->ReloadTokens().ok());
   EXPECT_EQ(Call("/bloodgrid.v1.AdminApi/GetDonor", "rotated-admin").error_code(),

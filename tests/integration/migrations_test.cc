@@ -45,8 +45,10 @@ TEST(SplitSqlStatementsTest, SplitsOutsideQuotesAndComments) {
 TEST(MigrationFilesTest, NamesAndDirectories) {
   EXPECT_EQ(MigrationFromFile("001_init.sql", "x")->version, 1);
   EXPECT_EQ(MigrationFromFile("012_add_index.sql", "x")->name, "add_index");
-  for (const char* bad : {"init.sql", "001init.sql", "_x.sql", "001_.sql", "001_x.txt", "000_x.sql"}) {
-    EXPECT_EQ(MigrationFromFile(bad, "x").status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  for (const char* bad :
+       {"init.sql", "001init.sql", "_x.sql", "001_.sql", "001_x.txt", "000_x.sql"}) {
+    EXPECT_EQ(MigrationFromFile(bad, "x").status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
   }
   EXPECT_EQ(LoadMigrationsFromDir("/nonexistent/migrations").status().code(),
             absl::StatusCode::kNotFound);
@@ -62,7 +64,8 @@ TEST(MigrationFilesTest, NamesAndDirectories) {
   ASSERT_EQ(loaded->size(), 2u);
   EXPECT_EQ((*loaded)[0].name, "a");
   write("004_gap.sql", "CREATE TABLE d (x INT);");
-  EXPECT_EQ(LoadMigrationsFromDir(dir.string()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadMigrationsFromDir(dir.string()).status().code(),
+            absl::StatusCode::kInvalidArgument);
   std::filesystem::remove_all(dir);
 }
 
@@ -158,7 +161,8 @@ TEST(MigrationsTest, AFailingMigrationIsNamedAndNotRecorded) {
 TEST(MigrationsTest, RejectsInvalidMigrationListsBeforeTouchingTheDatabase) {
   TestSchema schema("mig_invalid");
   auto pool = ConnectionPool::Create(schema.options());
-  std::vector<Migration> gap = {{1, "a", "CREATE TABLE a (x INT)"}, {3, "c", "CREATE TABLE c (x INT)"}};
+  std::vector<Migration> gap = {{1, "a", "CREATE TABLE a (x INT)"},
+                                {3, "c", "CREATE TABLE c (x INT)"}};
   EXPECT_EQ(ApplyMigrations(*pool, LockName(schema), gap).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::vector<Migration> empty = {{1, "a", "-- nothing\n"}};

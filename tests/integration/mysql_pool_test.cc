@@ -42,11 +42,11 @@ TEST(SqlErrorTest, MapsErrorNumbersToStatusCodes) {
     absl::StatusCode expected;
   };
   const Case cases[] = {
-      {1062, absl::StatusCode::kAlreadyExists},  {1452, absl::StatusCode::kFailedPrecondition},
-      {1213, absl::StatusCode::kAborted},        {1205, absl::StatusCode::kAborted},
-      {2006, absl::StatusCode::kUnavailable},    {2013, absl::StatusCode::kUnavailable},
-      {2003, absl::StatusCode::kUnavailable},    {1969, absl::StatusCode::kDeadlineExceeded},
-      {1064, absl::StatusCode::kInternal},       {1146, absl::StatusCode::kInternal},
+      {1062, absl::StatusCode::kAlreadyExists}, {1452, absl::StatusCode::kFailedPrecondition},
+      {1213, absl::StatusCode::kAborted},       {1205, absl::StatusCode::kAborted},
+      {2006, absl::StatusCode::kUnavailable},   {2013, absl::StatusCode::kUnavailable},
+      {2003, absl::StatusCode::kUnavailable},   {1969, absl::StatusCode::kDeadlineExceeded},
+      {1064, absl::StatusCode::kInternal},      {1146, absl::StatusCode::kInternal},
   };
   for (const Case& c : cases) {
     absl::Status status = StatusFromSqlError(c.code, "HY000", "secret row data", "do thing");

@@ -31,8 +31,8 @@ struct HealthAnswer {
 };
 
 HealthAnswer CheckHealth(int port, const std::string& service) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto stub = Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -62,9 +62,9 @@ TEST(ServerBootstrapTest, HealthIsNotServingUntilTheDatabaseAnswers) {
   auto live_pool = db::ConnectionPool::Create(testing::AdminDbOptions());
   std::atomic<db::ConnectionPool*> pool{dead_pool.get()};
 
-  auto server = ServiceServer::BuildAndStart(
-      TestOptions(), {}, {"bloodgrid.v1.TestService"},
-      [&] { return pool.load()->Ping(absl::Now() + absl::Seconds(2)); });
+  auto server = ServiceServer::BuildAndStart(TestOptions(), {}, {"bloodgrid.v1.TestService"}, [&] {
+    return pool.load()->Ping(absl::Now() + absl::Seconds(2));
+  });
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
   ASSERT_GT(port, 0);
@@ -106,8 +106,8 @@ TEST(ServerBootstrapTest, ShutdownStopsServingAndIsIdempotent) {
 // reflection proto would clash with the one grpc++_reflection links). The request is
 // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
 std::string ReflectionListServices(int port) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

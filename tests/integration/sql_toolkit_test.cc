@@ -47,23 +47,37 @@ class SqlToolkitTest : public ::testing::Test {
 TEST_F(SqlToolkitTest, ValuesAndNullsRoundTrip) {
   const absl::Time t = absl::FromUnixMicros(1'700'000'000'123'456);
   const std::string bytes("a\0b\xff", 4);
-  ASSERT_THAT(RunTransaction(*pool_, "insert", Deadline(), [&](Connection& conn) {
-                sql::PreparedStatement& insert =
-                    conn.Prepare("INSERT INTO vals VALUES (?, ?, ?, ?, ?, ?, ?)");
-                std::istringstream blob(bytes);
-                Params p(insert);
-                p.Int(1).Str("O+").Int(-42).Bool(true).Double(2.5).Time(t).Blob(&blob);
-                EXPECT_EQ(p.count(), 7u);
-                insert.executeUpdate();
-                Params(insert).Int(2).OptStr(std::nullopt).OptInt(std::nullopt).Null()
-                    .OptDouble(std::nullopt).OptTime(std::nullopt).Null();
-                insert.executeUpdate();
-                Params(insert).Int(3).StrOrNull("").OptInt(7).Bool(false).OptDouble(0.25)
-                    .OptTime(absl::UnixEpoch()).Null();
-                insert.executeUpdate();
-                return absl::OkStatus();
-              }),
-              IsOk());
+  ASSERT_THAT(
+      RunTransaction(*pool_, "insert", Deadline(),
+                     [&](Connection& conn) {
+                       sql::PreparedStatement& insert =
+                           conn.Prepare("INSERT INTO vals VALUES (?, ?, ?, ?, ?, ?, ?)");
+                       std::istringstream blob(bytes);
+                       Params p(insert);
+                       p.Int(1).Str("O+").Int(-42).Bool(true).Double(2.5).Time(t).Blob(&blob);
+                       EXPECT_EQ(p.count(), 7u);
+                       insert.executeUpdate();
+                       Params(insert)
+                           .Int(2)
+                           .OptStr(std::nullopt)
+                           .OptInt(std::nullopt)
+                           .Null()
+                           .OptDouble(std::nullopt)
+                           .OptTime(std::nullopt)
+                           .Null();
+                       insert.executeUpdate();
+                       Params(insert)
+                           .Int(3)
+                           .StrOrNull("")
+                           .OptInt(7)
+                           .Bool(false)
+                           .OptDouble(0.25)
+                           .OptTime(absl::UnixEpoch())
+                           .Null();
+                       insert.executeUpdate();
+                       return absl::OkStatus();
+                     }),
+      IsOk());
   struct Row {
     std::string s;
     std::optional<std::string> opt_s;
@@ -77,20 +91,22 @@ TEST_F(SqlToolkitTest, ValuesAndNullsRoundTrip) {
     std::string blob;
   };
   std::vector<Row> rows;
-  ASSERT_THAT(RunTransaction(*pool_, "read", Deadline(), [&](Connection& conn) {
-                int64_t n = ForEachRow(conn.Prepare("SELECT * FROM vals ORDER BY id"),
-                                       [&](const sql::ResultSet& rs) {
-                                         rows.push_back({Str(rs, 2), OptStr(rs, 2), I64(rs, 3),
-                                                         OptI64(rs, 3), Bool(rs, 4), Double(rs, 5),
-                                                         OptDouble(rs, 5), Time(rs, 6),
-                                                         OptTime(rs, 6), BlobBytes(rs, 7)});
-                                       });
-                EXPECT_EQ(n, 3);
-                // The result set is closed: the connection takes the next statement at once.
-                EXPECT_EQ(ForEachRow(conn.Prepare("SELECT 1"), [](const sql::ResultSet&) {}), 1);
-                return absl::OkStatus();
-              }),
-              IsOk());
+  ASSERT_THAT(
+      RunTransaction(
+          *pool_, "read", Deadline(),
+          [&](Connection& conn) {
+            int64_t n = ForEachRow(
+                conn.Prepare("SELECT * FROM vals ORDER BY id"), [&](const sql::ResultSet& rs) {
+                  rows.push_back({Str(rs, 2), OptStr(rs, 2), I64(rs, 3), OptI64(rs, 3), Bool(rs, 4),
+                                  Double(rs, 5), OptDouble(rs, 5), Time(rs, 6), OptTime(rs, 6),
+                                  BlobBytes(rs, 7)});
+                });
+            EXPECT_EQ(n, 3);
+            // The result set is closed: the connection takes the next statement at once.
+            EXPECT_EQ(ForEachRow(conn.Prepare("SELECT 1"), [](const sql::ResultSet&) {}), 1);
+            return absl::OkStatus();
+          }),
+      IsOk());
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].s, "O+");
   EXPECT_EQ(rows[0].opt_s, "O+");

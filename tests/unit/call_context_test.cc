@@ -33,12 +33,12 @@ TEST(ActorRuleTest, AcceptsPrintableActorsUpToTheLimit) {
       {"admin:console", "admin:console"},
       {"system:backorder-watch", "system:backorder-watch"},
       {longest, longest},
-      {longest + "a", kUnknownActor},          // one over the limit
-      {std::nullopt, kUnknownActor},           // no metadata
-      {"", kUnknownActor},                     // empty
-      {"admin:alice smith", kUnknownActor},    // a space
-      {"admin:\n", kUnknownActor},             // a control character
-      {"admin:\xe5\xbc\xa0", kUnknownActor},   // not ASCII
+      {longest + "a", kUnknownActor},         // one over the limit
+      {std::nullopt, kUnknownActor},          // no metadata
+      {"", kUnknownActor},                    // empty
+      {"admin:alice smith", kUnknownActor},   // a space
+      {"admin:\n", kUnknownActor},            // a control character
+      {"admin:\xe5\xbc\xa0", kUnknownActor},  // not ASCII
   };
   for (const Case& c : cases) {
     std::optional<absl::string_view> value;

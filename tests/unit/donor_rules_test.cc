@@ -302,12 +302,10 @@ TEST(DecideTypingChangeTest, Table) {
       {"partial type on record", partial, false, o_neg, TypingOutcome::kAssigned, true, false},
       {"agrees, unconfirmed", o_neg.ToProto(), false, o_neg, TypingOutcome::kConfirmed, true,
        false},
-      {"agrees, confirmed", o_neg.ToProto(), true, o_neg, TypingOutcome::kConfirmed, false,
-       false},
+      {"agrees, confirmed", o_neg.ToProto(), true, o_neg, TypingOutcome::kConfirmed, false, false},
       {"disagrees, unconfirmed", o_neg.ToProto(), false, a_pos, TypingOutcome::kConflict, false,
        true},
-      {"disagrees, confirmed", o_neg.ToProto(), true, a_pos, TypingOutcome::kConflict, false,
-       true},
+      {"disagrees, confirmed", o_neg.ToProto(), true, a_pos, TypingOutcome::kConflict, false, true},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -361,8 +359,7 @@ TEST(DeferralInForceOnTest, Table) {
     SCOPED_TRACE(row.name);
     const DeferralSpan span{row.voided, start, row.ends_on};
     EXPECT_EQ(DeferralInForceOn(span, row.day), row.in_force);
-    EXPECT_EQ(PermanentDeferralInForceOn(v1::DEFERRAL_KIND_PERMANENT, span, row.day),
-              row.in_force);
+    EXPECT_EQ(PermanentDeferralInForceOn(v1::DEFERRAL_KIND_PERMANENT, span, row.day), row.in_force);
     EXPECT_FALSE(PermanentDeferralInForceOn(v1::DEFERRAL_KIND_TEMPORARY, span, row.day));
   }
   EXPECT_TRUE(IsPermanentDeferral(v1::DEFERRAL_KIND_PERMANENT));

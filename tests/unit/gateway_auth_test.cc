@@ -73,11 +73,11 @@ TEST(TokenTableTest, MalformedLinesNameTheLine) {
 class TokenStoreTest : public ::testing::Test {
  protected:
   void Write(const std::string& text) { std::ofstream(path_) << text; }
-  std::string path_ = (std::filesystem::temp_directory_path() /
-                       absl::StrCat("tokens_", getpid(), "_", ::testing::UnitTest::GetInstance()
-                                                                   ->current_test_info()
-                                                                   ->name()))
-                          .string();
+  std::string path_ =
+      (std::filesystem::temp_directory_path() /
+       absl::StrCat("tokens_", getpid(), "_",
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+          .string();
   ~TokenStoreTest() override { std::filesystem::remove(path_); }
 };
 
@@ -90,7 +90,8 @@ TEST_F(TokenStoreTest, AuthenticatesBearerTokens) {
   for (std::optional<absl::string_view> bad :
        {std::optional<absl::string_view>(), std::optional<absl::string_view>(""),
         std::optional<absl::string_view>("secret-1"), std::optional<absl::string_view>("Basic xyz"),
-        std::optional<absl::string_view>("Bearer "), std::optional<absl::string_view>("Bearer nope")}) {
+        std::optional<absl::string_view>("Bearer "),
+        std::optional<absl::string_view>("Bearer nope")}) {
     EXPECT_EQ((*store)->Authenticate(bad).status().code(), absl::StatusCode::kUnauthenticated)
         << (bad.has_value() ? *bad : "<none>");
   }

@@ -227,8 +227,7 @@ TEST(StockWatchHubPacingTest, ChangesDuringTheReadIntervalShareOneRead) {
     absl::MutexLock lock(&mu);
     EXPECT_GE(reads, 1);
     // Reads at least 0.3 s apart: one at the start, one per interval, one for the tail.
-    EXPECT_LE(reads, 2 + publishing / absl::Milliseconds(300))
-        << "40 changes over " << publishing;
+    EXPECT_LE(reads, 2 + publishing / absl::Milliseconds(300)) << "40 changes over " << publishing;
   }
   std::map<std::string, int> latest;
   v1::StockEvent event;

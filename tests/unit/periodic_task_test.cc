@@ -57,11 +57,10 @@ TEST(PeriodicTaskTest, TriggerRunsAPassLongBeforeTheInterval) {
 
 TEST(PeriodicTaskTest, RunAtStartRunsTheFirstPassAtOnce) {
   std::atomic<int> runs{0};
-  PeriodicTask task({.name = "test_task", .interval = absl::Hours(1), .run_at_start = true},
-                    [&] {
-                      ++runs;
-                      return absl::OkStatus();
-                    });
+  PeriodicTask task({.name = "test_task", .interval = absl::Hours(1), .run_at_start = true}, [&] {
+    ++runs;
+    return absl::OkStatus();
+  });
   task.Start();
   EXPECT_TRUE(Eventually([&] { return runs.load() == 1; }));
 }
@@ -93,13 +92,12 @@ TEST(PeriodicTaskTest, StopWaitsForThePassUnderWay) {
   absl::Notification entered;
   absl::Notification release;
   std::atomic<bool> finished{false};
-  PeriodicTask task({.name = "test_task", .interval = absl::Hours(1), .run_at_start = true},
-                    [&] {
-                      entered.Notify();
-                      release.WaitForNotification();
-                      finished = true;
-                      return absl::OkStatus();
-                    });
+  PeriodicTask task({.name = "test_task", .interval = absl::Hours(1), .run_at_start = true}, [&] {
+    entered.Notify();
+    release.WaitForNotification();
+    finished = true;
+    return absl::OkStatus();
+  });
   task.Start();
   entered.WaitForNotification();
   std::thread stopper([&] { task.Stop(); });

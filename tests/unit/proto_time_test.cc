@@ -31,13 +31,13 @@ TEST(ProtoTimeTest, ValidRangeIsTimestampsOwn) {
   };
   const Case cases[] = {
       {0, 0, true},
-      {-62135596800, 0, true},            // 0001-01-01T00:00:00Z
-      {-62135596801, 999999999, false},   // one second earlier
-      {253402300799, 999999999, true},    // 9999-12-31T23:59:59.999999999Z
-      {253402300800, 0, false},           // 10000-01-01
+      {-62135596800, 0, true},           // 0001-01-01T00:00:00Z
+      {-62135596801, 999999999, false},  // one second earlier
+      {253402300799, 999999999, true},   // 9999-12-31T23:59:59.999999999Z
+      {253402300800, 0, false},          // 10000-01-01
       {1, -1, false},
       {1, 1000000000, false},
-      {-1, 500000000, true},              // 1969-12-31T23:59:59.5Z
+      {-1, 500000000, true},  // 1969-12-31T23:59:59.5Z
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::PrintToString(c.seconds) + "s " + ::testing::PrintToString(c.nanos));

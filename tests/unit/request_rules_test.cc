@@ -871,8 +871,7 @@ TEST(StatusSetsTest, NamedRulesAsSets) {
   EXPECT_THAT(OrderStatusesWhere(AwaitsOutcomes),
               ElementsAre(v1::ORDER_STATUS_DISPATCHED, v1::ORDER_STATUS_DELIVERED));
   EXPECT_THAT(OrderStatusesWhere(IsUnallocated), ElementsAre(v1::ORDER_STATUS_RECEIVED));
-  EXPECT_THAT(OrderStatusesWhere(IsBackordered),
-              ElementsAre(v1::ORDER_STATUS_PARTIALLY_ALLOCATED));
+  EXPECT_THAT(OrderStatusesWhere(IsBackordered), ElementsAre(v1::ORDER_STATUS_PARTIALLY_ALLOCATED));
   EXPECT_THAT(OrderStatusesWhere(IsFinalStatus),
               ElementsAre(v1::ORDER_STATUS_REJECTED, v1::ORDER_STATUS_COMPLETED,
                           v1::ORDER_STATUS_CANCELLED));
