@@ -46,6 +46,7 @@
 #include "common/blood.h"
 #include "common/din.h"
 #include "common/policy.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "donor_service/donor_rules.h"
 #include "fuzz/fuzz_check.h"
@@ -234,7 +235,7 @@ void CheckAcceptedCollection(const v1::RegisterCollectionRequest& request) {
                    plan->component == inventory::CollectedComponent(request.donation_type()),
                "collected component ", v1::Component_Name(plan->component));
   FUZZ_REQUIRE(plan->quantity > 0, "collection quantity ", plan->quantity);
-  FUZZ_REQUIRE(plan->expires_at > inventory::FromTimestamp(request.collected_at()),
+  FUZZ_REQUIRE(plan->expires_at > FromTimestamp(request.collected_at()),
                "expires at or before collection");
 }
 
@@ -276,9 +277,9 @@ void CheckAcceptedProcessing(const v1::ProcessDonationRequest& request) {
   parent.set_volume_ml(400);
   parent.set_anticoagulant(v1::PolicyProfile::ANTICOAGULANT_CPDA_1);
   const absl::Time collected = kNow - absl::Hours(30);
-  inventory::SetTimestamp(collected, parent.mutable_collected_at());
+  ToTimestamp(collected, parent.mutable_collected_at());
   const absl::Time processed_at =
-      request.has_processed_at() ? inventory::FromTimestamp(request.processed_at()) : kNow;
+      request.has_processed_at() ? FromTimestamp(request.processed_at()) : kNow;
   // The store refuses processing before collection (it knows the parent).
   if (processed_at < collected) return;
   const std::vector<v1::ComponentSpec> specs(request.components().begin(),
