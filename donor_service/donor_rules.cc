@@ -747,4 +747,11 @@ absl::StatusOr<std::string> NormalizeInvoiceNo(absl::string_view raw, absl::stri
   return invoice;
 }
 
+absl::Status CheckExpectedVersion(const v1::Donor& current, std::optional<int64_t> expected) {
+  if (!expected || *expected == current.version()) return absl::OkStatus();
+  return absl::AbortedError(absl::StrCat("donor ", current.donor_id(), " is at version ",
+                                         current.version(), ", not the expected ", *expected,
+                                         "; re-read and retry"));
+}
+
 }  // namespace bloodgrid::donor

@@ -95,6 +95,11 @@ absl::StatusOr<v1::Donor> ApplyDonorUpdate(const v1::Donor& current, const v1::D
 // records what changed without copying identity data).
 std::vector<std::string> ChangedDonorFields(const v1::Donor& before, const v1::Donor& after);
 
+// Optimistic concurrency of UpdateDonor: OK without an expected version or when it matches the
+// stored one; ABORTED "donor <id> is at version <n>, not the expected <m>; re-read and retry"
+// otherwise.
+absl::Status CheckExpectedVersion(const v1::Donor& current, std::optional<int64_t> expected);
+
 // ---------------------------------------------------------------------------------------------
 // Blood typing
 

@@ -243,11 +243,7 @@ absl::StatusOr<v1::Donor> FakeDonorStore::UpdateDonor(const CallContext& call,
   return Idempotent<v1::Donor>(call, key, [&](State& state, v1::Donor& out) -> absl::Status {
     std::optional<v1::Donor> current = FindDonor(state, donor_id, call.today);
     if (!current) return DonorNotFound(donor_id);
-    if (expected_version && *expected_version != current->version()) {
-      return absl::AbortedError(absl::StrCat("donor ", donor_id, " is at version ",
-                                             current->version(), ", not the expected ",
-                                             *expected_version, "; re-read and retry"));
-    }
+    BG_RETURN_IF_ERROR(CheckExpectedVersion(*current, expected_version));
     BG_ASSIGN_OR_RETURN(v1::Donor next, update(*current));
     const std::vector<std::string> changed = ChangedDonorFields(*current, next);
     if (changed.empty()) {

@@ -88,11 +88,7 @@ absl::StatusOr<v1::Donor> MysqlDonorStore::UpdateDonor(const CallContext& call,
         if (!LockDonor(conn, donor_id)) return DonorNotFound(donor_id);
         std::optional<v1::Donor> current = ReadDonor(conn, donor_id, call.today);
         if (!current) return DonorNotFound(donor_id);
-        if (expected_version && *expected_version != current->version()) {
-          return absl::AbortedError(absl::StrCat("donor ", donor_id, " is at version ",
-                                                 current->version(), ", not the expected ",
-                                                 *expected_version, "; re-read and retry"));
-        }
+        BG_RETURN_IF_ERROR(CheckExpectedVersion(*current, expected_version));
         BG_ASSIGN_OR_RETURN(v1::Donor next, update(*current));
         const std::vector<std::string> changed = ChangedDonorFields(*current, next);
         if (changed.empty()) {
