@@ -210,7 +210,16 @@ struct Txn {
   Connection& conn;
   const CallContext& ctx;
   StockChanges& changes;
+  // Change feed events of this transaction besides its stock change (testing results, units
+  // registered); RunOp appends them with the stock change as the last step before commit.
+  std::vector<v1::ChangeEvent> feed = {};
 };
+
+// Appends the transaction's change feed events (a StockChange built from t.changes when it
+// names rows or alerts, then t.feed) under the next sequences of change_feed_head. The head
+// row stays locked until commit, which is what keeps the feed in commit order without gaps:
+// call it last, just before commit.
+void AppendChangeFeed(Txn& t);
 
 void InsertEvent(Txn& t, const v1::Unit& unit, v1::UnitStatus from, const UnitEventDraft& event);
 
@@ -251,6 +260,7 @@ absl::StatusOr<Response> RunOp(db::ConnectionPool& pool, absl::string_view what,
         if constexpr (std::is_base_of_v<google::protobuf::Message, Response>) {
           if (key != nullptr) db::CompleteIdempotent(conn, *key, response);
         }
+        AppendChangeFeed(txn);
         return absl::OkStatus();
       });
   if (!status.ok() || replayed) sink.Clear();
