@@ -147,6 +147,30 @@ grpc::Status InventoryGrpcService::QuarantineByDonor(grpc::ServerContext* contex
   return Respond(operations_.QuarantineByDonor(Call(*context), *request), response);
 }
 
+grpc::Status InventoryGrpcService::ListLookbacks(grpc::ServerContext* context,
+                                                 const v1::ListLookbacksRequest* request,
+                                                 v1::ListLookbacksResponse* response) {
+  return Respond(operations_.ListLookbacks(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::GetLookback(grpc::ServerContext* context,
+                                               const v1::GetLookbackRequest* request,
+                                               v1::LookbackCase* response) {
+  return Respond(operations_.GetLookback(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::ListRecalls(grpc::ServerContext* context,
+                                               const v1::ListRecallsRequest* request,
+                                               v1::ListRecallsResponse* response) {
+  return Respond(operations_.ListRecalls(Call(*context), *request), response);
+}
+
+grpc::Status InventoryGrpcService::AcknowledgeRecall(grpc::ServerContext* context,
+                                                     const v1::AcknowledgeRecallRequest* request,
+                                                     v1::RecallNotice* response) {
+  return Respond(operations_.AcknowledgeRecall(Call(*context), *request), response);
+}
+
 grpc::Status InventoryGrpcService::GetStockSummary(grpc::ServerContext* context,
                                                    const v1::GetStockSummaryRequest* request,
                                                    v1::GetStockSummaryResponse* response) {

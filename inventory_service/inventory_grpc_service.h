@@ -74,6 +74,15 @@ class InventoryGrpcService final : public v1::InventoryService::Service {
   grpc::Status QuarantineByDonor(grpc::ServerContext* context,
                                  const v1::QuarantineByDonorRequest* request,
                                  v1::QuarantineByDonorResponse* response) override;
+  grpc::Status ListLookbacks(grpc::ServerContext* context, const v1::ListLookbacksRequest* request,
+                             v1::ListLookbacksResponse* response) override;
+  grpc::Status GetLookback(grpc::ServerContext* context, const v1::GetLookbackRequest* request,
+                           v1::LookbackCase* response) override;
+  grpc::Status ListRecalls(grpc::ServerContext* context, const v1::ListRecallsRequest* request,
+                           v1::ListRecallsResponse* response) override;
+  grpc::Status AcknowledgeRecall(grpc::ServerContext* context,
+                                 const v1::AcknowledgeRecallRequest* request,
+                                 v1::RecallNotice* response) override;
   grpc::Status GetStockSummary(grpc::ServerContext* context,
                                const v1::GetStockSummaryRequest* request,
                                v1::GetStockSummaryResponse* response) override;

@@ -134,10 +134,12 @@ absl::StatusOr<v1::RecordTestResultsResponse> InventoryOperations::RecordTestRes
   v1::RecordTestResultsRequest normal = request;
   BG_ASSIGN_OR_RETURN(*normal.mutable_din(), NormalDin("din", request.din()));
   StockChanges changes;
-  BG_ASSIGN_OR_RETURN(v1::RecordTestResultsResponse response,
-                      store_->RecordTestResults(
-                          ctx, KeyFor(call, "RecordTestResults", request.request_id(), request),
-                          normal, RequiredReleaseTests(*policy_), &changes));
+  BG_ASSIGN_OR_RETURN(
+      v1::RecordTestResultsResponse response,
+      store_->RecordTestResults(
+          ctx, KeyFor(call, "RecordTestResults", request.request_id(), request), normal,
+          RequiredReleaseTests(*policy_),
+          LookbackPolicy{policy_->lookback().window(), options_.time_zone}, &changes));
   Publish(changes);
   return response;
 }
@@ -334,6 +336,34 @@ absl::StatusOr<v1::QuarantineByDonorResponse> InventoryOperations::QuarantineByD
                           normal, policy_->lookback().window(), options_.time_zone, &changes));
   Publish(changes);
   return response;
+}
+
+absl::StatusOr<v1::ListLookbacksResponse> InventoryOperations::ListLookbacks(
+    const CallContext& call, const v1::ListLookbacksRequest& request) {
+  BG_RETURN_IF_ERROR(ValidateListLookbacks(request));
+  BG_ASSIGN_OR_RETURN(PageRequest page, Page(request.page_size(), request.page_token()));
+  return store_->ListLookbacks(call, request, page);
+}
+
+absl::StatusOr<v1::LookbackCase> InventoryOperations::GetLookback(
+    const CallContext& call, const v1::GetLookbackRequest& request) {
+  BG_RETURN_IF_ERROR(ValidateGetLookback(request));
+  return store_->GetLookback(call, request.lookback_id());
+}
+
+absl::StatusOr<v1::ListRecallsResponse> InventoryOperations::ListRecalls(
+    const CallContext& call, const v1::ListRecallsRequest& request) {
+  BG_RETURN_IF_ERROR(ValidateListRecalls(request));
+  BG_ASSIGN_OR_RETURN(PageRequest page, Page(request.page_size(), request.page_token()));
+  return store_->ListRecalls(call, request, page);
+}
+
+absl::StatusOr<v1::RecallNotice> InventoryOperations::AcknowledgeRecall(
+    const CallContext& call, const v1::AcknowledgeRecallRequest& request) {
+  BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
+  BG_RETURN_IF_ERROR(ValidateAcknowledgeRecall(request));
+  return store_->AcknowledgeRecall(
+      call, KeyFor(call, "AcknowledgeRecall", request.request_id(), request), request);
 }
 
 // ---- Views ----------------------------------------------------------------------------------

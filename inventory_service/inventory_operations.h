@@ -88,6 +88,15 @@ class InventoryOperations {
                                        const v1::DiscardUnitRequest& request);
   absl::StatusOr<v1::QuarantineByDonorResponse> QuarantineByDonor(
       const CallContext& call, const v1::QuarantineByDonorRequest& request);
+  // Lookback cases and recalls (cases are opened by RecordTestResults).
+  absl::StatusOr<v1::ListLookbacksResponse> ListLookbacks(const CallContext& call,
+                                                          const v1::ListLookbacksRequest& request);
+  absl::StatusOr<v1::LookbackCase> GetLookback(const CallContext& call,
+                                               const v1::GetLookbackRequest& request);
+  absl::StatusOr<v1::ListRecallsResponse> ListRecalls(const CallContext& call,
+                                                      const v1::ListRecallsRequest& request);
+  absl::StatusOr<v1::RecallNotice> AcknowledgeRecall(const CallContext& call,
+                                                     const v1::AcknowledgeRecallRequest& request);
   absl::StatusOr<v1::GetStockSummaryResponse> GetStockSummary(
       const CallContext& call, const v1::GetStockSummaryRequest& request);
   absl::StatusOr<v1::ListUnitsResponse> ListUnits(const CallContext& call,

@@ -484,6 +484,46 @@ struct LookbackDecision {
 // `note`: the reason the event records.
 LookbackDecision DecideLookback(const StoredUnit& unit, const std::string& note);
 
+// ---- Lookback cases (lookback_rules.cc; inventory.proto LookbackCase, RecallNotice) ----
+
+// What the policy profile and the region say about a lookback.
+struct LookbackPolicy {
+  // The profile's lookback window (counted back from the donor's last non-reactive donation).
+  v1::PolicyProfile::Period window;
+  // The region's time zone, for the window's days.
+  absl::TimeZone time_zone = absl::UTCTimeZone();
+};
+
+// The id of the one lookback case a reactive donation opens: "LB-<DIN>".
+std::string LookbackIdFor(absl::string_view din);
+// "ALT", "HBsAg", "anti-HCV", "anti-HIV-1/2", "syphilis", "NAT" (ABO/RhD: "ABO/RhD").
+std::string MarkerName(v1::ScreeningTest test);
+// "anti-HCV and syphilis".
+std::string MarkerList(absl::Span<const v1::ScreeningTest> markers);
+// The reason a case records in its units' events: "lookback: donor reactive for anti-HCV on
+// <DIN>".
+std::string LookbackReason(absl::string_view reactive_din,
+                           absl::Span<const v1::ScreeningTest> markers);
+// True when a unit of the donor's other donations is to be taken out of stock when a case
+// opens: in date at `now` (expires_at after it); DecideLookback says how.
+bool HeldWhenCaseOpens(const StoredUnit& unit, absl::Time now);
+// True when a unit of the donor went to a hospital and the case must notify it: it carries an
+// issue (order, hospital, issued_at) and is no longer back in stock.
+bool NotifiedWhenCaseOpens(const v1::Unit& unit);
+// Why and what to do, as a recall notice tells the hospital about `unit`. `own_donation`: the
+// unit comes from the reactive donation itself (a correction turned it reactive after issue).
+struct RecallText {
+  std::string reason;
+  std::string action;
+};
+RecallText RecallTextFor(const v1::Unit& unit, absl::Span<const v1::ScreeningTest> markers,
+                         bool own_donation);
+// OPEN while any of its notices is open; ACKNOWLEDGED once none is (at once when it has none).
+v1::LookbackStatus CaseStatusFor(int open_notices);
+// AcknowledgeRecall: true when `notice` is to change, false when it is already acknowledged (a
+// repeat returns it as it is).
+bool RecallToAcknowledge(const v1::RecallNotice& notice);
+
 // The expiry sweeper's change of a unit in ExpirableStatuses().
 UnitChange ExpireUnit(const StoredUnit& unit);
 // One UNITS_EXPIRED alert per stock row of `expired` (the units as they were), in row order.
@@ -516,6 +556,12 @@ absl::Status ValidateCreateTransfer(const v1::CreateTransferRequest& request);
 absl::Status ValidateReceiveTransfer(const v1::ReceiveTransferRequest& request, absl::Time now);
 absl::Status ValidateDiscardUnit(const v1::DiscardUnitRequest& request);
 absl::Status ValidateQuarantineByDonor(const v1::QuarantineByDonorRequest& request);
+// Lookback cases and recalls: the filters' enums, the ids and the note; page size and token are
+// checked with the page (common/page_token.h).
+absl::Status ValidateListLookbacks(const v1::ListLookbacksRequest& request);
+absl::Status ValidateGetLookback(const v1::GetLookbackRequest& request);
+absl::Status ValidateListRecalls(const v1::ListRecallsRequest& request);
+absl::Status ValidateAcknowledgeRecall(const v1::AcknowledgeRecallRequest& request);
 
 // `day` minus `period`, never giving a shorter window than nominal: a month or year that
 // lands on a day the target month lacks goes to that month's last day.

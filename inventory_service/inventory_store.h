@@ -82,11 +82,14 @@ class InventoryStore {
       const v1::RegisterCollectionRequest& request, const CollectionPlan& plan,
       StockChanges* changes) = 0;
 
-  // `required`: the tests a unit needs before release (RequiredReleaseTests).
+  // `required`: the tests a unit needs before release (RequiredReleaseTests). A result that
+  // makes the donation REACTIVE opens its lookback case in the same transaction (`lookback`:
+  // the window); the call appends a TestingRecorded change feed event when it recorded the
+  // typing or the donation is REACTIVE after a change.
   virtual absl::StatusOr<v1::RecordTestResultsResponse> RecordTestResults(
       const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::RecordTestResultsRequest& request, absl::Span<const v1::ScreeningTest> required,
-      StockChanges* changes) = 0;
+      const LookbackPolicy& lookback, StockChanges* changes) = 0;
 
   // Plans the children of the locked whole-blood unit (PlanComponents with the profile).
   using ComponentPlanner =
@@ -157,6 +160,23 @@ class InventoryStore {
       const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::QuarantineByDonorRequest& request, const v1::PolicyProfile::Period& window,
       absl::TimeZone tz, StockChanges* changes) = 0;
+
+  // ---- Lookback cases ----------------------------------------------------------------------
+  // Cases newest first (opened_at, then lookback_id, descending), with their units and notices.
+  virtual absl::StatusOr<v1::ListLookbacksResponse> ListLookbacks(
+      const CallContext& ctx, const v1::ListLookbacksRequest& request, const PageRequest& page) = 0;
+  // NOT_FOUND when unknown.
+  virtual absl::StatusOr<v1::LookbackCase> GetLookback(const CallContext& ctx,
+                                                       const std::string& lookback_id) = 0;
+  // One hospital's notices, newest first (notified_at, then recall_id, descending).
+  virtual absl::StatusOr<v1::ListRecallsResponse> ListRecalls(const CallContext& ctx,
+                                                              const v1::ListRecallsRequest& request,
+                                                              const PageRequest& page) = 0;
+  // NOT_FOUND for an unknown notice or another hospital's; an acknowledged one is returned as it
+  // is; the case becomes ACKNOWLEDGED with its last open notice.
+  virtual absl::StatusOr<v1::RecallNotice> AcknowledgeRecall(
+      const CallContext& ctx, const db::IdempotencyKey& key,
+      const v1::AcknowledgeRecallRequest& request) = 0;
 
   // ---- Views -------------------------------------------------------------------------------
   // Rows by station, component, blood type; `station_id` empty = every station (else

@@ -403,4 +403,27 @@ absl::Status ValidateQuarantineByDonor(const v1::QuarantineByDonorRequest& reque
   return ValidateText("reason", request.reason(), 1000, false);
 }
 
+absl::Status ValidateListLookbacks(const v1::ListLookbacksRequest& request) {
+  BG_RETURN_IF_ERROR(ValidateOpaqueId("donor_id", request.donor_id(), false));
+  if (!v1::LookbackStatus_IsValid(request.status()))
+    return InvalidField("status", "unknown status");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGetLookback(const v1::GetLookbackRequest& request) {
+  return ValidateOpaqueId("lookback_id", request.lookback_id(), true);
+}
+
+absl::Status ValidateListRecalls(const v1::ListRecallsRequest& request) {
+  BG_RETURN_IF_ERROR(ValidateOpaqueId("hospital_id", request.hospital_id(), true));
+  if (!v1::RecallStatus_IsValid(request.status())) return InvalidField("status", "unknown status");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAcknowledgeRecall(const v1::AcknowledgeRecallRequest& request) {
+  BG_RETURN_IF_ERROR(ValidateOpaqueId("recall_id", request.recall_id(), true));
+  BG_RETURN_IF_ERROR(ValidateOpaqueId("hospital_id", request.hospital_id(), true));
+  return ValidateText("note", request.note(), 1000, false);
+}
+
 }  // namespace bloodgrid::inventory

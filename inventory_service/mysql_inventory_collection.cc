@@ -14,6 +14,7 @@
 #include "common/sql_error.h"
 #include "common/status.h"
 #include "inventory_service/mysql_inventory_internal.h"
+#include "inventory_service/mysql_inventory_lookback.h"
 #include "inventory_service/mysql_inventory_store.h"
 
 namespace bloodgrid::inventory {
@@ -22,14 +23,17 @@ using mysql_internal::ApplyChange;
 using mysql_internal::ApplyChanges;
 using mysql_internal::DonationRow;
 using mysql_internal::FindDonation;
+using mysql_internal::FindLookbackOfDin;
 using mysql_internal::FindStation;
 using mysql_internal::kUnitsOfDin;
 using mysql_internal::kUnitsOfDinForUpdate;
 using mysql_internal::Micros;
+using mysql_internal::OpenLookbackCase;
 using mysql_internal::Params;
 using mysql_internal::QueryUnits;
 using mysql_internal::ResultsOfDin;
 using mysql_internal::RunOp;
+using mysql_internal::SetTs;
 using mysql_internal::Str;
 using mysql_internal::Truncated;
 using mysql_internal::Txn;
@@ -104,6 +108,11 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
         BG_RETURN_IF_ERROR(ApplyChange(t, row, CollectedUnit(request, plan)));
         *out.mutable_unit() = row.unit;
         out.set_created(true);
+        v1::UnitRegistered& registered = *t.feed.emplace_back().mutable_registered();
+        registered.set_din(row.unit.din());
+        registered.set_donor_id(row.unit.donor_id());
+        registered.set_unit_id(row.unit.unit_id());
+        registered.set_station_id(row.unit.station_id());
         return absl::OkStatus();
       });
 }
@@ -111,7 +120,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> MysqlInventoryStore::RegisterColl
 absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestResults(
     const CallContext& ctx, const db::IdempotencyKey& key,
     const v1::RecordTestResultsRequest& request, absl::Span<const v1::ScreeningTest> required,
-    StockChanges* changes) {
+    const LookbackPolicy& lookback, StockChanges* changes) {
   return RunOp<v1::RecordTestResultsResponse>(
       pool_, "record test results", ctx, &key, changes,
       [&](Txn& t, v1::RecordTestResultsResponse& out) -> absl::Status {
@@ -129,6 +138,7 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
                                BloodType{r.blood_type().abo(), r.blood_type().rhd()}};
         };
         std::vector<std::string> recorded;
+        bool typing_recorded = false;
         for (int i = 0; i < request.results_size(); ++i) {
           const v1::TestResultInput& input = request.results(i);
           auto it = current.find(input.test());
@@ -152,6 +162,7 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
             supersede.executeUpdate();
           }
           const bool typing = input.test() == v1::SCREENING_TEST_ABO_RHD;
+          typing_recorded = typing_recorded || typing;
           sql::PreparedStatement& insert = t.conn.Prepare(kInsertResult);
           Params(insert)
               .Str(request.din())
@@ -218,6 +229,35 @@ absl::StatusOr<v1::RecordTestResultsResponse> MysqlInventoryStore::RecordTestRes
           *out.mutable_typed_blood_type() = state.typed->ToProto();
           out.set_blood_type_changed(donation->collected_type.IsKnown() &&
                                      !(donation->collected_type == *state.typed));
+        }
+        const bool reactive = state.outcome == v1::TESTING_OUTCOME_REACTIVE;
+        bool opened = false;
+        if (reactive) {
+          // The donation row is locked: the case of this DIN is found or opened once.
+          if (std::optional<v1::LookbackCase> open =
+                  FindLookbackOfDin(t.conn, request.din(), false)) {
+            *out.mutable_lookback() = *std::move(open);
+          } else {
+            const std::vector<v1::Unit> own_issued(out.issued_units().begin(),
+                                                   out.issued_units().end());
+            BG_ASSIGN_OR_RETURN(
+                *out.mutable_lookback(),
+                OpenLookbackCase(t, *donation, state.reactive, own_issued, lookback));
+            opened = true;
+          }
+        }
+        if (typing_recorded || opened ||
+            (reactive && donation->outcome != v1::TESTING_OUTCOME_REACTIVE)) {
+          v1::TestingRecorded& event = *t.feed.emplace_back().mutable_testing();
+          event.set_din(request.din());
+          event.set_donor_id(donation->donor_id);
+          event.set_outcome(state.outcome);
+          if (typing_recorded && state.typed.has_value()) {
+            *event.mutable_typed_blood_type() = state.typed->ToProto();
+          }
+          for (v1::ScreeningTest test : state.reactive) event.add_reactive_tests(test);
+          if (reactive) event.set_lookback_id(out.lookback().lookback_id());
+          SetTs(donation->collected_us, event.mutable_collected_at());
         }
         return absl::OkStatus();
       });

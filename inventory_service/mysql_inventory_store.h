@@ -49,7 +49,7 @@ class MysqlInventoryStore : public InventoryStore {
   absl::StatusOr<v1::RecordTestResultsResponse> RecordTestResults(
       const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::RecordTestResultsRequest& request, absl::Span<const v1::ScreeningTest> required,
-      StockChanges* changes) override;
+      const LookbackPolicy& lookback, StockChanges* changes) override;
   absl::StatusOr<v1::ProcessDonationResponse> ProcessDonation(
       const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::ProcessDonationRequest& request, absl::Time processed_at,
@@ -100,6 +100,19 @@ class MysqlInventoryStore : public InventoryStore {
       const CallContext& ctx, const db::IdempotencyKey& key,
       const v1::QuarantineByDonorRequest& request, const v1::PolicyProfile::Period& window,
       absl::TimeZone tz, StockChanges* changes) override;
+
+  // Lookback cases (mysql_inventory_recalls.cc).
+  absl::StatusOr<v1::ListLookbacksResponse> ListLookbacks(const CallContext& ctx,
+                                                          const v1::ListLookbacksRequest& request,
+                                                          const PageRequest& page) override;
+  absl::StatusOr<v1::LookbackCase> GetLookback(const CallContext& ctx,
+                                               const std::string& lookback_id) override;
+  absl::StatusOr<v1::ListRecallsResponse> ListRecalls(const CallContext& ctx,
+                                                      const v1::ListRecallsRequest& request,
+                                                      const PageRequest& page) override;
+  absl::StatusOr<v1::RecallNotice> AcknowledgeRecall(
+      const CallContext& ctx, const db::IdempotencyKey& key,
+      const v1::AcknowledgeRecallRequest& request) override;
 
   absl::StatusOr<std::vector<v1::StockLevel>> StockLevels(const CallContext& ctx,
                                                           const std::string& station_id,

@@ -178,6 +178,24 @@ LevelKey AtStation(LevelKey key, const std::string& station_id) {
   return key;
 }
 
+// Sends the locked CREATED transfer `tr` on its way: its units IN_TRANSIT, the transfer marked
+// dispatched and written.
+absl::Status DispatchLocked(Txn& t, v1::Transfer& tr,
+                            const InventoryStore::TransferSettings& settings) {
+  std::optional<v1::Station> from = FindStation(t.conn, tr.from_station_id());
+  std::optional<v1::Station> to = FindStation(t.conn, tr.to_station_id());
+  if (!from.has_value() || !to.has_value()) return absl::InternalError("transfer station vanished");
+  for (TransferUnit& unit : UnitsOnTransfer(t.conn, tr.transfer_id(), true)) {
+    std::optional<UnitChange> change = DispatchUnit(unit.row, tr);
+    if (!change.has_value()) continue;
+    BG_RETURN_IF_ERROR(ApplyChange(t, unit.row, *change));
+    t.changes.keys.insert(AtStation(KeyOfUnit(unit.row.unit), tr.to_station_id()));
+  }
+  MarkDispatched(t.ctx.now, t.ctx.now + TransportTime(*from, *to, settings.transport), &tr);
+  WriteTransfer(t.conn, tr);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
@@ -284,8 +302,12 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::CreateTransfer(
             .Int(absl::ToUnixMicros(t.ctx.now))
             .Int(absl::ToUnixMicros(arrival));
         insert.executeUpdate();
-        std::optional<v1::Transfer> created = FindTransfer(t.conn, transfer_id, false);
+        std::optional<v1::Transfer> created = FindTransfer(t.conn, transfer_id, request.dispatch());
         if (!created.has_value()) return absl::InternalError("transfer vanished");
+        if (request.dispatch()) {
+          BG_ASSIGN_OR_RETURN(const bool dispatch, TransferToDispatch(*created));
+          if (dispatch) BG_RETURN_IF_ERROR(DispatchLocked(t, *created, settings));
+        }
         out = WithTransferUnits(t.conn, *created);
         return absl::OkStatus();
       });
@@ -295,31 +317,20 @@ absl::StatusOr<v1::Transfer> MysqlInventoryStore::DispatchTransfer(
     const CallContext& ctx, const db::IdempotencyKey& key,
     const v1::DispatchTransferRequest& request, const TransferSettings& settings,
     StockChanges* changes) {
-  return RunOp<v1::Transfer>(
-      pool_, "dispatch transfer", ctx, &key, changes,
-      [&](Txn& t, v1::Transfer& out) -> absl::Status {
-        std::optional<v1::Transfer> tr = FindTransfer(t.conn, request.transfer_id(), true);
-        if (!tr.has_value()) return TransferNotFound(request.transfer_id());
-        BG_ASSIGN_OR_RETURN(const bool dispatch, TransferToDispatch(*tr));
-        if (!dispatch) {
-          out = WithTransferUnits(t.conn, *tr);
-          return absl::OkStatus();
-        }
-        std::optional<v1::Station> from = FindStation(t.conn, tr->from_station_id());
-        std::optional<v1::Station> to = FindStation(t.conn, tr->to_station_id());
-        if (!from.has_value() || !to.has_value())
-          return absl::InternalError("transfer station vanished");
-        for (TransferUnit& unit : UnitsOnTransfer(t.conn, tr->transfer_id(), true)) {
-          std::optional<UnitChange> change = DispatchUnit(unit.row, *tr);
-          if (!change.has_value()) continue;
-          BG_RETURN_IF_ERROR(ApplyChange(t, unit.row, *change));
-          t.changes.keys.insert(AtStation(KeyOfUnit(unit.row.unit), tr->to_station_id()));
-        }
-        MarkDispatched(t.ctx.now, t.ctx.now + TransportTime(*from, *to, settings.transport), &*tr);
-        WriteTransfer(t.conn, *tr);
-        out = WithTransferUnits(t.conn, *tr);
-        return absl::OkStatus();
-      });
+  return RunOp<v1::Transfer>(pool_, "dispatch transfer", ctx, &key, changes,
+                             [&](Txn& t, v1::Transfer& out) -> absl::Status {
+                               std::optional<v1::Transfer> tr =
+                                   FindTransfer(t.conn, request.transfer_id(), true);
+                               if (!tr.has_value()) return TransferNotFound(request.transfer_id());
+                               BG_ASSIGN_OR_RETURN(const bool dispatch, TransferToDispatch(*tr));
+                               if (!dispatch) {
+                                 out = WithTransferUnits(t.conn, *tr);
+                                 return absl::OkStatus();
+                               }
+                               BG_RETURN_IF_ERROR(DispatchLocked(t, *tr, settings));
+                               out = WithTransferUnits(t.conn, *tr);
+                               return absl::OkStatus();
+                             });
 }
 
 absl::StatusOr<v1::Transfer> MysqlInventoryStore::ReceiveTransfer(
