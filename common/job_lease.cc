@@ -104,22 +104,26 @@ bool JobLease::StillHeld(absl::Time now) const {
   return now < held_until_;
 }
 
-JobLeases::JobLeases(ConnectionPool* pool, std::string holder)
-    : pool_(pool), holder_(std::move(holder)) {}
+JobLeases::JobLeases(ConnectionPool* pool, std::string holder, absl::Duration ttl)
+    : pool_(pool), holder_(std::move(holder)), ttl_(ttl) {}
 
-JobLeases::~JobLeases() = default;
+JobLeases::~JobLeases() { ReleaseAll(); }
 
-JobLease& JobLeases::Lease(absl::string_view job, absl::Duration ttl) {
+JobLease& JobLeases::Lease(absl::string_view job) {
   absl::MutexLock lock(&mu_);
   for (const std::unique_ptr<JobLease>& lease : leases_) {
     if (lease->job() == job) return *lease;
   }
-  leases_.push_back(std::make_unique<JobLease>(pool_, std::string(job), holder_, ttl));
+  leases_.push_back(std::make_unique<JobLease>(pool_, std::string(job), holder_, ttl_));
   return *leases_.back();
 }
 
-std::function<bool()> JobLeases::Gate(absl::string_view job, absl::Duration ttl) {
-  JobLease* lease = &Lease(job, ttl);
+std::function<bool()> JobLeases::Gate(absl::string_view job) {
+  JobLease* lease = &Lease(job);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!heartbeat_.joinable() && !stopping_) heartbeat_ = std::thread([this] { Heartbeat(); });
+  }
   auto was_held = std::make_shared<std::atomic<bool>>(false);
   return [lease, was_held] {
     const absl::Time now = absl::Now();
@@ -135,7 +139,37 @@ std::function<bool()> JobLeases::Gate(absl::string_view job, absl::Duration ttl)
   };
 }
 
+void JobLeases::Heartbeat() {
+  while (true) {
+    std::vector<JobLease*> held;
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), ttl_ / 3);
+      if (stopping_) return;
+      for (const std::unique_ptr<JobLease>& lease : leases_) {
+        if (lease->StillHeld(absl::Now())) held.push_back(lease.get());
+      }
+    }
+    for (JobLease* lease : held) {
+      const absl::Time now = absl::Now();
+      absl::StatusOr<bool> renewed = lease->AcquireOrRenew(now, now + ttl_ / 3);
+      if (!renewed.ok() || !*renewed) {
+        LogWarning("job_lease_lost",
+                   {{"job", lease->job()},
+                    {"holder", lease->holder()},
+                    {"status", renewed.ok() ? "held by another" : renewed.status().ToString()}});
+      }
+    }
+  }
+}
+
 void JobLeases::ReleaseAll() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (heartbeat_.joinable()) heartbeat_.join();
   absl::MutexLock lock(&mu_);
   for (const std::unique_ptr<JobLease>& lease : leases_) {
     if (!lease->StillHeld(absl::Now())) continue;
@@ -145,10 +179,6 @@ void JobLeases::ReleaseAll() {
                  {{"job", lease->job()}, {"status", status.ToString()}});
     }
   }
-}
-
-absl::Duration LeaseTtlFor(absl::Duration interval, absl::Duration longest_pass) {
-  return std::max(3 * interval, longest_pass + absl::Seconds(10));
 }
 
 }  // namespace bloodgrid::db

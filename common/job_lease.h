@@ -7,11 +7,13 @@
 // an unexpired lease at any instant. Instants are the callers' clocks (NTP keeps replicas within
 // far less than a lease's TTL), passed in so tests can step them.
 //
-// Use: a PeriodicTask (common/periodic_task.h) whose gate is JobLeases::Gate(job, ttl): each pass
-// first acquires or renews the lease and is skipped when another replica holds it. The TTL is a
-// few intervals and longer than a pass may run, so a holder that dies is replaced after the TTL,
-// and a pass whose renewal fails (the database is down) is skipped rather than run unguarded.
-// Long passes check StillHeld between batches and stop when the lease has lapsed.
+// Use: a PeriodicTask (common/periodic_task.h) whose gate is JobLeases::Gate(job): each pass first
+// acquires or renews the lease and is skipped when another replica holds it. While a process
+// holds leases, a heartbeat thread renews them every third of the TTL, so the TTL does not
+// depend on the jobs' intervals or on how long a pass runs: a holder that dies is replaced
+// within about one TTL (plus the other replicas' gate retry), and a holder that cannot renew
+// (its database is down) loses the lease. Long passes check StillHeld between batches and stop
+// when the lease has lapsed.
 //
 // Thread-safe.
 #ifndef BLOODGRID_COMMON_JOB_LEASE_H_
@@ -20,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -66,36 +69,48 @@ class JobLease {
   absl::Time held_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
-// The leases of one process, one per job, under one holder id.
+// Default TTL of a job lease.
+inline constexpr absl::Duration kDefaultJobLeaseTtl = absl::Seconds(15);
+
+// The leases of one process, one per job, under one holder id, and their heartbeat.
 class JobLeases {
  public:
-  // `pool` must outlive this.
-  explicit JobLeases(ConnectionPool* pool, std::string holder = NewLeaseHolderId());
+  // `pool` must outlive this. `ttl` must be positive.
+  explicit JobLeases(ConnectionPool* pool, std::string holder = NewLeaseHolderId(),
+                     absl::Duration ttl = kDefaultJobLeaseTtl);
+  // Stops the heartbeat and releases every lease held.
   ~JobLeases();
+  JobLeases(const JobLeases&) = delete;
+  JobLeases& operator=(const JobLeases&) = delete;
 
-  // The lease of `job` (made on first use with `ttl`), owned here.
-  JobLease& Lease(absl::string_view job, absl::Duration ttl);
+  // The lease of `job` (made on first use), owned here.
+  JobLease& Lease(absl::string_view job);
 
   // A PeriodicTask gate for `job`: acquires or renews its lease on the real clock and answers
   // whether this process holds it. Logs "job_lease_acquired" / "job_lease_lost" on changes.
-  std::function<bool()> Gate(absl::string_view job, absl::Duration ttl);
+  // Starts the heartbeat on first use.
+  std::function<bool()> Gate(absl::string_view job);
 
-  // Releases every lease this process holds (at shutdown, after its tasks stopped).
+  // Stops the heartbeat and releases every lease this process holds (at shutdown, after its
+  // tasks stopped). Idempotent.
   void ReleaseAll();
 
   const std::string& holder() const { return holder_; }
+  absl::Duration ttl() const { return ttl_; }
+  // How long a replica whose gate was refused waits before it asks again (a third of the TTL).
+  absl::Duration retry() const { return ttl_ / 3; }
 
  private:
+  void Heartbeat();
+
   ConnectionPool* const pool_;
   const std::string holder_;
+  const absl::Duration ttl_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<JobLease>> leases_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread heartbeat_;
 };
-
-// The TTL of a job's lease: three intervals, and never less than `longest_pass` plus a margin
-// (a pass must end before its lease can lapse).
-absl::Duration LeaseTtlFor(absl::Duration interval,
-                           absl::Duration longest_pass = absl::Seconds(30));
 
 }  // namespace bloodgrid::db
 

@@ -1,5 +1,6 @@
 #include "common/periodic_task.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -59,7 +60,7 @@ void PeriodicTask::Loop() {
       triggered_ = false;
     }
     if (options_.gate && !options_.gate()) {
-      next = absl::Now() + options_.interval;
+      next = absl::Now() + std::min(options_.interval, options_.gate_retry);
       absl::MutexLock lock(&mu_);
       ++skipped_passes_;
       continue;

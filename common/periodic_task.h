@@ -8,8 +8,8 @@
 // soon as possible (requests made while a pass runs are coalesced into one more pass).
 //
 // An optional gate runs before each pass: when it answers false the pass is skipped (counted by
-// skipped_passes()) and the task waits for the next interval. Replicas of a service use it to
-// run a job in one replica at a time (common/job_lease.h).
+// skipped_passes()) and the task asks again after gate_retry (at most one interval). Replicas of a
+// service use it to run a job in one replica at a time (common/job_lease.h).
 //
 // Thread-safe. Start() at most once; Stop() (or the destructor) waits for a running pass.
 #ifndef BLOODGRID_COMMON_PERIODIC_TASK_H_
@@ -39,6 +39,8 @@ class PeriodicTask {
     bool run_at_start = false;
     // Asked before each pass; false skips it. Empty: every pass runs.
     std::function<bool()> gate = nullptr;
+    // After a skipped pass, the next try comes this soon (capped at the interval).
+    absl::Duration gate_retry = absl::InfiniteDuration();
   };
 
   PeriodicTask(Options options, std::function<absl::Status()> pass);

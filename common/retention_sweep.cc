@@ -122,14 +122,13 @@ absl::StatusOr<int64_t> SweepChangeFeed(ConnectionPool& pool, absl::Time cutoff,
 
 RetentionSweeper::RetentionSweeper(ConnectionPool* pool, JobLeases* leases,
                                    RetentionOptions options)
-    : pool_(pool),
-      lease_(&leases->Lease("retention_sweep", LeaseTtlFor(options.interval))),
-      options_(std::move(options)) {
+    : pool_(pool), lease_(&leases->Lease("retention_sweep")), options_(std::move(options)) {
   PeriodicTask::Options task_options;
   task_options.name = "retention_sweep";
   task_options.interval = options_.interval;
   task_options.run_at_start = true;
-  task_options.gate = leases->Gate("retention_sweep", LeaseTtlFor(options_.interval));
+  task_options.gate = leases->Gate("retention_sweep");
+  task_options.gate_retry = leases->retry();
   task_ = std::make_unique<PeriodicTask>(std::move(task_options),
                                          [this] { return SweepOnce(absl::Now()).status(); });
 }

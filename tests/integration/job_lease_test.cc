@@ -151,14 +151,12 @@ TEST_F(JobLeaseTest, GatedTasksOfTwoReplicasRunOneAtATime) {
       return absl::OkStatus();
     };
   };
-  PeriodicTask a({.name = "job_a",
-                  .interval = absl::Milliseconds(5),
-                  .gate = replica_a.Gate("job", absl::Seconds(30))},
-                 pass(&runs_a));
-  PeriodicTask b({.name = "job_b",
-                  .interval = absl::Milliseconds(5),
-                  .gate = replica_b.Gate("job", absl::Seconds(30))},
-                 pass(&runs_b));
+  PeriodicTask a(
+      {.name = "job_a", .interval = absl::Milliseconds(5), .gate = replica_a.Gate("job")},
+      pass(&runs_a));
+  PeriodicTask b(
+      {.name = "job_b", .interval = absl::Milliseconds(5), .gate = replica_b.Gate("job")},
+      pass(&runs_b));
   a.Start();
   b.Start();
   const absl::Time give_up = absl::Now() + absl::Seconds(20);
@@ -179,11 +177,20 @@ TEST_F(JobLeaseTest, GatedTasksOfTwoReplicasRunOneAtATime) {
   EXPECT_EQ(overlaps, 0);
 }
 
-TEST(LeaseTtlTest, IsThreeIntervalsAndOutlastsAPass) {
-  EXPECT_EQ(LeaseTtlFor(absl::Minutes(5)), absl::Minutes(15));
-  EXPECT_EQ(LeaseTtlFor(absl::Seconds(1)), absl::Seconds(40));
-  EXPECT_EQ(LeaseTtlFor(absl::Seconds(30), absl::Seconds(60)), absl::Seconds(90));
-  EXPECT_EQ(LeaseTtlFor(absl::Seconds(10), absl::Seconds(60)), absl::Seconds(70));
+TEST_F(JobLeaseTest, TheHeartbeatKeepsAHeldLeaseAliveAndReleaseAllHandsItOver) {
+  JobLeases a(pool_.get(), "replica-a", absl::Milliseconds(600));
+  JobLeases b(pool_.get(), "replica-b", absl::Milliseconds(600));
+  std::function<bool()> gate_a = a.Gate("job");
+  std::function<bool()> gate_b = b.Gate("job");
+  ASSERT_TRUE(gate_a());
+  // Without a pass of a's task for several TTLs, the heartbeat keeps the lease a's.
+  const absl::Time until = absl::Now() + absl::Milliseconds(1800);
+  while (absl::Now() < until) {
+    EXPECT_FALSE(gate_b()) << "b took a lease a keeps renewing";
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  a.ReleaseAll();
+  EXPECT_TRUE(gate_b()) << "released: b takes it at once";
 }
 
 }  // namespace
