@@ -16,6 +16,10 @@
 namespace bloodgrid::gateway {
 namespace {
 
+// One actor on every gateway: the inventory scopes request_ids by RPC and actor, so replicas
+// with the same request_id make the same call.
+Principal AutoDispatchPrincipal() { return Principal{Role::kDispatcher, "auto-dispatch"}; }
+
 // Items sorted by their serialisation (TransferItem has no map field, so it is stable).
 std::vector<std::pair<std::string, v1::TransferItem>> SortedItems(
     const v1::TransferProposal& proposal) {
@@ -71,7 +75,7 @@ void AutoDispatcher::Start() {
 void AutoDispatcher::Stop() { task_.Stop(); }
 
 absl::StatusOr<std::vector<v1::Transfer>> AutoDispatcher::RunOnce() {
-  const Principal principal{Role::kDispatcher, "auto-dispatch"};
+  const Principal principal = AutoDispatchPrincipal();
   const absl::Time started = absl::Now();
   v1::PlanRebalanceRequest plan_request;
   plan_request.set_horizon_hours(options_.horizon_hours);
@@ -93,17 +97,9 @@ absl::StatusOr<std::vector<v1::Transfer>> AutoDispatcher::RunOnce() {
                                          {"dry_run", "true"}});
       continue;
     }
-    v1::CreateTransferRequest request;
-    request.set_request_id(AutoDispatchRequestId(proposal, started, options_.interval));
-    request.set_from_station_id(proposal.from_station_id());
-    request.set_to_station_id(proposal.to_station_id());
-    for (v1::TransferItem& item : CanonicalTransferItems(proposal)) {
-      *request.add_items() = std::move(item);
-    }
-    request.set_reason(absl::StrCat("automated dispatch: ", why).substr(0, 500));
-    request.set_dispatch(true);
-    absl::StatusOr<v1::Transfer> transfer =
-        CreateDispatchedTransfer(principal, absl::Now() + absl::Seconds(30), request);
+    absl::StatusOr<v1::Transfer> transfer = CreateAutoDispatchTransfer(
+        backends_, absl::Now() + absl::Seconds(30),
+        AutoDispatchTransferRequest(proposal, why, started, options_.interval));
     if (!transfer.ok()) {
       LogWarning("auto_dispatch_transfer_failed",
                  {{"proposal", proposal.proposal_id()}, {"status", transfer.status().ToString()}});
@@ -118,25 +114,39 @@ absl::StatusOr<std::vector<v1::Transfer>> AutoDispatcher::RunOnce() {
   return created;
 }
 
-absl::StatusOr<v1::Transfer> AutoDispatcher::CreateDispatchedTransfer(
-    const Principal& principal, absl::Time deadline, const v1::CreateTransferRequest& request) {
+v1::CreateTransferRequest AutoDispatchTransferRequest(const v1::TransferProposal& proposal,
+                                                      absl::string_view why, absl::Time now,
+                                                      absl::Duration interval) {
+  v1::CreateTransferRequest request;
+  request.set_request_id(AutoDispatchRequestId(proposal, now, interval));
+  request.set_from_station_id(proposal.from_station_id());
+  request.set_to_station_id(proposal.to_station_id());
+  for (v1::TransferItem& item : CanonicalTransferItems(proposal)) {
+    *request.add_items() = std::move(item);
+  }
+  request.set_reason(absl::StrCat("automated dispatch: ", why).substr(0, 500));
+  request.set_dispatch(true);
+  return request;
+}
+
+absl::StatusOr<v1::Transfer> CreateAutoDispatchTransfer(Backends& backends, absl::Time deadline,
+                                                        const v1::CreateTransferRequest& request) {
+  const Principal principal = AutoDispatchPrincipal();
   v1::Transfer transfer;
   {
     grpc::ClientContext context;
-    backends_.Prepare(context, principal, deadline);
-    grpc::Status status = backends_.inventory().CreateTransfer(&context, request, &transfer);
+    backends.Prepare(context, principal, deadline);
+    grpc::Status status = backends.inventory().CreateTransfer(&context, request, &transfer);
     if (!status.ok()) return DownstreamError(status);
   }
   if (transfer.status() != v1::TRANSFER_STATUS_CREATED) return transfer;
-  // An inventory that does not dispatch on create: send it now, under an id every replica
-  // derives alike from the transfer.
   v1::DispatchTransferRequest dispatch;
   dispatch.set_request_id(absl::StrCat("gw.dispatch.", transfer.transfer_id()));
   dispatch.set_transfer_id(transfer.transfer_id());
   v1::Transfer dispatched;
   grpc::ClientContext context;
-  backends_.Prepare(context, principal, deadline);
-  grpc::Status status = backends_.inventory().DispatchTransfer(&context, dispatch, &dispatched);
+  backends.Prepare(context, principal, deadline);
+  grpc::Status status = backends.inventory().DispatchTransfer(&context, dispatch, &dispatched);
   if (!status.ok()) return DownstreamError(status);
   return dispatched;
 }

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/dispatch_api.pb.h"
 #include "bloodgrid/v1/inventory.pb.h"
 #include "common/periodic_task.h"
-#include "gateway/auth.h"
 
 namespace bloodgrid::gateway {
 
@@ -47,6 +47,19 @@ std::string AutoDispatchRequestId(const v1::TransferProposal& proposal, absl::Ti
 // every replica sends the same request for the same id.
 std::vector<v1::TransferItem> CanonicalTransferItems(const v1::TransferProposal& proposal);
 
+// The CreateTransfer request of a proposal in the round at `now`: AutoDispatchRequestId, the
+// canonical items, the reason ("automated dispatch: " + why, at most 500 characters) and
+// dispatch = true.
+v1::CreateTransferRequest AutoDispatchTransferRequest(const v1::TransferProposal& proposal,
+                                                      absl::string_view why, absl::Time now,
+                                                      absl::Duration interval);
+
+// Creates the transfer as dispatcher:auto-dispatch and, if it came back CREATED (an inventory
+// that does not dispatch on create), dispatches it under "gw.dispatch.<transfer_id>", so every
+// replica's call is the same call. The inventory's status otherwise.
+absl::StatusOr<v1::Transfer> CreateAutoDispatchTransfer(Backends& backends, absl::Time deadline,
+                                                        const v1::CreateTransferRequest& request);
+
 class AutoDispatcher {
  public:
   AutoDispatcher(Backends& backends, const AutoDispatchOptions& options);
@@ -63,11 +76,6 @@ class AutoDispatcher {
   absl::StatusOr<std::vector<v1::Transfer>> RunOnce();
 
  private:
-  // CreateTransfer with dispatch set, then DispatchTransfer if it came back CREATED.
-  absl::StatusOr<v1::Transfer> CreateDispatchedTransfer(const Principal& principal,
-                                                        absl::Time deadline,
-                                                        const v1::CreateTransferRequest& request);
-
   Backends& backends_;
   const AutoDispatchOptions options_;
   PeriodicTask task_;
