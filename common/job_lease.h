@@ -70,7 +70,7 @@ class JobLease {
 };
 
 // Default TTL of a job lease.
-inline constexpr absl::Duration kDefaultJobLeaseTtl = absl::Seconds(15);
+inline constexpr absl::Duration kDefaultJobLeaseTtl = absl::Seconds(9);
 
 // The leases of one process, one per job, under one holder id, and their heartbeat.
 class JobLeases {
