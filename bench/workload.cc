@@ -79,6 +79,8 @@ absl::Status WaitServing(const std::shared_ptr<grpc::Channel>& channel, absl::Du
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     grpc::health::v1::HealthCheckRequest request;
+    // The region is ready when AdminApi (every backend) is; "" is the gateway alone.
+    request.set_service("bloodgrid.v1.AdminApi");
     grpc::health::v1::HealthCheckResponse response;
     grpc::Status status = health->Check(&context, request, &response);
     if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {

@@ -96,8 +96,8 @@ std::unique_ptr<grpc::ClientContext> DirectContext(const Region& region, const s
 // The gRPC status as an absl::Status, its message prefixed with `what`.
 absl::Status Check(const grpc::Status& status, absl::string_view what);
 
-// Waits until the gateway reports SERVING (every backend reachable); UNAVAILABLE after
-// `timeout`.
+// Waits until the gateway reports bloodgrid.v1.AdminApi SERVING (every backend reachable);
+// UNAVAILABLE after `timeout`.
 absl::Status WaitServing(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout);
 
 // Upserts stations BS01.. (BS01 central) and the tokens' hospitals, each served by one station

@@ -217,17 +217,40 @@ void ConnectionPool::DiscardIdle() {
 }
 
 absl::Status ConnectionPool::Ping(absl::Time deadline) {
-  absl::StatusOr<Lease> lease = Acquire(deadline);
-  if (!lease.ok()) return lease.status();
-  try {
-    (*lease)->Execute("SELECT 1");
-    (*lease)->Commit();
-    return absl::OkStatus();
-  } catch (const sql::SQLException& e) {
-    lease->MarkBroken();
-    if (IsConnectionLost(e.getErrorCode())) DiscardIdle();
-    return absl::UnavailableError("database unavailable");
+  EnsureThreadInitialised();
+  std::unique_ptr<Connection> conn;
+  {
+    absl::MutexLock lock(&probe_mu_);
+    auto free = [this]() ABSL_SHARED_LOCKS_REQUIRED(probe_mu_) { return !probe_busy_; };
+    if (!probe_mu_.AwaitWithDeadline(absl::Condition(&free), deadline)) {
+      return absl::UnavailableError("database probe: another probe is still waiting");
+    }
+    probe_busy_ = true;
+    conn = std::move(probe_conn_);
   }
+  absl::Status status = absl::OkStatus();
+  if (conn == nullptr) {
+    absl::StatusOr<std::unique_ptr<Connection>> fresh = Connect();
+    if (fresh.ok()) {
+      conn = *std::move(fresh);
+    } else {
+      status = absl::UnavailableError("database unavailable");
+    }
+  }
+  if (conn != nullptr) {
+    try {
+      conn->Execute("SELECT 1");
+      conn->Commit();
+    } catch (const sql::SQLException& e) {
+      conn.reset();
+      if (IsConnectionLost(e.getErrorCode())) DiscardIdle();
+      status = absl::UnavailableError("database unavailable");
+    }
+  }
+  absl::MutexLock lock(&probe_mu_);
+  probe_conn_ = std::move(conn);
+  probe_busy_ = false;
+  return status;
 }
 
 ConnectionPool::Stats ConnectionPool::GetStats() const {

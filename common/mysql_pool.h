@@ -126,6 +126,8 @@ class ConnectionPool {
   absl::StatusOr<Lease> Acquire(absl::Time deadline = absl::InfiniteFuture());
 
   // OK iff the server answers a trivial query before the deadline; UNAVAILABLE otherwise.
+  // Health probes use it: it runs on a connection of its own, outside pool_size, so it
+  // answers while every pooled connection is leased (an exhausted pool is busy, not down).
   absl::Status Ping(absl::Time deadline);
 
   // Closes every idle connection (after the server was seen to go away, they are all dead).
@@ -154,6 +156,11 @@ class ConnectionPool {
   int leased_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t acquire_timeouts_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Ping's own connection (one probe at a time; made on first use, remade after a failure).
+  absl::Mutex probe_mu_;
+  bool probe_busy_ ABSL_GUARDED_BY(probe_mu_) = false;
+  std::unique_ptr<Connection> probe_conn_ ABSL_GUARDED_BY(probe_mu_);
 };
 
 // Rolls the transaction back when destroyed unless Commit() was called. Autocommit is off on

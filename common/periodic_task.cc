@@ -1,5 +1,6 @@
 #include "common/periodic_task.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -38,6 +39,11 @@ int64_t PeriodicTask::passes() const {
   return passes_;
 }
 
+int64_t PeriodicTask::skipped_passes() const {
+  absl::MutexLock lock(&mu_);
+  return skipped_passes_;
+}
+
 bool PeriodicTask::running() const {
   absl::MutexLock lock(&mu_);
   return started_ && !stopping_;
@@ -52,6 +58,12 @@ void PeriodicTask::Loop() {
       mu_.AwaitWithDeadline(absl::Condition(&wake), next);
       if (stopping_) return;
       triggered_ = false;
+    }
+    if (options_.gate && !options_.gate()) {
+      next = absl::Now() + std::min(options_.interval, options_.gate_retry);
+      absl::MutexLock lock(&mu_);
+      ++skipped_passes_;
+      continue;
     }
     const absl::Status status = pass_();
     if (!status.ok()) {

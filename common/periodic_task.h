@@ -7,6 +7,10 @@
 // next pass comes a full interval after the failed one ended. Trigger() asks for a pass as
 // soon as possible (requests made while a pass runs are coalesced into one more pass).
 //
+// An optional gate runs before each pass: when it answers false the pass is skipped (counted by
+// skipped_passes()) and the task asks again after gate_retry (at most one interval). Replicas of a
+// service use it to run a job in one replica at a time (common/job_lease.h).
+//
 // Thread-safe. Start() at most once; Stop() (or the destructor) waits for a running pass.
 #ifndef BLOODGRID_COMMON_PERIODIC_TASK_H_
 #define BLOODGRID_COMMON_PERIODIC_TASK_H_
@@ -33,6 +37,10 @@ class PeriodicTask {
     absl::Duration interval = absl::Minutes(1);
     // Run the first pass right after Start() rather than one interval later.
     bool run_at_start = false;
+    // Asked before each pass; false skips it. Empty: every pass runs.
+    std::function<bool()> gate = nullptr;
+    // After a skipped pass, the next try comes this soon (capped at the interval).
+    absl::Duration gate_retry = absl::InfiniteDuration();
   };
 
   PeriodicTask(Options options, std::function<absl::Status()> pass);
@@ -49,6 +57,8 @@ class PeriodicTask {
 
   // Passes finished so far, failed ones included (tests poll this).
   int64_t passes() const;
+  // Passes the gate skipped so far.
+  int64_t skipped_passes() const;
   // True when Start() started the thread (the interval is positive).
   bool running() const;
 
@@ -62,6 +72,7 @@ class PeriodicTask {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool triggered_ ABSL_GUARDED_BY(mu_) = false;
   int64_t passes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t skipped_passes_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

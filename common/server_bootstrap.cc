@@ -58,7 +58,8 @@ class UnparsableRequestInterceptorFactory
 
 absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
     const ServerOptions& options, const std::vector<grpc::Service*>& services,
-    std::vector<std::string> health_service_names, std::function<absl::Status()> readiness_probe) {
+    std::vector<std::string> health_service_names, std::function<absl::Status()> readiness_probe,
+    NamedHealthProbe named_probe) {
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("port: ", options.port, " is not a TCP port"));
   }
@@ -69,6 +70,7 @@ absl::StatusOr<std::unique_ptr<ServiceServer>> ServiceServer::BuildAndStart(
   server->options_ = options;
   server->health_names_ = std::move(health_service_names);
   server->probe_ = std::move(readiness_probe);
+  server->named_probe_ = std::move(named_probe);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -109,7 +111,7 @@ bool ServiceServer::serving() const {
   return serving_;
 }
 
-void ServiceServer::SetServing(bool serving) {
+void ServiceServer::SetServing(bool serving, const std::map<std::string, absl::Status>& named) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) serving = false;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
@@ -120,7 +122,19 @@ void ServiceServer::SetServing(bool serving) {
   serving_ = serving;
   health->SetServingStatus("", serving);
   health->SetServingStatus(kLivenessHealthName, !shut_down_);
-  for (const std::string& name : health_names_) health->SetServingStatus(name, serving);
+  for (const std::string& name : health_names_) {
+    auto it = named.find(name);
+    const bool name_serving = serving && (it == named.end() || it->second.ok());
+    auto [was, inserted] = name_serving_.emplace(name, name_serving);
+    if (!inserted && was->second != name_serving) {
+      LogInfo("health_changed",
+              {{"name", name},
+               {"serving", name_serving ? "true" : "false"},
+               {"why", it == named.end() || it->second.ok() ? "" : it->second.ToString()}});
+      was->second = name_serving;
+    }
+    health->SetServingStatus(name, name_serving);
+  }
 }
 
 void ServiceServer::ProbeNow() {
@@ -128,7 +142,9 @@ void ServiceServer::ProbeNow() {
   if (!status.ok() && serving()) {
     LogWarning("readiness_probe_failed", {{"status", status.ToString()}});
   }
-  SetServing(status.ok());
+  std::map<std::string, absl::Status> named;
+  if (named_probe_) named = named_probe_();
+  SetServing(status.ok(), named);
 }
 
 void ServiceServer::ProbeLoop() {

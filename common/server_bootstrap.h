@@ -8,6 +8,9 @@
 //  - reports NOT_SERVING, for "" and every name in health_service_names, until the readiness
 //    probe (e.g. "the database answers") first succeeds, and again whenever it fails; a
 //    background thread re-runs the probe every health_probe_interval;
+//  - with a per-name probe, reports each name it answers for SERVING only while both the
+//    readiness probe and that name's own status are OK (the gateway: one public API stays
+//    SERVING while a backend only another API needs is down);
 //  - reports the health name "liveness" SERVING from start to shutdown whatever the probe says,
 //    so an orchestrator's liveness check restarts a wedged process, not one whose database is
 //    down (readiness covers that);
@@ -22,6 +25,7 @@
 #define BLOODGRID_COMMON_SERVER_BOOTSTRAP_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -61,13 +65,18 @@ struct ServerOptions {
 // Health name that reports whether the process is alive (not whether it is ready).
 inline constexpr char kLivenessHealthName[] = "liveness";
 
+// The status of each health name, probed together (one round of backend checks serves all
+// names). A name it leaves out follows the readiness probe alone.
+using NamedHealthProbe = std::function<std::map<std::string, absl::Status>()>;
+
 class ServiceServer {
  public:
   // Returns a running server. INVALID_ARGUMENT for bad options, UNAVAILABLE when the port
   // cannot be bound. `readiness_probe` may be empty (always ready).
   static absl::StatusOr<std::unique_ptr<ServiceServer>> BuildAndStart(
       const ServerOptions& options, const std::vector<grpc::Service*>& services,
-      std::vector<std::string> health_service_names, std::function<absl::Status()> readiness_probe);
+      std::vector<std::string> health_service_names, std::function<absl::Status()> readiness_probe,
+      NamedHealthProbe named_probe = nullptr);
   ~ServiceServer();
 
   int port() const { return port_; }
@@ -84,7 +93,7 @@ class ServiceServer {
 
  private:
   ServiceServer() = default;
-  void SetServing(bool serving);
+  void SetServing(bool serving, const std::map<std::string, absl::Status>& named = {});
   void ProbeLoop();
 
   ServerOptions options_;
@@ -92,10 +101,12 @@ class ServiceServer {
   int port_ = 0;
   std::vector<std::string> health_names_;
   std::function<absl::Status()> probe_;
+  NamedHealthProbe named_probe_;
   std::thread probe_thread_;
   absl::Notification stop_;
   mutable absl::Mutex mu_;
   bool serving_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, bool> name_serving_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -31,6 +31,13 @@ ABSL_FLAG(int, max_threads, 256,
 ABSL_FLAG(std::string, time_zone, "UTC",
           "the region's time zone (IANA name, e.g. Asia/Shanghai): calendar dates are days there");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(int, idempotency_retention_hours, 168,
+          "how long request_id keys are kept for replay (at least 168: common.proto promises 7 "
+          "days)");
+ABSL_FLAG(int, change_feed_retention_hours, 168,
+          "how long a service's change feed keeps its events (at least 1)");
+ABSL_FLAG(int, retention_sweep_minutes, 60,
+          "how often the retention sweep runs (0: never; docs/operations.md)");
 
 namespace bloodgrid {
 
@@ -89,6 +96,15 @@ absl::StatusOr<ServiceConfig> ServiceConfigFromFlags(absl::string_view name,
   if (!absl::LoadTimeZone(zone, &config.time_zone)) {
     return InvalidField("--time_zone", absl::StrCat("unknown time zone '", zone, "'"));
   }
+  const int key_hours = absl::GetFlag(FLAGS_idempotency_retention_hours);
+  if (key_hours < 168) return InvalidField("--idempotency_retention_hours", "must be at least 168");
+  config.retention.idempotency_retention = absl::Hours(key_hours);
+  const int feed_hours = absl::GetFlag(FLAGS_change_feed_retention_hours);
+  if (feed_hours < 1) return InvalidField("--change_feed_retention_hours", "must be at least 1");
+  config.retention.change_feed_retention = absl::Hours(feed_hours);
+  const int sweep_minutes = absl::GetFlag(FLAGS_retention_sweep_minutes);
+  if (sweep_minutes < 0) return InvalidField("--retention_sweep_minutes", "must not be negative");
+  config.retention.interval = absl::Minutes(sweep_minutes);
   return config;
 }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/mysql_pool.h"
+#include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 
 namespace bloodgrid {
@@ -26,6 +27,9 @@ struct ServiceConfig {
   std::string policy_file;
   // The region's time zone: calendar dates (donation days, deferral ends) are days there.
   absl::TimeZone time_zone = absl::UTCTimeZone();
+  // Retention sweep (docs/operations.md "Retention"); change_feed_retention applies to a
+  // service that has a change feed.
+  db::RetentionOptions retention;
 };
 
 // Reads the shared flags after absl::ParseCommandLine. `name` is the binary's name (logs,

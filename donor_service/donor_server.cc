@@ -43,6 +43,10 @@ absl::StatusOr<std::unique_ptr<DonorServer>> DonorServer::BuildAndStart(const Op
                       ServiceServer::BuildAndStart(
                           options.server, {server->service_.get()}, {kDonorHealthServiceName},
                           [pool]() { return pool->Ping(absl::Now() + kReadinessTimeout); }));
+  server->leases_ = std::make_unique<db::JobLeases>(pool);
+  server->retention_sweep_ =
+      std::make_unique<db::RetentionSweeper>(pool, server->leases_.get(), options.retention);
+  server->retention_sweep_->Start();
   return server;
 }
 
@@ -50,6 +54,8 @@ int DonorServer::port() const { return server_ == nullptr ? 0 : server_->port();
 
 void DonorServer::Shutdown() {
   if (server_ != nullptr) server_->Shutdown();
+  if (retention_sweep_ != nullptr) retention_sweep_->Stop();
+  if (leases_ != nullptr) leases_->ReleaseAll();
 }
 
 }  // namespace bloodgrid::donor

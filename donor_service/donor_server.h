@@ -12,7 +12,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/job_lease.h"
 #include "common/mysql_pool.h"
+#include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 #include "common/service_env.h"
 
@@ -44,6 +46,8 @@ class DonorServer {
     absl::TimeZone time_zone = absl::UTCTimeZone();
     // How long to wait for an unreachable database at start-up.
     absl::Duration wait_for_database = absl::Seconds(60);
+    // Retention of request_id keys (docs/operations.md "Retention"); interval 0 turns it off.
+    db::RetentionOptions retention;
   };
 
   // Loads the policy, prepares the schema and starts serving. Errors name what failed:
@@ -69,6 +73,9 @@ class DonorServer {
   std::unique_ptr<DonorOperations> operations_;
   std::unique_ptr<DonorGrpcService> service_;
   std::unique_ptr<ServiceServer> server_;
+  // Background jobs, each run by the replica holding its lease (common/job_lease.h).
+  std::unique_ptr<db::JobLeases> leases_;
+  std::unique_ptr<db::RetentionSweeper> retention_sweep_;
 };
 
 }  // namespace bloodgrid::donor

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   options.db = config->db;
   options.migrate = config->migrate;
   options.policy_file = config->policy_file;
+  options.retention.interval = config->retention.interval;
+  options.retention.idempotency_retention = config->retention.idempotency_retention;
   options.time_zone = config->time_zone;
   absl::StatusOr<std::unique_ptr<bloodgrid::donor::DonorServer>> server =
       bloodgrid::donor::DonorServer::BuildAndStart(options);

@@ -29,13 +29,9 @@ void Backends::Prepare(grpc::ClientContext& context, const Principal& principal,
   PrepareOutgoingCall(context, principal.Actor(), caller_deadline, options_.call_timeout_cap);
 }
 
-absl::Status Backends::CheckHealth(absl::Duration timeout) const {
-  const std::pair<const char*, const std::shared_ptr<grpc::Channel>*> backends[] = {
-      {"donor_service", &donor_channel_},
-      {"inventory_service", &inventory_channel_},
-      {"request_service", &request_channel_}};
-  for (const auto& [name, channel] : backends) {
-    auto stub = grpc::health::v1::Health::NewStub(*channel);
+BackendHealth Backends::CheckHealth(absl::Duration timeout) const {
+  auto check = [timeout](const char* name, const std::shared_ptr<grpc::Channel>& channel) {
+    auto stub = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     grpc::health::v1::HealthCheckRequest request;
@@ -44,8 +40,26 @@ absl::Status Backends::CheckHealth(absl::Duration timeout) const {
     if (!status.ok() || response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
       return absl::UnavailableError(absl::StrCat(name, " is not serving"));
     }
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  };
+  return BackendHealth{check("donor_service", donor_channel_),
+                       check("inventory_service", inventory_channel_),
+                       check("request_service", request_channel_)};
+}
+
+std::map<std::string, absl::Status> PublicApiHealth(const BackendHealth& backends) {
+  auto first_failure = [](std::initializer_list<const absl::Status*> needed) {
+    for (const absl::Status* status : needed) {
+      if (!status->ok()) return *status;
+    }
+    return absl::OkStatus();
+  };
+  return {
+      {kHospitalApiHealthName, first_failure({&backends.inventory, &backends.request})},
+      {kDispatchApiHealthName, first_failure({&backends.inventory, &backends.request})},
+      {kAdminApiHealthName,
+       first_failure({&backends.donor, &backends.inventory, &backends.request})},
+  };
 }
 
 grpc::Status MapDownstreamStatus(const grpc::Status& status) {

@@ -8,6 +8,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,22 @@ struct BackendOptions {
   int max_receive_message_bytes = 16 << 20;
 };
 
+struct BackendHealth {
+  absl::Status donor;
+  absl::Status inventory;
+  absl::Status request;
+};
+
+// Health names of the public APIs, as grpc.health.v1 reports them.
+inline constexpr char kHospitalApiHealthName[] = "bloodgrid.v1.HospitalApi";
+inline constexpr char kDispatchApiHealthName[] = "bloodgrid.v1.DispatchApi";
+inline constexpr char kAdminApiHealthName[] = "bloodgrid.v1.AdminApi";
+
+// The health of each public API from the backends it needs: HospitalApi and DispatchApi need
+// inventory and request, AdminApi all three. So a donor-service outage leaves the hospitals'
+// ordering SERVING. A name maps to OK or to the first missing backend's status.
+std::map<std::string, absl::Status> PublicApiHealth(const BackendHealth& backends);
+
 class Backends {
  public:
   explicit Backends(const BackendOptions& options);
@@ -47,9 +64,10 @@ class Backends {
   void Prepare(grpc::ClientContext& context, const Principal& principal,
                absl::Time caller_deadline) const;
 
-  // OK when every backend reports SERVING on grpc.health.v1 within `timeout`; otherwise
-  // UNAVAILABLE naming the first backend that is not.
-  absl::Status CheckHealth(absl::Duration timeout) const;
+  // Each backend's grpc.health.v1 answer within `timeout`: OK when it reports SERVING,
+  // UNAVAILABLE naming the backend otherwise. The probe runs on the call channels (a probe
+  // only reads health, it holds no backend resource).
+  BackendHealth CheckHealth(absl::Duration timeout) const;
 
  private:
   BackendOptions options_;

@@ -31,8 +31,11 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::BuildAndStart(
       ServiceServer::BuildAndStart(
           options.server,
           {gateway->hospital_api_.get(), gateway->admin_api_.get(), gateway->dispatch_api_.get()},
-          {"bloodgrid.v1.HospitalApi", "bloodgrid.v1.AdminApi", "bloodgrid.v1.DispatchApi"},
-          [backends] { return backends->CheckHealth(absl::Seconds(1)); }));
+          {kHospitalApiHealthName, kAdminApiHealthName, kDispatchApiHealthName},
+          // "" is the gateway itself (readiness: SERVING while it runs); each public API is
+          // SERVING while the backends it needs are.
+          /*readiness_probe=*/nullptr,
+          [backends] { return PublicApiHealth(backends->CheckHealth(absl::Seconds(1))); }));
   if (options.auto_dispatch.interval > absl::ZeroDuration()) {
     if (options.auto_dispatch.horizon_hours < 1 || options.auto_dispatch.horizon_hours > 336) {
       return InvalidField("auto_dispatch_horizon_hours", "must be 1..336");

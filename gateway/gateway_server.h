@@ -1,7 +1,10 @@
 // The gateway process: HospitalApi, AdminApi and DispatchApi on one port, authenticated with
-// the tokens file, composed over the three internal services. Health is NOT_SERVING while any
-// required backend is not SERVING. With an auto-dispatch interval it also runs the rebalancing
-// planner on that schedule and carries out its transfers (gateway/auto_dispatch.h).
+// the tokens file, composed over the three internal services. Health: "" (the readiness probe)
+// is the gateway itself, SERVING from start until it drains; "bloodgrid.v1.HospitalApi" and
+// "bloodgrid.v1.DispatchApi" are SERVING while inventory and request are, "bloodgrid.v1.AdminApi"
+// while all three backends are (PublicApiHealth), so a donor outage leaves ordering up. With an
+// auto-dispatch interval it also runs the rebalancing planner on that schedule and carries out its
+// transfers (gateway/auto_dispatch.h).
 #ifndef BLOODGRID_GATEWAY_GATEWAY_SERVER_H_
 #define BLOODGRID_GATEWAY_GATEWAY_SERVER_H_
 

@@ -5,7 +5,9 @@
 
 #include "absl/time/clock.h"
 #include "common/call_context.h"
+#include "common/job_lease.h"
 #include "common/periodic_task.h"
+#include "common/retention_sweep.h"
 #include "common/service_env.h"
 #include "common/status.h"
 #include "inventory_service/inventory_grpc_service.h"
@@ -56,14 +58,26 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
                                    [pool] { return pool->Ping(absl::Now() + absl::Seconds(2)); }));
   // Intervals run on real time (how often to look); what is due is decided by the injected clock.
   InventoryOperations* operations = server->operations_.get();
+  // Each job runs in the one replica that holds its lease (common/job_lease.h).
+  server->leases_ = std::make_unique<db::JobLeases>(pool);
+  db::JobLeases* leases = server->leases_.get();
   server->reservation_sweep_ = std::make_unique<PeriodicTask>(
-      PeriodicTask::Options{"reservation_sweep", options.reservation_sweep_interval},
+      PeriodicTask::Options{.name = "reservation_sweep",
+                            .interval = options.reservation_sweep_interval,
+                            .gate = leases->Gate("reservation_sweep"),
+                            .gate_retry = leases->retry()},
       [operations] { return operations->SweepReservations().status(); });
   server->expiry_sweep_ = std::make_unique<PeriodicTask>(
-      PeriodicTask::Options{"expiry_sweep", options.expiry_sweep_interval},
+      PeriodicTask::Options{.name = "expiry_sweep",
+                            .interval = options.expiry_sweep_interval,
+                            .gate = leases->Gate("expiry_sweep"),
+                            .gate_retry = leases->retry()},
       [operations] { return operations->SweepExpiredUnits().status(); });
+  server->retention_sweep_ =
+      std::make_unique<db::RetentionSweeper>(pool, leases, options.retention);
   server->reservation_sweep_->Start();
   server->expiry_sweep_->Start();
+  server->retention_sweep_->Start();
   return server;
 }
 
@@ -79,6 +93,8 @@ void InventoryServer::Shutdown() {
   }
   if (reservation_sweep_ != nullptr) reservation_sweep_->Stop();
   if (expiry_sweep_ != nullptr) expiry_sweep_->Stop();
+  if (retention_sweep_ != nullptr) retention_sweep_->Stop();
+  if (leases_ != nullptr) leases_->ReleaseAll();
   if (hub_ != nullptr) hub_->Shutdown();  // WatchStock handlers return UNAVAILABLE
   if (server_ != nullptr) server_->Shutdown();
 }

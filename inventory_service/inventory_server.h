@@ -16,8 +16,10 @@
 #include "absl/time/time.h"
 #include "bloodgrid/v1/policy.pb.h"
 #include "common/clock.h"
+#include "common/job_lease.h"
 #include "common/mysql_pool.h"
 #include "common/periodic_task.h"
+#include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 #include "inventory_service/inventory_operations.h"
 
@@ -47,6 +49,8 @@ class InventoryServer {
     // How often the sweepers run; zero turns one off (tests run them by hand).
     absl::Duration reservation_sweep_interval = absl::Seconds(15);
     absl::Duration expiry_sweep_interval = absl::Minutes(5);
+    // Retention of request_id keys and of the change feed (docs/operations.md "Retention").
+    db::RetentionOptions retention = {.change_feed_retention = db::kDefaultChangeFeedRetention};
     // Events one WatchStock stream may have waiting before it ends with RESOURCE_EXHAUSTED.
     size_t watch_queue_limit = 1024;
   };
@@ -79,8 +83,10 @@ class InventoryServer {
   std::unique_ptr<InventoryOperations> operations_;
   std::unique_ptr<InventoryGrpcService> service_;
   std::unique_ptr<ServiceServer> server_;
+  std::unique_ptr<db::JobLeases> leases_;
   std::unique_ptr<PeriodicTask> reservation_sweep_;
   std::unique_ptr<PeriodicTask> expiry_sweep_;
+  std::unique_ptr<db::RetentionSweeper> retention_sweep_;
   absl::Mutex shutdown_mu_;
   bool shut_down_ = false;
 };

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   options.db = config->db;
   options.migrate = config->migrate;
   options.policy_file = config->policy_file;
+  options.retention.interval = config->retention.interval;
+  options.retention.idempotency_retention = config->retention.idempotency_retention;
+  options.retention.change_feed_retention = config->retention.change_feed_retention;
   options.inventory.time_zone = config->time_zone;
   const int sweep = absl::GetFlag(FLAGS_reservation_sweep_seconds);
   if (sweep < 1) {

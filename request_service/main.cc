@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   options.db = config->db;
   options.migrate = config->migrate;
   options.policy_file = config->policy_file;
+  options.retention.interval = config->retention.interval;
+  options.retention.idempotency_retention = config->retention.idempotency_retention;
   options.inventory_target = absl::GetFlag(FLAGS_inventory_target);
   const int timeout_ms = absl::GetFlag(FLAGS_inventory_timeout_ms);
   if (timeout_ms < 1) return Fail("--inventory_timeout_ms: must be positive");

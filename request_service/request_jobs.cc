@@ -9,17 +9,35 @@
 
 namespace bloodgrid::request {
 
+namespace {
+
+// The task options of one job, gated on its lease when the service runs with leases.
+PeriodicTask::Options JobTask(const JobOptions& options, const char* name, absl::Duration interval,
+                              bool run_at_start) {
+  PeriodicTask::Options task{.name = name, .interval = interval, .run_at_start = run_at_start};
+  if (options.leases != nullptr) {
+    task.gate = options.leases->Gate(name);
+    task.gate_retry = options.leases->retry();
+  }
+  return task;
+}
+
+}  // namespace
+
 RequestJobs::RequestJobs(RequestOperations* operations, InventoryClient* inventory,
                          JobOptions options)
     : operations_(operations),
       inventory_(inventory),
       options_(std::move(options)),
-      reconcile_task_({"reconcile_pass", options_.reconcile_interval, /*run_at_start=*/true},
+      reconcile_task_(JobTask(options_, "reconcile_pass", options_.reconcile_interval, true),
                       [this] { return ReconcilePass(); }),
-      backorder_task_({"backorder_pass", options_.backorder_interval, /*run_at_start=*/false},
+      backorder_task_(JobTask(options_, "backorder_pass", options_.backorder_interval, false),
                       [this] { return BackorderPass(); }),
-      presume_task_({"presume_pass", options_.presume_interval, /*run_at_start=*/true},
+      presume_task_(JobTask(options_, "presume_pass", options_.presume_interval, true),
                     [this] { return PresumePass(); }),
+      // Not leased: it drains the withdrawals this replica's stock stream queued, and
+      // HandleWithdrawnUnits only re-verifies the order against inventory, so a second
+      // replica doing the same changes nothing more.
       withdrawn_task_({"withdrawn_units_pass", options_.backorder_interval,
                        /*run_at_start=*/false},
                       [this] { return WithdrawnPass(); }) {}

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
+#include "common/job_lease.h"
 #include "common/periodic_task.h"
 #include "request_service/inventory_client.h"
 #include "request_service/request_operations.h"
@@ -44,6 +45,10 @@ struct JobOptions {
   // Reconnect delays of the stock stream.
   absl::Duration watch_backoff_min = absl::Seconds(1);
   absl::Duration watch_backoff_max = absl::Seconds(30);
+  // Replicas: reconcile, back-order fill and presume-transfused run only in the replica that
+  // holds the job's lease (common/job_lease.h). Null: every pass runs (one replica, tests).
+  // Not owned; must outlive the jobs.
+  db::JobLeases* leases = nullptr;
 };
 
 class RequestJobs {

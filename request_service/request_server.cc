@@ -46,9 +46,15 @@ absl::StatusOr<std::unique_ptr<RequestServer>> RequestServer::BuildAndStart(
                           options.server, {server->service_.get()}, {"bloodgrid.v1.RequestService"},
                           [store] { return store->Ping(absl::Now() + absl::Seconds(2)); }));
   if (options.run_jobs) {
+    // Each job runs in the one replica that holds its lease (common/job_lease.h).
+    server->leases_ = std::make_unique<db::JobLeases>(server->pool_.get());
+    options.jobs.leases = server->leases_.get();
     server->jobs_ = std::make_unique<RequestJobs>(server->operations_.get(),
                                                   server->inventory_.get(), options.jobs);
     server->jobs_->Start();
+    server->retention_sweep_ = std::make_unique<db::RetentionSweeper>(
+        server->pool_.get(), server->leases_.get(), options.retention);
+    server->retention_sweep_->Start();
   }
   LogInfo("request_service_ready", {{"inventory", options.inventory_target}});
   return server;
@@ -63,6 +69,8 @@ void RequestServer::Shutdown() {
   // the middle of a pass, which must not delay the health change).
   if (server_ != nullptr) server_->Shutdown();
   if (jobs_ != nullptr) jobs_->Stop();
+  if (retention_sweep_ != nullptr) retention_sweep_->Stop();
+  if (leases_ != nullptr) leases_->ReleaseAll();
 }
 
 }  // namespace bloodgrid::request

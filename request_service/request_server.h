@@ -10,7 +10,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/job_lease.h"
 #include "common/mysql_pool.h"
+#include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 #include "request_service/request_jobs.h"
 #include "request_service/request_operations.h"
@@ -43,6 +45,8 @@ struct RequestServerOptions {
   JobOptions jobs;
   // False: no background jobs (tests drive them through operations()).
   bool run_jobs = true;
+  // Retention of request_id keys (docs/operations.md "Retention"); runs with the jobs.
+  db::RetentionOptions retention;
   // Business time; nullptr = the real clock. Must outlive the server.
   Clock* clock = nullptr;
   // How long to wait for the database at start-up.
@@ -77,7 +81,9 @@ class RequestServer {
   std::unique_ptr<RequestOperations> operations_;
   std::unique_ptr<RequestGrpcService> service_;
   std::unique_ptr<ServiceServer> server_;
+  std::unique_ptr<db::JobLeases> leases_;
   std::unique_ptr<RequestJobs> jobs_;
+  std::unique_ptr<db::RetentionSweeper> retention_sweep_;
 };
 
 }  // namespace bloodgrid::request

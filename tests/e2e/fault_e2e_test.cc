@@ -211,7 +211,7 @@ class FaultE2eTest : public ::testing::Test {
     }
   }
 
-  // True once the gateway (which reports its backends) says SERVING, within `timeout`.
+  // True once the gateway's AdminApi (which needs every backend) says SERVING, within `timeout`.
   bool GatewayServingWithin(absl::Duration timeout) {
     auto stub = grpc::health::v1::Health::NewStub(region_->channel());
     const absl::Time give_up = absl::Now() + timeout;
@@ -219,6 +219,7 @@ class FaultE2eTest : public ::testing::Test {
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
       grpc::health::v1::HealthCheckRequest request;
+      request.set_service("bloodgrid.v1.AdminApi");
       grpc::health::v1::HealthCheckResponse response;
       if (stub->Check(&context, request, &response).ok() &&
           response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {

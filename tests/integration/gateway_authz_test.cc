@@ -1,8 +1,9 @@
 // The gateway's authentication and authorisation for EVERY public RPC, driven from the service
 // descriptors so a new RPC cannot slip through unchecked: no token or an unknown one is
 // UNAUTHENTICATED, a role not allowed is PERMISSION_DENIED, an allowed role gets past the gate
-// (here to backends that are down: UNAVAILABLE, never a leak of anything else). Also: health is
-// NOT_SERVING while backends are down, tokens reload, a hospital cannot act for another.
+// (here to backends that are down: UNAVAILABLE, never a leak of anything else). Also: every
+// public API's health is NOT_SERVING while backends are down, tokens reload, a hospital cannot
+// act for another.
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -161,13 +162,21 @@ TEST_F(GatewayAuthzTest, ClientsCannotSetAReservationKeyOnTransfers) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(GatewayAuthzTest, HealthIsNotServingWhileBackendsAreDown) {
+TEST_F(GatewayAuthzTest, EveryPublicApiIsNotServingWhileBackendsAreDown) {
   auto stub = grpc::health::v1::Health::NewStub(*channel_);
-  grpc::ClientContext context;
-  grpc::health::v1::HealthCheckRequest request;
-  grpc::health::v1::HealthCheckResponse response;
-  ASSERT_TRUE(stub->Check(&context, request, &response).ok());
-  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  auto check = [&](const std::string& name) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(name);
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_TRUE(stub->Check(&context, request, &response).ok()) << name;
+    return response.status();
+  };
+  // The gateway itself is up (readiness): only the APIs that need the backends are down.
+  EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING);
+  for (const char* api : {kHospitalApiHealthName, kDispatchApiHealthName, kAdminApiHealthName}) {
+    EXPECT_EQ(check(api), grpc::health::v1::HealthCheckResponse::NOT_SERVING) << api;
+  }
 }
 
 TEST_F(GatewayAuthzTest, ReloadedTokensTakeEffectAndABadFileChangesNothing) {

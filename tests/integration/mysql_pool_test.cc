@@ -76,6 +76,23 @@ TEST_F(PoolTest, LeasesAreReusedAndCounted) {
   EXPECT_EQ(pool->GetStats().connects, 1);
 }
 
+TEST_F(PoolTest, PingAnswersWhileEveryPooledConnectionIsLeased) {
+  auto pool = ConnectionPool::Create(schema_.options(2));
+  absl::StatusOr<Lease> a = pool->Acquire(Soon());
+  absl::StatusOr<Lease> b = pool->Acquire(Soon());
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(pool->Acquire(absl::Now() + absl::Milliseconds(50)).status().code(),
+            absl::StatusCode::kUnavailable)
+      << "the pool is exhausted";
+  // The probe has a connection of its own: a busy pool is not a database that is down.
+  EXPECT_TRUE(pool->Ping(Soon()).ok());
+  EXPECT_TRUE(pool->Ping(Soon()).ok()) << "the probe's connection is reused";
+  EXPECT_EQ(pool->GetStats().open, 2) << "the probe's connection is not one of the pool's";
+  EXPECT_EQ(pool->GetStats().leased, 2);
+  (*a)->Commit();
+  (*b)->Commit();
+}
+
 TEST_F(PoolTest, ExhaustedPoolTimesOutWithUnavailable) {
   DbOptions options = schema_.options(2);
   options.acquire_timeout = absl::Milliseconds(200);

@@ -109,5 +109,45 @@ TEST(PeriodicTaskTest, StopWaitsForThePassUnderWay) {
   EXPECT_EQ(task.passes(), 1);
 }
 
+TEST(PeriodicTaskTest, AClosedGateSkipsPassesAndAnOpenOneRunsThem) {
+  std::atomic<bool> open{false};
+  std::atomic<int> runs{0};
+  PeriodicTask task(
+      {.name = "test_task", .interval = absl::Milliseconds(5), .gate = [&] { return open.load(); }},
+      [&] {
+        ++runs;
+        return absl::OkStatus();
+      });
+  task.Start();
+  EXPECT_TRUE(Eventually([&] { return task.skipped_passes() >= 3; }));
+  EXPECT_EQ(runs.load(), 0) << "a pass ran while the gate was closed";
+  EXPECT_EQ(task.passes(), 0);
+  open = true;
+  EXPECT_TRUE(Eventually([&] { return task.passes() >= 2; }));
+  task.Stop();
+  EXPECT_EQ(runs.load(), task.passes());
+}
+
+TEST(PeriodicTaskTest, TheGateIsAskedBeforeEveryTriggeredPass) {
+  std::atomic<int> asked{0};
+  std::atomic<int> runs{0};
+  PeriodicTask task({.name = "test_task",
+                     .interval = absl::Hours(1),
+                     .gate =
+                         [&] {
+                           ++asked;
+                           return false;
+                         }},
+                    [&] {
+                      ++runs;
+                      return absl::OkStatus();
+                    });
+  task.Start();
+  task.Trigger();
+  EXPECT_TRUE(Eventually([&] { return task.skipped_passes() == 1; }));
+  EXPECT_EQ(asked.load(), 1);
+  EXPECT_EQ(runs.load(), 0);
+}
+
 }  // namespace
 }  // namespace bloodgrid
