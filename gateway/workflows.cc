@@ -219,13 +219,20 @@ absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(
 absl::StatusOr<v1::Transfer> CreateAndDispatchTransferWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::CreateTransferRequest& request) {
+  // One transaction creates and dispatches, so no crash can leave the units held by a
+  // transfer nobody sends.
+  v1::CreateTransferRequest create = request;
+  create.set_dispatch(true);
   v1::Transfer created;
   {
     grpc::ClientContext context;
     backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.inventory().CreateTransfer(&context, request, &created);
+    grpc::Status status = backends.inventory().CreateTransfer(&context, create, &created);
     if (!status.ok()) return DownstreamError(status);
   }
+  // A transfer created before the one-step form (a retry of an old request_id) still needs
+  // its dispatch.
+  if (created.status() != v1::TRANSFER_STATUS_CREATED) return created;
   v1::DispatchTransferRequest dispatch;
   dispatch.set_request_id(absl::StrCat("gw.dispatch.", created.transfer_id()));
   dispatch.set_transfer_id(created.transfer_id());
