@@ -47,6 +47,10 @@ constexpr char kUnitCountsConserved[] = "unit_counts_conserved";
 constexpr char kUnitStateConsistent[] = "unit_state_consistent";
 constexpr char kUnitTransferConsistent[] = "unit_transfer_consistent";
 constexpr char kDonationRecordedAtBothEnds[] = "donation_recorded_at_both_ends";
+constexpr char kChangeFeedGapFree[] = "change_feed_gap_free";
+constexpr char kReactiveDonorHeld[] = "reactive_donor_held";
+constexpr char kTransferNotLeftCreated[] = "transfer_not_left_created";
+constexpr char kReactiveDonorDeferred[] = "reactive_donor_deferred";
 
 // ---------------------------------------------------------------------------------------------
 // SQL. Constant texts run in the schema made current with setSchema, so no schema name is ever
@@ -59,7 +63,8 @@ constexpr char kUnitCount[] = "SELECT COUNT(*) FROM units";
 constexpr char kUnitsByStatus[] = "SELECT status, COUNT(*) FROM units GROUP BY status";
 constexpr char kUnits[] =
     "SELECT unit_id, din, component, status, hold, quantity, parent_unit_id, reservation_key, "
-    "transfer_id, order_id, hospital_id, issued_us IS NOT NULL FROM units ORDER BY unit_id";
+    "transfer_id, order_id, hospital_id, issued_us IS NOT NULL, donor_id, expires_us FROM units "
+    "ORDER BY unit_id";
 constexpr char kLastUnitEvents[] =
     "SELECT e.unit_id, e.event_id, e.to_status FROM unit_events e JOIN "
     "(SELECT unit_id, MAX(event_id) AS event_id FROM unit_events GROUP BY unit_id) l "
@@ -72,9 +77,16 @@ constexpr char kUnitEventChainBreaks[] =
     "FROM unit_events) e WHERE from_status <> COALESCE(previous_to, 0) ORDER BY unit_id, event_id";
 constexpr char kInventoryReservations[] =
     "SELECT reservation_key, status, order_id, hold_expires_us FROM reservations";
-constexpr char kTransfers[] = "SELECT transfer_id, status FROM transfers";
+constexpr char kTransfers[] = "SELECT transfer_id, status, created_us FROM transfers";
 constexpr char kTransferUnits[] = "SELECT transfer_id, unit_id FROM transfer_units";
-constexpr char kInventoryDonations[] = "SELECT din, donor_id FROM donations";
+constexpr char kInventoryDonations[] = "SELECT din, donor_id, testing_outcome FROM donations";
+// When each donation's current reactive results were recorded (the latest), by DIN.
+constexpr char kReactiveResultTimes[] =
+    "SELECT din, MAX(recorded_us) FROM test_results WHERE reactive <> 0 AND superseded = 0 "
+    "GROUP BY din";
+constexpr char kFeedExtent[] =
+    "SELECT COUNT(*), COALESCE(MIN(sequence), 0), COALESCE(MAX(sequence), 0) FROM change_feed";
+constexpr char kFeedHead[] = "SELECT COALESCE(MAX(last_sequence), 0) FROM change_feed_head";
 
 constexpr char kOrderCount[] = "SELECT COUNT(*) FROM orders";
 constexpr char kOrders[] =
@@ -96,6 +108,9 @@ constexpr char kOrderEventChainBreaks[] =
     "ORDER BY order_id, event_id";
 
 constexpr char kDonorDonations[] = "SELECT din, donor_id, recorded_at FROM donations";
+// Deferrals a reactive result caused, still standing: (donor, DIN).
+constexpr char kReactiveDeferrals[] =
+    "SELECT donor_id, din FROM deferrals WHERE din IS NOT NULL AND voided = 0";
 
 // ---------------------------------------------------------------------------------------------
 // What is read.
@@ -112,6 +127,8 @@ struct Unit {
   std::string order_id;
   std::string hospital_id;
   bool issued = false;  // issued_us is set
+  std::string donor_id;
+  int64_t expires_us = 0;
 };
 
 struct InventoryReservation {
@@ -138,9 +155,13 @@ struct InventoryData {
   std::map<std::string, Unit> units;  // by unit_id
   std::map<std::string, InventoryReservation> reservations;
   std::map<std::string, int> transfers;                          // transfer_id -> status
+  std::map<std::string, int64_t> transfer_created_us;            // transfer_id -> created
   std::set<std::pair<std::string, std::string>> transfer_units;  // (transfer_id, unit_id)
   std::map<std::string, std::string> donations;                  // din -> donor_id
-  std::map<std::string, LastEvent> last_events;                  // by unit_id
+  std::set<std::string> reactive_dins;                           // testing outcome REACTIVE
+  std::map<std::string, int64_t> reactive_recorded_us;           // din -> latest reactive result
+  int64_t feed_rows = 0, feed_min = 0, feed_max = 0, feed_head = 0;
+  std::map<std::string, LastEvent> last_events;  // by unit_id
   std::vector<ChainBreak> chain_breaks;
 };
 
@@ -192,6 +213,7 @@ struct Snapshot {
   InventoryData inventory;
   RequestData request;
   std::optional<std::map<std::string, DonorDonation>> donor_donations;  // by DIN
+  std::set<std::pair<std::string, std::string>> reactive_deferrals;     // (donor_id, DIN)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -263,6 +285,8 @@ InventoryData ReadInventory(db::Connection& conn) {
     u.order_id = Text(rs, 10);
     u.hospital_id = Text(rs, 11);
     u.issued = rs.getInt(12) != 0;
+    u.donor_id = Text(rs, 13);
+    u.expires_us = rs.getInt64(14);
     data.units.emplace(Text(rs, 1), std::move(u));
   });
   data.last_events = ReadLastEvents(conn, kLastUnitEvents);
@@ -274,12 +298,24 @@ InventoryData ReadInventory(db::Connection& conn) {
     if (!rs.isNull(4)) r.hold_expires_us = rs.getInt64(4);
     data.reservations.emplace(Text(rs, 1), std::move(r));
   });
-  ForEachRow(conn, kTransfers,
-             [&](sql::ResultSet& rs) { data.transfers[Text(rs, 1)] = rs.getInt(2); });
+  ForEachRow(conn, kTransfers, [&](sql::ResultSet& rs) {
+    data.transfers[Text(rs, 1)] = rs.getInt(2);
+    data.transfer_created_us[Text(rs, 1)] = rs.getInt64(3);
+  });
   ForEachRow(conn, kTransferUnits,
              [&](sql::ResultSet& rs) { data.transfer_units.emplace(Text(rs, 1), Text(rs, 2)); });
-  ForEachRow(conn, kInventoryDonations,
-             [&](sql::ResultSet& rs) { data.donations[Text(rs, 1)] = Text(rs, 2); });
+  ForEachRow(conn, kInventoryDonations, [&](sql::ResultSet& rs) {
+    data.donations[Text(rs, 1)] = Text(rs, 2);
+    if (rs.getInt(3) == v1::TESTING_OUTCOME_REACTIVE) data.reactive_dins.insert(Text(rs, 1));
+  });
+  ForEachRow(conn, kReactiveResultTimes,
+             [&](sql::ResultSet& rs) { data.reactive_recorded_us[Text(rs, 1)] = rs.getInt64(2); });
+  ForEachRow(conn, kFeedExtent, [&](sql::ResultSet& rs) {
+    data.feed_rows = rs.getInt64(1);
+    data.feed_min = rs.getInt64(2);
+    data.feed_max = rs.getInt64(3);
+  });
+  data.feed_head = Scalar(conn, kFeedHead);
   return data;
 }
 
@@ -432,8 +468,10 @@ class Checker {
       : inv_(snapshot.inventory),
         req_(snapshot.request),
         donor_(snapshot.donor_donations),
+        reactive_deferrals_(snapshot.reactive_deferrals),
         now_(now),
         grace_(target.orphan_grace),
+        created_transfer_limit_(target.created_transfer_limit),
         findings_(RuleNames(snapshot.donor_donations.has_value())) {
     for (const Allocation& a : req_.allocations) {
       allocation_[{a.order_id, a.unit_id}] = &a;
@@ -457,8 +495,14 @@ class Checker {
                                       kNoHalfDoneOrder,
                                       kUnitCountsConserved,
                                       kUnitStateConsistent,
-                                      kUnitTransferConsistent};
-    if (donor) rules.push_back(kDonationRecordedAtBothEnds);
+                                      kUnitTransferConsistent,
+                                      kChangeFeedGapFree,
+                                      kReactiveDonorHeld,
+                                      kTransferNotLeftCreated};
+    if (donor) {
+      rules.push_back(kDonationRecordedAtBothEnds);
+      rules.push_back(kReactiveDonorDeferred);
+    }
     return rules;
   }
 
@@ -480,7 +524,13 @@ class Checker {
     UnitCountsConserved();
     UnitStateConsistent();
     UnitTransferConsistent();
-    if (donor_.has_value()) DonationRecordedAtBothEnds();
+    ChangeFeedGapFree();
+    ReactiveDonorHeld();
+    TransferNotLeftCreated();
+    if (donor_.has_value()) {
+      DonationRecordedAtBothEnds();
+      ReactiveDonorDeferred();
+    }
 
     InvariantReport report;
     report.units = inv_.unit_count;
@@ -970,11 +1020,88 @@ class Checker {
     }
   }
 
+  // The feed's kept rows are consecutive and end at the head; an empty feed has handed out
+  // nothing (retention keeps the newest row).
+  void ChangeFeedGapFree() {
+    if (inv_.feed_rows == 0) {
+      if (inv_.feed_head != 0) {
+        findings_.Add(kChangeFeedGapFree,
+                      absl::StrCat("the feed head is at ", inv_.feed_head, " but no row is kept"));
+      }
+      return;
+    }
+    if (inv_.feed_max - inv_.feed_min + 1 != inv_.feed_rows) {
+      findings_.Add(
+          kChangeFeedGapFree,
+          absl::StrCat("sequences ", inv_.feed_min, "..", inv_.feed_max, " hold ", inv_.feed_rows,
+                       " rows: ", inv_.feed_max - inv_.feed_min + 1 - inv_.feed_rows, " missing"));
+    }
+    if (inv_.feed_max != inv_.feed_head) {
+      findings_.Add(kChangeFeedGapFree, absl::StrCat("the newest row is ", inv_.feed_max,
+                                                     " but the head is at ", inv_.feed_head));
+    }
+  }
+
+  // DOMAIN.md section 5: once a donation tests reactive, none of that donor's in-date units
+  // may be given to a patient: none is AVAILABLE or RESERVED.
+  void ReactiveDonorHeld() {
+    std::map<std::string, std::string> reactive_by_donor;  // donor -> one reactive DIN
+    for (const std::string& din : inv_.reactive_dins) {
+      auto d = inv_.donations.find(din);
+      if (d != inv_.donations.end() && !d->second.empty()) reactive_by_donor[d->second] = din;
+    }
+    if (reactive_by_donor.empty()) return;
+    const int64_t now_us = absl::ToUnixMicros(now_);
+    for (const auto& [unit_id, u] : inv_.units) {
+      if (u.donor_id.empty() || u.expires_us <= now_us) continue;
+      if (u.status != v1::UNIT_STATUS_AVAILABLE && u.status != v1::UNIT_STATUS_RESERVED) continue;
+      auto reactive = reactive_by_donor.find(u.donor_id);
+      if (reactive == reactive_by_donor.end()) continue;
+      findings_.Add(
+          kReactiveDonorHeld,
+          absl::StrCat("unit ", unit_id, " (DIN ", u.din, ") is ", UnitStatusName(u.status),
+                       " although donor ", u.donor_id, " tested reactive on ", reactive->second));
+    }
+  }
+
+  // A transfer is created to be dispatched: CREATED for longer than the limit means units
+  // are held for a journey nobody started.
+  void TransferNotLeftCreated() {
+    const int64_t limit_us = absl::ToUnixMicros(now_ - created_transfer_limit_);
+    for (const auto& [transfer_id, status] : inv_.transfers) {
+      if (status != v1::TRANSFER_STATUS_CREATED) continue;
+      auto created = inv_.transfer_created_us.find(transfer_id);
+      if (created == inv_.transfer_created_us.end() || created->second >= limit_us) continue;
+      findings_.Add(kTransferNotLeftCreated,
+                    absl::StrCat("transfer ", transfer_id, " has been CREATED for ",
+                                 (absl::ToUnixMicros(now_) - created->second) / 60'000'000,
+                                 " min without being dispatched or cancelled"));
+    }
+  }
+
+  // A reactive result defers the donor (the donor service applies it from the inventory's
+  // feed); a result recorded more than orphan_grace ago must have its standing deferral.
+  void ReactiveDonorDeferred() {
+    const int64_t settled_us = absl::ToUnixMicros(now_ - grace_);
+    for (const std::string& din : inv_.reactive_dins) {
+      auto d = inv_.donations.find(din);
+      if (d == inv_.donations.end() || d->second.empty()) continue;
+      auto recorded = inv_.reactive_recorded_us.find(din);
+      if (recorded != inv_.reactive_recorded_us.end() && recorded->second > settled_us) continue;
+      if (reactive_deferrals_.count({d->second, din}) > 0) continue;
+      findings_.Add(
+          kReactiveDonorDeferred,
+          absl::StrCat("donor ", d->second, " is not deferred for the reactive DIN ", din));
+    }
+  }
+
   const InventoryData& inv_;
   const RequestData& req_;
   const std::optional<std::map<std::string, DonorDonation>>& donor_;
+  const std::set<std::pair<std::string, std::string>>& reactive_deferrals_;
   const absl::Time now_;
   const absl::Duration grace_;
+  const absl::Duration created_transfer_limit_;
   Findings findings_;
   std::map<std::pair<std::string, std::string>, const Allocation*> allocation_;
 };
@@ -1033,6 +1160,9 @@ absl::StatusOr<InvariantReport> CheckInvariants(const InvariantTarget& target) {
                            if (!target.donor_schema.empty()) {
                              conn.raw().setSchema(target.donor_schema);
                              snapshot.donor_donations = ReadDonorDonations(conn);
+                             ForEachRow(conn, kReactiveDeferrals, [&](sql::ResultSet& rs) {
+                               snapshot.reactive_deferrals.emplace(Text(rs, 1), Text(rs, 2));
+                             });
                            }
                            return absl::OkStatus();
                          });

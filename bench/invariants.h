@@ -52,10 +52,19 @@
 //                                     RESERVED nor IN_TRANSIT, a quantity below 1;
 //  unit_transfer_consistent           a unit's transfer exists, lists the unit, and is CREATED
 //                                     for a RESERVED unit, IN_TRANSIT for an IN_TRANSIT one;
+//  change_feed_gap_free               the inventory's change feed rows are consecutive and
+//                                     the newest is the head's sequence;
+//  reactive_donor_held                no in-date unit of a donor with a REACTIVE donation is
+//                                     AVAILABLE or RESERVED;
+//  transfer_not_left_created          no transfer stays CREATED longer than
+//                                     created_transfer_limit;
 //  donation_recorded_at_both_ends     (with a donor schema) an inventory donation with a donor
 //                                     is that donor's donation of that DIN at the donor
 //                                     service; a donor donation recorded more than orphan_grace
-//                                     ago has its inventory donation.
+//                                     ago has its inventory donation;
+//  reactive_donor_deferred            (with a donor schema) a REACTIVE donation whose result
+//                                     was recorded more than orphan_grace ago has a standing
+//                                     deferral of its donor for that DIN.
 //
 // Rules are about a settled region: while calls are in flight, a cross-service rule may see
 // one service ahead of the other. The grace-bound rules tolerate that for orphan_grace.
@@ -88,6 +97,8 @@ struct InvariantTarget {
   // orphaned (the sweeper should have released it). Also how long an order may stay half-done
   // and a donor donation may wait for its unit.
   absl::Duration orphan_grace = absl::Minutes(2);
+  // Longest a transfer may stay CREATED (created, neither dispatched nor cancelled).
+  absl::Duration created_transfer_limit = absl::Hours(12);
 };
 
 struct InvariantReport {

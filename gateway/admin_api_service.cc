@@ -46,6 +46,8 @@ BG_ADMIN_FORWARD(ListReimbursementLedger, ListReimbursementLedgerRequest,
 BG_ADMIN_FORWARD(ProcessDonation, ProcessDonationRequest, ProcessDonationResponse, inventory)
 BG_ADMIN_FORWARD(ListUnits, ListUnitsRequest, ListUnitsResponse, inventory)
 BG_ADMIN_FORWARD(GetUnitTrace, GetUnitTraceRequest, GetUnitTraceResponse, inventory)
+BG_ADMIN_FORWARD(ListLookbacks, ListLookbacksRequest, ListLookbacksResponse, inventory)
+BG_ADMIN_FORWARD(GetLookback, GetLookbackRequest, LookbackCase, inventory)
 BG_ADMIN_FORWARD(DiscardUnit, DiscardUnitRequest, Unit, inventory)
 BG_ADMIN_FORWARD(GetStockSummary, GetStockSummaryRequest, GetStockSummaryResponse, inventory)
 BG_ADMIN_FORWARD(SetParLevel, SetParLevelRequest, ParLevel, inventory)

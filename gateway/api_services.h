@@ -34,6 +34,11 @@ class HospitalApiService final : public v1::HospitalApi::Service {
   grpc::Status GetAvailability(grpc::ServerContext* context,
                                const v1::GetAvailabilityRequest* request,
                                v1::GetAvailabilityResponse* response) override;
+  grpc::Status ListRecalls(grpc::ServerContext* context, const v1::ListRecallsRequest* request,
+                           v1::ListRecallsResponse* response) override;
+  grpc::Status AcknowledgeRecall(grpc::ServerContext* context,
+                                 const v1::AcknowledgeRecallRequest* request,
+                                 v1::RecallNotice* response) override;
 
  private:
   const TokenStore& tokens_;
@@ -95,6 +100,10 @@ class AdminApiService final : public v1::AdminApi::Service {
                          v1::ListUnitsResponse*) override;
   grpc::Status GetUnitTrace(grpc::ServerContext*, const v1::GetUnitTraceRequest*,
                             v1::GetUnitTraceResponse*) override;
+  grpc::Status ListLookbacks(grpc::ServerContext*, const v1::ListLookbacksRequest*,
+                             v1::ListLookbacksResponse*) override;
+  grpc::Status GetLookback(grpc::ServerContext*, const v1::GetLookbackRequest*,
+                           v1::LookbackCase*) override;
   grpc::Status DiscardUnit(grpc::ServerContext*, const v1::DiscardUnitRequest*, v1::Unit*) override;
   grpc::Status GetStockSummary(grpc::ServerContext*, const v1::GetStockSummaryRequest*,
                                v1::GetStockSummaryResponse*) override;

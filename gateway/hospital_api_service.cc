@@ -32,6 +32,18 @@ grpc::Status ForwardForHospital(
   return Forward(backends, *context, principal, backends.request(), method, *scoped, response);
 }
 
+// The same for the recall notices, which the inventory keeps (its lookback cases).
+template <typename Request, typename Response>
+grpc::Status ForwardRecallCall(Backends& backends, grpc::ServerContext* context,
+                               const Principal& principal,
+                               grpc::Status (v1::InventoryService::StubInterface::*method)(
+                                   grpc::ClientContext*, const Request&, Response*),
+                               const Request& request, Response* response) {
+  absl::StatusOr<Request> scoped = ForHospital(principal, request, /*required=*/true);
+  if (!scoped.ok()) return ToGrpcStatus(scoped.status());
+  return Forward(backends, *context, principal, backends.inventory(), method, *scoped, response);
+}
+
 }  // namespace
 
 grpc::Status HospitalApiService::PlaceOrder(grpc::ServerContext* context,
@@ -108,6 +120,23 @@ grpc::Status HospitalApiService::GetAvailability(grpc::ServerContext* context,
   if (!status.ok()) return MapDownstreamStatus(status);
   *response = AvailabilityFromStock(summary, component);
   return grpc::Status::OK;
+}
+
+grpc::Status HospitalApiService::ListRecalls(grpc::ServerContext* context,
+                                             const v1::ListRecallsRequest* request,
+                                             v1::ListRecallsResponse* response) {
+  BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kHospitalApiRoles, "ListRecalls");
+  return ForwardRecallCall(backends_, context, principal,
+                           &v1::InventoryService::StubInterface::ListRecalls, *request, response);
+}
+
+grpc::Status HospitalApiService::AcknowledgeRecall(grpc::ServerContext* context,
+                                                   const v1::AcknowledgeRecallRequest* request,
+                                                   v1::RecallNotice* response) {
+  BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kHospitalApiRoles, "AcknowledgeRecall");
+  return ForwardRecallCall(backends_, context, principal,
+                           &v1::InventoryService::StubInterface::AcknowledgeRecall, *request,
+                           response);
 }
 
 }  // namespace bloodgrid::gateway

@@ -1,5 +1,6 @@
 #include "gateway/workflows.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -19,6 +20,10 @@ namespace {
 std::string StepRequestId(absl::string_view step, absl::string_view din) {
   return absl::StrCat("gw.", step, ".", din);
 }
+
+// How long RecordTestResults waits for the donor service's fast path before answering without
+// it (the feed applies the same change).
+constexpr absl::Duration kDonorFastPathBudget = absl::Seconds(3);
 
 }  // namespace
 
@@ -86,6 +91,9 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
   v1::AdminRecordTestResultsResponse response;
   v1::RecordTestResultsResponse& testing = *response.mutable_testing();
   {
+    // The one step that must happen: the inventory records the results and, when reactive,
+    // discards the units, holds the donor's others and opens the lookback case in the same
+    // transaction, appending the outcome to its change feed.
     grpc::ClientContext context;
     backends.Prepare(context, principal, deadline);
     grpc::Status status = backends.inventory().RecordTestResults(&context, request, &testing);
@@ -95,6 +103,11 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
   const std::string& donor_id = testing.donor_id();
   if (donor_id.empty()) return response;  // a unit registered without a donor reference
 
+  // The donor steps below are a fast path for the reply: the donor service applies the same
+  // outcome from the inventory's feed whatever happens here (both are idempotent per DIN), so
+  // a donor service that is down or slow leaves these parts of the reply out instead of
+  // failing a call whose result is already recorded.
+  const absl::Time donor_deadline = std::min(deadline, absl::Now() + kDonorFastPathBudget);
   if (testing.has_typed_blood_type() &&
       testing.typed_blood_type().abo() != v1::ABO_GROUP_UNSPECIFIED) {
     v1::RecordBloodTypingRequest typing;
@@ -104,10 +117,13 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
     typing.set_din(din);
     v1::RecordBloodTypingResponse typed;
     grpc::ClientContext context;
-    backends.Prepare(context, principal, deadline);
+    backends.Prepare(context, principal, donor_deadline);
     grpc::Status status = backends.donor().RecordBloodTyping(&context, typing, &typed);
-    if (!status.ok()) return DownstreamError(status);
-    if (typed.has_conflict()) *response.mutable_blood_type_conflict() = typed.conflict();
+    if (status.ok()) {
+      if (typed.has_conflict()) *response.mutable_blood_type_conflict() = typed.conflict();
+    } else {
+      LogWarning("typing_left_to_feed", {{"din", din}, {"status", status.error_message()}});
+    }
   }
 
   if (testing.outcome() != v1::TESTING_OUTCOME_REACTIVE) return response;
@@ -121,49 +137,49 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
     if (testing.reactive_tests_size() > 0) reactive.set_test(testing.reactive_tests(0));
     v1::MarkDonorReactiveResponse deferred;
     grpc::ClientContext context;
-    backends.Prepare(context, principal, deadline);
+    backends.Prepare(context, principal, donor_deadline);
     grpc::Status status = backends.donor().MarkDonorReactive(&context, reactive, &deferred);
-    if (!status.ok()) return DownstreamError(status);
-    *response.mutable_deferral() = deferred.deferral();
+    if (status.ok()) {
+      *response.mutable_deferral() = deferred.deferral();
+    } else {
+      LogWarning("deferral_left_to_feed", {{"din", din}, {"status", status.error_message()}});
+    }
   }
-  v1::QuarantineByDonorResponse quarantine;
-  {
-    v1::QuarantineByDonorRequest lookback;
-    lookback.set_request_id(StepRequestId("lookback", din));
-    lookback.set_donor_id(donor_id);
-    lookback.set_reactive_din(din);
-    lookback.set_reason("reactive screening result");
-    grpc::ClientContext context;
-    backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.inventory().QuarantineByDonor(&context, lookback, &quarantine);
-    if (!status.ok()) return DownstreamError(status);
-  }
+  const v1::LookbackCase& lookback = testing.lookback();
   v1::LookbackReport& report = *response.mutable_lookback();
   report.set_donor_id(donor_id);
   report.set_reactive_din(din);
-  *report.mutable_window_start() = quarantine.window_start();
-  *report.mutable_window_end() = quarantine.window_end();
-  *report.mutable_quarantined_units() = quarantine.quarantined_units();
-  *report.mutable_issued_units() = quarantine.issued_units();
-  if (quarantine.issued_units_size() == 0) return response;
+  if (lookback.has_window_start()) *report.mutable_window_start() = lookback.window_start();
+  if (lookback.has_window_end()) *report.mutable_window_end() = lookback.window_end();
+  *report.mutable_quarantined_units() = lookback.held_units();
+  *report.mutable_issued_units() = lookback.issued_units();
+  if (lookback.issued_units_size() == 0) return response;
 
+  // The hospitals come from the case (the inventory knows where it issued each unit); the
+  // request service adds names, orders and patient references when it answers.
+  std::map<std::string, v1::LookbackNotice> by_hospital;
+  for (const v1::IssuedUnit& issued : lookback.issued_units()) {
+    v1::LookbackNotice& notice = by_hospital[issued.hospital_id()];
+    notice.set_hospital_id(issued.hospital_id());
+  }
   v1::FindOrdersByDinsRequest find;
   std::set<std::string> dins;
-  for (const v1::IssuedUnit& issued : quarantine.issued_units()) dins.insert(issued.unit().din());
+  for (const v1::IssuedUnit& issued : lookback.issued_units()) dins.insert(issued.unit().din());
   for (const std::string& d : dins) find.add_dins(d);
   v1::FindOrdersByDinsResponse found;
-  {
-    grpc::ClientContext context;
-    backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.request().FindOrdersByDins(&context, find, &found);
-    if (!status.ok()) return DownstreamError(status);
-  }
-  std::map<std::string, v1::LookbackNotice> by_hospital;
-  for (const v1::UnitDelivery& delivery : found.deliveries()) {
-    v1::LookbackNotice& notice = by_hospital[delivery.hospital_id()];
-    notice.set_hospital_id(delivery.hospital_id());
-    notice.set_hospital_name(delivery.hospital_name());
-    *notice.add_deliveries() = delivery;
+  grpc::ClientContext context;
+  backends.Prepare(context, principal, deadline);
+  grpc::Status status = backends.request().FindOrdersByDins(&context, find, &found);
+  if (status.ok()) {
+    for (const v1::UnitDelivery& delivery : found.deliveries()) {
+      v1::LookbackNotice& notice = by_hospital[delivery.hospital_id()];
+      notice.set_hospital_id(delivery.hospital_id());
+      notice.set_hospital_name(delivery.hospital_name());
+      *notice.add_deliveries() = delivery;
+    }
+  } else {
+    LogWarning("lookback_deliveries_unavailable",
+               {{"din", din}, {"status", status.error_message()}});
   }
   for (auto& [id, notice] : by_hospital) *report.add_hospitals_to_notify() = std::move(notice);
   return response;
@@ -203,13 +219,20 @@ absl::StatusOr<v1::PlanRebalanceResponse> PlanRegionWorkflow(
 absl::StatusOr<v1::Transfer> CreateAndDispatchTransferWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::CreateTransferRequest& request) {
+  // One transaction creates and dispatches, so no crash can leave the units held by a
+  // transfer nobody sends.
+  v1::CreateTransferRequest create = request;
+  create.set_dispatch(true);
   v1::Transfer created;
   {
     grpc::ClientContext context;
     backends.Prepare(context, principal, deadline);
-    grpc::Status status = backends.inventory().CreateTransfer(&context, request, &created);
+    grpc::Status status = backends.inventory().CreateTransfer(&context, create, &created);
     if (!status.ok()) return DownstreamError(status);
   }
+  // A transfer created before the one-step form (a retry of an old request_id) still needs
+  // its dispatch.
+  if (created.status() != v1::TRANSFER_STATUS_CREATED) return created;
   v1::DispatchTransferRequest dispatch;
   dispatch.set_request_id(absl::StrCat("gw.dispatch.", created.transfer_id()));
   dispatch.set_transfer_id(created.transfer_id());

@@ -176,6 +176,98 @@ TEST_F(GatewayE2eTest, ReactiveTestLookbackNamesTheHospitalThatGotAnEarlierUnit)
   EXPECT_FALSE(eligibility.eligible());
 }
 
+TEST_F(GatewayE2eTest, AHospitalSeesTheRecallOfAUnitItReceivedAndAcknowledgesIt) {
+  const v1::BloodType a_neg = Type(v1::ABO_GROUP_A, v1::RH_D_NEGATIVE);
+  const std::string donor_id = RegisterDonor(a_neg);
+  // Seven months ago: its plasma (shelf life 1 year) goes to H1. Holding the donor's units in
+  // stock is the inventory's part, tested there (tests/integration).
+  const std::string earlier = Donate(donor_id, absl::Hours(24 * 213));
+  Test(earlier, a_neg);
+  Process(earlier);
+  v1::PlaceOrderRequest plasma_order = RedCellOrder(a_neg, 200, v1::PRIORITY_URGENT);
+  plasma_order.mutable_lines(0)->set_component(v1::COMPONENT_PLASMA);
+  plasma_order.mutable_patient()->set_inr(2.4);
+  plasma_order.mutable_patient()->set_bleeding(true);
+  v1::Order order;
+  grpc::Status status = region_->hospital().PlaceOrder(H1().get(), plasma_order, &order);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.ShortDebugString();
+  ASSERT_EQ(order.lines(0).units_size(), 1);
+  const std::string issued_din = order.lines(0).units(0).din();
+  v1::DispatchOrderRequest dispatch;
+  dispatch.set_request_id(NextRequestId());
+  dispatch.set_order_id(order.order_id());
+  status = region_->dispatch().DispatchOrder(Dispatcher().get(), dispatch, &order);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  const std::string today = Donate(donor_id, absl::Hours(1));
+  v1::AdminRecordTestResultsResponse result = Test(today, a_neg, /*reactive_hiv=*/true);
+  ASSERT_EQ(result.testing().outcome(), v1::TESTING_OUTCOME_REACTIVE);
+  ASSERT_TRUE(result.testing().has_lookback()) << "the case opens with the result";
+  const std::string lookback_id = result.testing().lookback().lookback_id();
+  ASSERT_FALSE(lookback_id.empty());
+
+  // H1 sees one open notice for the plasma it received, without donor data; H2 sees none.
+  v1::ListRecallsRequest recalls_request;
+  recalls_request.set_status(v1::RECALL_STATUS_OPEN);
+  v1::ListRecallsResponse recalls;
+  status = region_->hospital().ListRecalls(H1().get(), recalls_request, &recalls);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(recalls.recalls_size(), 1) << recalls.ShortDebugString();
+  const v1::RecallNotice& notice = recalls.recalls(0);
+  EXPECT_EQ(notice.hospital_id(), "H1");
+  EXPECT_EQ(notice.din(), issued_din);
+  EXPECT_EQ(notice.component(), v1::COMPONENT_PLASMA);
+  EXPECT_EQ(notice.order_id(), order.order_id());
+  EXPECT_FALSE(notice.reason().empty());
+  EXPECT_FALSE(notice.action().empty());
+  EXPECT_EQ(recalls.ShortDebugString().find(donor_id), std::string::npos)
+      << "a hospital never sees the donor";
+  v1::ListRecallsResponse h2_recalls;
+  status = region_->hospital().ListRecalls(H2().get(), v1::ListRecallsRequest(), &h2_recalls);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(h2_recalls.recalls_size(), 0);
+
+  // H2 cannot acknowledge H1's notice; H1 can, and a retry returns the same acknowledgement.
+  v1::AcknowledgeRecallRequest ack;
+  ack.set_request_id(NextRequestId());
+  ack.set_recall_id(notice.recall_id());
+  ack.set_note("unit transfused; patient's clinician informed");
+  v1::RecallNotice acknowledged;
+  EXPECT_EQ(region_->hospital().AcknowledgeRecall(H2().get(), ack, &acknowledged).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  status = region_->hospital().AcknowledgeRecall(H1().get(), ack, &acknowledged);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(acknowledged.status(), v1::RECALL_STATUS_ACKNOWLEDGED);
+  v1::RecallNotice again;
+  status = region_->hospital().AcknowledgeRecall(H1().get(), ack, &again);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(again.acknowledged_at().seconds(), acknowledged.acknowledged_at().seconds());
+
+  // The centre sees the case, its held units, and who answered.
+  v1::GetLookbackRequest get;
+  get.set_lookback_id(lookback_id);
+  v1::LookbackCase lookback;
+  status = region_->admin().GetLookback(Admin().get(), get, &lookback);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(lookback.donor_id(), donor_id);
+  EXPECT_EQ(lookback.reactive_din(), today);
+  EXPECT_EQ(lookback.status(), v1::LOOKBACK_STATUS_ACKNOWLEDGED);
+  ASSERT_EQ(lookback.recalls_size(), 1);
+  EXPECT_EQ(lookback.recalls(0).status(), v1::RECALL_STATUS_ACKNOWLEDGED);
+  EXPECT_FALSE(lookback.recalls(0).acknowledged_by().empty());
+  v1::ListLookbacksRequest list;
+  list.set_donor_id(donor_id);
+  v1::ListLookbacksResponse cases;
+  status = region_->admin().ListLookbacks(Admin().get(), list, &cases);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(cases.lookbacks_size(), 1);
+  EXPECT_EQ(cases.lookbacks(0).lookback_id(), lookback_id);
+  // Hospitals have no access to the centre's cases.
+  EXPECT_EQ(region_->admin().GetLookback(H1().get(), get, &lookback).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_F(GatewayE2eTest, EmergencyOrderForAnUnknownTypeGetsORhDNegativeRedCells) {
   const v1::BloodType o_neg = Type(v1::ABO_GROUP_O, v1::RH_D_NEGATIVE);
   const std::string din = Donate(RegisterDonor(o_neg), absl::Hours(3));

@@ -406,7 +406,7 @@ class InvariantsTest : public ::testing::Test {
 TEST_F(InvariantsTest, ASettledRegionKeepsEveryRule) {
   const InvariantReport report = Check();
   EXPECT_TRUE(report.ok()) << report.Summary();
-  EXPECT_EQ(report.rules.size(), 18u);
+  EXPECT_EQ(report.rules.size(), 22u);
   EXPECT_EQ(report.orders, 7);
   // Six donations: six PROCESSED whole-blood units, six red-cell and six plasma units.
   EXPECT_EQ(report.units, 18);
@@ -488,9 +488,21 @@ TEST_F(InvariantsTest, EveryRuleFiresOnTheCorruptionItGuardsAgainst) {
                    "' AND kind = ", v1::UNIT_EVENT_KIND_RELEASED_FOR_USE));
   const std::string donor_of_din = inv->QueryString(
       absl::StrCat("SELECT donor_id FROM donations WHERE din = '", plasma_din, "'"));
+  const std::string plasma_outcome = inv->QueryString(
+      absl::StrCat("SELECT testing_outcome FROM donations WHERE din = '", plasma_din, "'"));
+  const std::string feed_max = inv->QueryString("SELECT MAX(sequence) FROM change_feed");
+  const std::string feed_moved = absl::StrCat(std::stoll(feed_max.empty() ? "0" : feed_max) + 1000);
+  const std::string stale_created_us =
+      absl::StrCat(now_us - absl::ToInt64Microseconds(absl::Hours(13)));
+  // A donation turned REACTIVE while its plasma is still on the shelf.
+  const std::string make_reactive =
+      absl::StrCat("UPDATE donations SET testing_outcome = ", v1::TESTING_OUTCOME_REACTIVE,
+                   " WHERE din = '", plasma_din, "'");
+  const std::string undo_reactive = absl::StrCat(
+      "UPDATE donations SET testing_outcome = ", plasma_outcome, " WHERE din = '", plasma_din, "'");
   for (const std::string& id :
        {a_key, b_key, issued_us, transfused_unit, transfused_order, plasma, plasma_parent, picked,
-        travelling, parent_middle_event, donor_of_din}) {
+        travelling, parent_middle_event, donor_of_din, plasma_outcome, feed_max}) {
     ASSERT_FALSE(id.empty());
   }
 
@@ -808,6 +820,32 @@ TEST_F(InvariantsTest, EveryRuleFiresOnTheCorruptionItGuardsAgainst) {
                            plasma_din, "'")}},
        {{don, absl::StrCat("UPDATE donations SET din = '", plasma_din,
                            "' WHERE din = 'A999925999999'")}}},
+      {"change_feed_gap_free",
+       "a change feed row missing from the sequence",
+       "missing",
+       {{inv, absl::StrCat("UPDATE change_feed SET sequence = ", feed_moved,
+                           " WHERE sequence = ", feed_max)}},
+       {{inv, absl::StrCat("UPDATE change_feed SET sequence = ", feed_max,
+                           " WHERE sequence = ", feed_moved)}}},
+      {"reactive_donor_held",
+       "a reactive donor's plasma still on the shelf",
+       "tested reactive on " + plasma_din,
+       {{inv, make_reactive}},
+       {{inv, undo_reactive}}},
+      {"transfer_not_left_created",
+       "a transfer created 13 hours ago and never sent",
+       "has been CREATED for",
+       {{inv, absl::StrCat("INSERT INTO transfers (transfer_id, from_station_id, to_station_id, "
+                           "status, spec, created_by, created_us, expected_arrival_us) VALUES "
+                           "('TR-STALE', 'S1', 'S2', ",
+                           v1::TRANSFER_STATUS_CREATED, ", '', 'test', ", stale_created_us, ", ",
+                           stale_created_us, ")")}},
+       {{inv, "DELETE FROM transfers WHERE transfer_id = 'TR-STALE'"}}},
+      {"reactive_donor_deferred",
+       "a reactive donation whose donor was never deferred",
+       "is not deferred for the reactive DIN " + plasma_din,
+       {{inv, make_reactive}},
+       {{inv, undo_reactive}}},
   };
 
   std::set<std::string> shown;
