@@ -223,4 +223,10 @@ grpc::Status InventoryGrpcService::WatchStock(grpc::ServerContext* context,
   return result;
 }
 
+grpc::Status InventoryGrpcService::ReadChangeFeed(grpc::ServerContext* context,
+                                                  const v1::ReadChangeFeedRequest* request,
+                                                  v1::ReadChangeFeedResponse* response) {
+  return Respond(operations_.ReadChangeFeed(Call(*context), *request), response);
+}
+
 }  // namespace bloodgrid::inventory

@@ -97,6 +97,9 @@ class InventoryGrpcService final : public v1::InventoryService::Service {
   grpc::Status GetRebalanceInputs(grpc::ServerContext* context,
                                   const v1::GetRebalanceInputsRequest* request,
                                   v1::GetRebalanceInputsResponse* response) override;
+  grpc::Status ReadChangeFeed(grpc::ServerContext* context,
+                              const v1::ReadChangeFeedRequest* request,
+                              v1::ReadChangeFeedResponse* response) override;
 
  private:
   // The call's context, built once per call (common/call_context.h, the one actor rule).

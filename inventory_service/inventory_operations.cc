@@ -1,5 +1,6 @@
 #include "inventory_service/inventory_operations.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 #include <vector>
@@ -444,6 +445,35 @@ void InventoryOperations::Unwatch(const std::shared_ptr<StockWatcher>& watcher) 
   if (hub_ != nullptr) hub_->Unsubscribe(watcher);
 }
 
+// ---- Change feed ---------------------------------------------------------------------------
+
+absl::StatusOr<v1::ReadChangeFeedResponse> InventoryOperations::ReadChangeFeed(
+    const CallContext& call, const v1::ReadChangeFeedRequest& request) {
+  if (request.limit() < 0 || request.limit() > 1000) {
+    return InvalidField("limit", absl::StrCat(request.limit(), " is outside 0..1000"));
+  }
+  if (request.wait_ms() < 0 || request.wait_ms() > 30000) {
+    return InvalidField("wait_ms", absl::StrCat(request.wait_ms(), " is outside 0..30000"));
+  }
+  const int limit = request.limit() == 0 ? 500 : request.limit();
+  // Answer (empty) a little before the caller's deadline rather than let it expire.
+  const absl::Time until = std::min(absl::Now() + absl::Milliseconds(request.wait_ms()),
+                                    call.deadline - absl::Milliseconds(500));
+  while (true) {
+    const uint64_t seen = hub_ != nullptr ? hub_->commits().version() : 0;
+    BG_ASSIGN_OR_RETURN(v1::ReadChangeFeedResponse response,
+                        store_->ReadChangeFeed(call, request.after_sequence(), limit));
+    const absl::Duration left = until - absl::Now();
+    if (!response.events().empty() || left <= absl::ZeroDuration()) return response;
+    if (hub_ == nullptr) {
+      absl::SleepFor(std::min(left, kFeedPollInterval));
+    } else {
+      if (hub_->commits().stopped()) return response;
+      hub_->commits().WaitChange(seen, std::min(left, kFeedPollInterval));
+    }
+  }
+}
+
 // ---- Sweepers -------------------------------------------------------------------------------
 
 absl::StatusOr<int> InventoryOperations::SweepReservations() {
@@ -464,9 +494,11 @@ absl::StatusOr<int> InventoryOperations::SweepExpiredUnits() {
                                          absl::Now() + absl::Seconds(30));
   StockChanges changes;
   BG_ASSIGN_OR_RETURN(SweepReport report, store_->ExpireUnits(ctx, options_.sweep_batch, &changes));
+  const size_t expired_alerts = changes.alerts.size();
   // EXPIRING_SOON: units that entered the window since the last pass, one alert per row.
   const absl::Time window_end = ctx.now + options_.expiring_soon;
   const absl::Time from = std::max(alerted_until_, ctx.now);
+  absl::Time alerted_until = alerted_until_;
   if (window_end > from) {
     BG_ASSIGN_OR_RETURN(std::vector<v1::Unit> soon,
                         store_->UnitsExpiringBetween(ctx, from, window_end, options_.sweep_batch));
@@ -489,10 +521,16 @@ absl::StatusOr<int> InventoryOperations::SweepExpiredUnits() {
       changes.alerts.push_back(std::move(alert));
     }
     // When the batch was full, the rest is alerted on the next pass.
-    alerted_until_ = static_cast<int>(soon.size()) < options_.sweep_batch
-                         ? window_end
-                         : FromTimestamp(soon.back().expires_at());
+    alerted_until = static_cast<int>(soon.size()) < options_.sweep_batch
+                        ? window_end
+                        : FromTimestamp(soon.back().expires_at());
   }
+  // Units the store expired are in the feed already; EXPIRING_SOON alerts come from no write,
+  // so they are appended on their own for every replica's watchers.
+  std::vector<v1::StockAlert> derived(changes.alerts.begin() + expired_alerts,
+                                      changes.alerts.end());
+  BG_RETURN_IF_ERROR(store_->AppendStockAlerts(ctx, derived));
+  alerted_until_ = alerted_until;
   Publish(changes);
   if (report.changed > 0) LogInfo("units_expired", {{"count", std::to_string(report.changed)}});
   return report.changed;

@@ -113,6 +113,14 @@ class InventoryOperations {
                                                       const v1::WatchStockRequest& request);
   void Unwatch(const std::shared_ptr<StockWatcher>& watcher);
 
+  // ---- Change feed ---------------------------------------------------------------------------
+  // ReadChangeFeed as inventory.proto says: INVALID_ARGUMENT naming limit or wait_ms when out of
+  // range. With wait_ms and nothing new, polls the table every kFeedPollInterval (sooner when
+  // this replica commits) until an event arrives, the wait or the call's deadline ends.
+  absl::StatusOr<v1::ReadChangeFeedResponse> ReadChangeFeed(
+      const CallContext& call, const v1::ReadChangeFeedRequest& request);
+  static constexpr absl::Duration kFeedPollInterval = absl::Milliseconds(100);
+
   // Sweeper passes, as the background sweepers run them (tests call them directly):
   // releases HELD reservations whose hold expired; marks expired units EXPIRED and raises
   // EXPIRING_SOON alerts for units entering the window. Return how many changed.

@@ -24,6 +24,7 @@
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_STORE_H_
 #define BLOODGRID_INVENTORY_SERVICE_INVENTORY_STORE_H_
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <set>
@@ -211,6 +212,21 @@ class InventoryStore {
   virtual absl::StatusOr<std::vector<v1::Unit>> UnitsExpiringBetween(const CallContext& ctx,
                                                                      absl::Time from, absl::Time to,
                                                                      int limit) = 0;
+
+  // ---- Change feed -------------------------------------------------------------------------
+  // Up to `limit` events with sequence > after_sequence (0 = from the oldest kept), in sequence
+  // order, each with sequence, committed_at and actor filled from its row, and the head (the
+  // last sequence committed, read in the same snapshot). `limit` is already checked (1..1000);
+  // 0 reads only the head. OUT_OF_RANGE when retention removed events after after_sequence
+  // (it is below the oldest kept sequence minus one, or nothing is kept and it is below the
+  // head). A read never shows a gap: a sequence is visible only after every earlier one.
+  virtual absl::StatusOr<v1::ReadChangeFeedResponse> ReadChangeFeed(const CallContext& ctx,
+                                                                    uint64_t after_sequence,
+                                                                    int limit) = 0;
+  // Appends `alerts` as one StockChange event with no rows: alerts a job derives without a
+  // write of its own (EXPIRING_SOON), so that every replica's watchers see them.
+  virtual absl::Status AppendStockAlerts(const CallContext& ctx,
+                                         const std::vector<v1::StockAlert>& alerts) = 0;
 };
 
 }  // namespace bloodgrid::inventory

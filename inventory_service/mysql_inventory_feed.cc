@@ -1,15 +1,19 @@
-// MysqlInventoryStore, the change feed: appending in the writer's transaction.
+// MysqlInventoryStore, the change feed: appending in the writer's transaction, and reading.
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/sql_toolkit.h"
 #include "inventory_service/mysql_inventory_internal.h"
+#include "inventory_service/mysql_inventory_store.h"
 
 namespace bloodgrid::inventory::mysql_internal {
 namespace {
@@ -20,6 +24,12 @@ constexpr char kAdvanceHead[] =
     "UPDATE change_feed_head SET last_sequence = last_sequence + ? WHERE feed = ?";
 
 constexpr char kReadHead[] = "SELECT last_sequence FROM change_feed_head WHERE feed = ?";
+
+constexpr char kReadEvents[] =
+    "SELECT sequence, actor, committed_us, payload FROM change_feed WHERE sequence > ? "
+    "ORDER BY sequence LIMIT ?";
+
+constexpr char kOldestKept[] = "SELECT MIN(sequence) FROM change_feed";
 
 constexpr char kInsertEvent[] =
     "INSERT INTO change_feed (sequence, kind, din, actor, committed_us, payload) "
@@ -101,3 +111,64 @@ void AppendChangeFeed(Txn& t) {
 }
 
 }  // namespace bloodgrid::inventory::mysql_internal
+
+namespace bloodgrid::inventory {
+
+using mysql_internal::RunOp;
+using mysql_internal::Txn;
+
+absl::StatusOr<v1::ReadChangeFeedResponse> MysqlInventoryStore::ReadChangeFeed(
+    const CallContext& ctx, uint64_t after_sequence, int limit) {
+  return RunOp<v1::ReadChangeFeedResponse>(
+      pool_, "read change feed", ctx, nullptr, nullptr,
+      [&](Txn& t, v1::ReadChangeFeedResponse& out) -> absl::Status {
+        // One snapshot for the head, the retention check and the events.
+        sql::PreparedStatement& head = t.conn.Prepare(mysql_internal::kReadHead);
+        db::Params(head).Str(mysql_internal::kFeedName);
+        db::ForEachRow(head, [&](const sql::ResultSet& rs) {
+          out.set_head_sequence(static_cast<uint64_t>(db::I64(rs, 1)));
+        });
+        if (after_sequence > 0) {
+          std::optional<int64_t> oldest;
+          sql::PreparedStatement& min = t.conn.Prepare(mysql_internal::kOldestKept);
+          db::ForEachRow(min, [&](const sql::ResultSet& rs) { oldest = db::OptI64(rs, 1); });
+          const bool removed = oldest.has_value()
+                                   ? after_sequence + 1 < static_cast<uint64_t>(*oldest)
+                                   : after_sequence < out.head_sequence();
+          if (removed) {
+            return absl::OutOfRangeError(absl::StrCat(
+                "after_sequence: ", after_sequence,
+                " is older than the change feed keeps (oldest kept: ",
+                oldest.has_value() ? absl::StrCat(*oldest) : "none", "); resynchronise"));
+          }
+        }
+        if (limit <= 0) return absl::OkStatus();
+        sql::PreparedStatement& read = t.conn.Prepare(mysql_internal::kReadEvents);
+        db::Params(read).Int(static_cast<int64_t>(after_sequence)).Int(limit);
+        absl::Status parsed = absl::OkStatus();
+        db::ForEachRow(read, [&](const sql::ResultSet& rs) {
+          v1::ChangeEvent& event = *out.add_events();
+          if (!event.ParseFromString(db::BlobBytes(rs, 4)) && parsed.ok()) {
+            parsed = absl::DataLossError(
+                absl::StrCat("change feed event ", db::I64(rs, 1), " does not parse"));
+          }
+          event.set_sequence(static_cast<uint64_t>(db::I64(rs, 1)));
+          event.set_actor(db::Str(rs, 2));
+          ToTimestamp(db::Time(rs, 3), event.mutable_committed_at());
+        });
+        return parsed;
+      });
+}
+
+absl::Status MysqlInventoryStore::AppendStockAlerts(const CallContext& ctx,
+                                                    const std::vector<v1::StockAlert>& alerts) {
+  if (alerts.empty()) return absl::OkStatus();
+  return RunOp<int>(pool_, "append stock alerts", ctx, nullptr, nullptr,
+                    [&](Txn& t, int&) -> absl::Status {
+                      t.changes.alerts = alerts;
+                      return absl::OkStatus();
+                    })
+      .status();
+}
+
+}  // namespace bloodgrid::inventory

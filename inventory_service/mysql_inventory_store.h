@@ -139,6 +139,12 @@ class MysqlInventoryStore : public InventoryStore {
                                                              absl::Time from, absl::Time to,
                                                              int limit) override;
 
+  absl::StatusOr<v1::ReadChangeFeedResponse> ReadChangeFeed(const CallContext& ctx,
+                                                            uint64_t after_sequence,
+                                                            int limit) override;
+  absl::Status AppendStockAlerts(const CallContext& ctx,
+                                 const std::vector<v1::StockAlert>& alerts) override;
+
  private:
   db::ConnectionPool& pool_;
 };

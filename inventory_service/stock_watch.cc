@@ -9,6 +9,35 @@
 namespace bloodgrid::inventory {
 
 // ---------------------------------------------------------------------------------------------
+// FeedSignal
+
+void FeedSignal::Notify() {
+  absl::MutexLock lock(&mu_);
+  ++version_;
+}
+
+uint64_t FeedSignal::version() const {
+  absl::MutexLock lock(&mu_);
+  return version_;
+}
+
+void FeedSignal::WaitChange(uint64_t seen, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto changed = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopped_ || version_ != seen; };
+  mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+}
+
+void FeedSignal::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+bool FeedSignal::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return stopped_;
+}
+
+// ---------------------------------------------------------------------------------------------
 // StockWatcher
 
 StockWatcher::Wait StockWatcher::Next(absl::Duration timeout, v1::StockEvent* event,
@@ -101,6 +130,7 @@ StockWatchHub::StockWatchHub(LevelReader levels, SnapshotReader snapshot, Clock*
 StockWatchHub::~StockWatchHub() { Shutdown(); }
 
 void StockWatchHub::Publish(const StockChanges& changes) {
+  commits_.Notify();
   if (changes.keys.empty() && changes.alerts.empty()) return;
   absl::MutexLock lock(&mu_);
   if (stop_) return;
@@ -143,6 +173,7 @@ void StockWatchHub::Shutdown() {
     absl::MutexLock lock(&mu_);
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
+    commits_.Stop();
     all = watchers_;
     all.insert(all.end(), joining_.begin(), joining_.end());
     watchers_.clear();

@@ -40,6 +40,27 @@
 
 namespace bloodgrid::inventory {
 
+// Wakes this process's change feed readers when one of its own writes committed, so a reader
+// that waits for the feed (ReadChangeFeed's wait_ms, WatchStock) need not wait for its next
+// poll of the table. Other replicas' commits are found by polling. Thread-safe.
+class FeedSignal {
+ public:
+  // A write committed.
+  void Notify();
+  // Counts Notify calls: give it to WaitChange.
+  uint64_t version() const;
+  // Waits until version() differs from `seen`, Stop was called, or `timeout` passed.
+  void WaitChange(uint64_t seen, absl::Duration timeout) const;
+  // Wakes every waiter for good (shutdown).
+  void Stop();
+  bool stopped() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 // One WatchStock stream's queue.
 class StockWatcher {
  public:
@@ -114,6 +135,9 @@ class StockWatchHub {
   // Ends every watcher with UNAVAILABLE and stops the thread. Idempotent.
   void Shutdown();
 
+  // Notified by Publish; stopped by Shutdown.
+  FeedSignal& commits() { return commits_; }
+
  private:
   void Run();
 
@@ -122,6 +146,7 @@ class StockWatchHub {
   Clock* const clock_;
   const size_t max_queue_;
   const absl::Duration min_read_interval_;
+  FeedSignal commits_;
 
   absl::Mutex mu_;
   std::set<LevelKey> pending_keys_ ABSL_GUARDED_BY(mu_);
