@@ -11,13 +11,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/mysql_pool.h"
 #include "common/service_channel.h"
@@ -41,6 +44,15 @@ void RunAdminSql(const db::DbOptions& admin, const std::vector<std::string>& sta
 }
 
 const char* const kServices[] = {"donor", "inventory", "request"};
+// In start order: a service starts after those it calls.
+const char* const kProcesses[] = {"donor", "inventory", "request", "gateway"};
+
+bool TakenPort(const std::map<std::string, std::vector<int>>& ports, int port) {
+  for (const auto& [service, taken] : ports) {
+    if (std::find(taken.begin(), taken.end(), port) != taken.end()) return true;
+  }
+  return false;
+}
 
 RegionOptions WithGatewayFlags(std::vector<std::string> gateway_flags) {
   RegionOptions options;
@@ -78,32 +90,49 @@ Region::Region(const std::string& name, RegionOptions options)
                                   << gateway::Sha256Hex(kDispatchToken) << " dispatcher dispatch\n"
                                   << gateway::Sha256Hex(kHospital1Token) << " hospital H1\n"
                                   << gateway::Sha256Hex(kHospital2Token) << " hospital H2\n";
-  for (const char* service : {"donor", "inventory", "request", "gateway"}) {
-    ports_[service] = testing::PickFreePort();
+  for (const char* service : kProcesses) {
+    const int count =
+        std::string_view(service) == "gateway" ? options_.gateways : options_.replicas;
+    if (count < 1) {
+      ADD_FAILURE() << service << ": at least one process";
+      return;
+    }
+    for (int r = 0; r < count; ++r) {
+      // A port is free again once picked: keep asking until it is not one this region took.
+      int port = testing::PickFreePort();
+      while (TakenPort(ports_, port)) port = testing::PickFreePort();
+      ports_[service].push_back(port);
+    }
+    pids_[service].assign(count, 0);
   }
-  for (const char* service : {"donor", "inventory", "request", "gateway"}) Start(service);
-  channel_ = CreateServiceChannel(absl::StrCat("127.0.0.1:", ports_["gateway"]));
+  channel_ = CreateServiceChannel(Target("gateway"));
   hospital_ = v1::HospitalApi::NewStub(channel_);
   admin_ = v1::AdminApi::NewStub(channel_);
   dispatch_ = v1::DispatchApi::NewStub(channel_);
+  for (int port : ports_["gateway"]) {
+    GatewayStubs& stubs = gateways_.emplace_back();
+    stubs.channel = CreateServiceChannel(absl::StrCat("127.0.0.1:", port));
+    stubs.hospital = v1::HospitalApi::NewStub(stubs.channel);
+    stubs.admin = v1::AdminApi::NewStub(stubs.channel);
+    stubs.dispatch = v1::DispatchApi::NewStub(stubs.channel);
+  }
+  for (const char* service : kProcesses) {
+    for (int r = 0; r < replicas(service); ++r) {
+      Start(service, r);
+      if (::testing::Test::HasFatalFailure()) return;  // the logs say why
+    }
+  }
 }
 
 Region::~Region() {
-  for (auto& [service, pid] : pids_) {
-    if (pid > 0) kill(pid, SIGTERM);
+  for (auto& [service, pids] : pids_) {
+    for (pid_t pid : pids) {
+      if (pid > 0) kill(pid, SIGTERM);
+    }
   }
-  for (auto& [service, pid] : pids_) {
-    if (pid <= 0) continue;
-    const absl::Time give_up = absl::Now() + absl::Seconds(15);
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-      if (absl::Now() > give_up) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        ADD_FAILURE() << service << " did not stop within 15 s of SIGTERM";
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
+  for (auto& [service, pids] : pids_) {
+    for (pid_t pid : pids) {
+      if (pid > 0) AwaitTerminated(service, pid);
     }
   }
   if (options_.db != nullptr) return;  // the test's own server goes with its schemas
@@ -115,17 +144,57 @@ Region::~Region() {
   RunAdminSql(admin_db_, sql);
 }
 
-void Region::Start(const std::string& service) {
+void Region::AwaitTerminated(const std::string& service, pid_t pid) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(15);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > give_up) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << service << " did not stop within 15 s of SIGTERM";
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+std::string Region::Target(const std::string& service) const {
+  const std::vector<int>& ports = ports_.at(service);
+  if (ports.size() == 1) return absl::StrCat("127.0.0.1:", ports[0]);
+  std::vector<std::string> addresses;
+  for (int port : ports) addresses.push_back(absl::StrCat("127.0.0.1:", port));
+  return absl::StrCat("ipv4:", absl::StrJoin(addresses, ","));
+}
+
+std::string Region::LogPath(const std::string& service, int replica) const {
+  if (replica == 0) return absl::StrCat(dir_, "/", service, ".log");
+  return absl::StrCat(dir_, "/", service, "-", replica, ".log");
+}
+
+void Region::Start(const std::string& service, int replica, const ProcessEnv& env) {
   const db::DbOptions& admin = admin_db_;
+  ASSERT_TRUE(ports_.count(service) == 1 && replica >= 0 && replica < replicas(service))
+      << "no process " << service << " #" << replica;
+  pid_t& running = pids_[service][replica];
+  // A process that ended on its own (e.g. at a fault point) is reaped here.
+  int ended = 0;
+  if (running > 0 && waitpid(running, &ended, WNOHANG) == running) running = 0;
+  ASSERT_EQ(running, 0) << service << " #" << replica << " is running";
   const std::string binary_name = service == "gateway" ? "gateway" : service + "_service";
   const std::string binary = absl::StrCat(BLOODGRID_BINARY_DIR, "/", binary_name, "/", binary_name);
-  std::vector<std::string> args = {binary, absl::StrCat("--port=", ports_[service]),
-                                   "--listen_address=127.0.0.1", "--drain_seconds=2"};
+  std::vector<std::string> args;
+  if (!env.empty()) {
+    // env(1) sets the variables and execs the binary: the pid stays that of the service.
+    args.push_back("env");
+    for (const auto& [name, value] : env) args.push_back(absl::StrCat(name, "=", value));
+  }
+  args.insert(args.end(), {binary, absl::StrCat("--port=", port(service, replica)),
+                           "--listen_address=127.0.0.1", "--drain_seconds=2"});
   if (service == "gateway") {
     args.push_back(absl::StrCat("--tokens_file=", dir_, "/tokens"));
-    args.push_back(absl::StrCat("--donor_target=127.0.0.1:", ports_["donor"]));
-    args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
-    args.push_back(absl::StrCat("--request_target=127.0.0.1:", ports_["request"]));
+    args.push_back(absl::StrCat("--donor_target=", Target("donor")));
+    args.push_back(absl::StrCat("--inventory_target=", Target("inventory")));
+    args.push_back(absl::StrCat("--request_target=", Target("request")));
   } else {
     args.push_back(absl::StrCat("--db_host=", admin.host));
     args.push_back(absl::StrCat("--db_port=", admin.port));
@@ -134,31 +203,48 @@ void Region::Start(const std::string& service) {
     args.push_back(absl::StrCat("--db_password_file=", dir_, "/db_password"));
     args.push_back(absl::StrCat("--policy_file=", BLOODGRID_SOURCE_DIR,
                                 "/config/policies/cn-gb18467-2011.textproto"));
-    if (service == "request") {
-      args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
+    if (service == "request" || (service == "donor" && options_.donor_inventory_feed)) {
+      args.push_back(absl::StrCat("--inventory_target=", Target("inventory")));
     }
   }
   if (auto extra = options_.service_flags.find(service); extra != options_.service_flags.end()) {
     args.insert(args.end(), extra->second.begin(), extra->second.end());
   }
-  const pid_t pid = testing::SpawnProcess(args, absl::StrCat(dir_, "/", service, ".log"));
+  const pid_t pid = testing::SpawnProcess(args, LogPath(service, replica));
   ASSERT_GT(pid, 0) << "cannot start " << binary << ": " << std::strerror(errno);
-  pids_[service] = pid;
-  WaitServing(ports_[service], absl::Seconds(60));
+  pids_[service][replica] = pid;
+  WaitServing(port(service, replica), absl::Seconds(60));
 }
 
-void Region::Kill(const std::string& service) {
-  pid_t pid = pids_[service];
+void Region::Kill(const std::string& service, int replica) {
+  pid_t& pid = pids_.at(service).at(replica);
   if (pid <= 0) return;
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
-  pids_[service] = 0;
+  pid = 0;
 }
 
-void Region::Restart(const std::string& service) {
-  Kill(service);
-  Start(service);
+void Region::Restart(const std::string& service, int replica, const ProcessEnv& env) {
+  Kill(service, replica);
+  Start(service, replica, env);
+}
+
+std::optional<int> Region::WaitForExit(const std::string& service, int replica,
+                                       absl::Duration timeout) {
+  pid_t& pid = pids_.at(service).at(replica);
+  if (pid <= 0) return std::nullopt;
+  const absl::Time give_up = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t ended = waitpid(pid, &status, WNOHANG);
+    if (ended == pid) {
+      pid = 0;
+      return status;
+    }
+    if (ended < 0 || absl::Now() > give_up) return std::nullopt;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 void Region::WaitServing(int port, absl::Duration timeout) {

@@ -4,6 +4,14 @@
 // request_service, gateway) started as processes on ports picked at run time, and
 // authenticated public-API stubs. Tests drive only the gateway.
 //
+// Each service may run as several replicas and the gateway as several gateways
+// (RegionOptions::replicas, gateways), each its own process on its own port, the replicas of a
+// service sharing its schema. Every client of a service reaches all its replicas round-robin
+// (Target()): the gateways the three services, the request service (and, with
+// donor_inventory_feed, the donor service) the inventory, and the test the gateways (channel(),
+// hospital(), ...; hospital(g) and friends talk to gateway g alone). Processes start in call
+// order: donors, inventories, requests, gateways.
+//
 // The processes are children of the thread that started them and are SIGKILLed if it exits
 // (tests/support/test_mariadb.h SpawnProcess): construct the Region, and call Start/Restart,
 // from the test's own thread.
@@ -14,6 +22,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +58,18 @@ struct RegionOptions {
   // (BLOODGRID_TEST_DB_*). On a test's own server the schemas are not dropped at the end: the
   // server goes with them.
   const testing::TestMariaDb* db = nullptr;
+  // Processes of each service (donor, inventory, request) and gateways, each at least 1. The
+  // replicas of a service share its schema.
+  int replicas = 1;
+  int gateways = 1;
+  // Starts the donor service with --inventory_target=<every inventory replica>, the feed it
+  // consumes.
+  bool donor_inventory_feed = false;
 };
+
+// Extra environment of one start of a process, e.g. {{kFaultPointsEnv, "gateway.x"}}
+// (common/fault_point.h); it lasts until the process is next started.
+using ProcessEnv = std::map<std::string, std::string>;
 
 class Region {
  public:
@@ -62,25 +82,54 @@ class Region {
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
 
-  int gateway_port() const { return ports_.at("gateway"); }
-  // The log file of a process ("donor", "inventory", "request", "gateway").
-  std::string LogPath(const std::string& service) const { return dir_ + "/" + service + ".log"; }
+  // How many replicas `service` runs.
+  int replicas(const std::string& service) const {
+    return static_cast<int>(ports_.at(service).size());
+  }
+  int port(const std::string& service, int replica = 0) const {
+    return ports_.at(service).at(replica);
+  }
+  int gateway_port(int replica = 0) const { return port("gateway", replica); }
+  // The gRPC target of every replica of `service`: "127.0.0.1:<port>" for one, else
+  // "ipv4:127.0.0.1:<port>,127.0.0.1:<port>,..." (a round-robin channel spreads calls over them).
+  std::string Target(const std::string& service) const;
+  // The log file of a process ("donor", "inventory", "request", "gateway"): <service>.log for
+  // replica 0, <service>-<replica>.log for the others. Every start of the process appends to it.
+  std::string LogPath(const std::string& service, int replica = 0) const;
+  // Round-robin over every gateway.
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  // Gateway `replica` alone.
+  std::shared_ptr<grpc::Channel> gateway_channel(int replica) const {
+    return gateways_.at(replica).channel;
+  }
 
   // A client context with a deadline and the bearer token.
   static std::unique_ptr<grpc::ClientContext> Context(const std::string& token,
                                                       absl::Duration timeout = absl::Seconds(20));
 
+  // Stubs over channel(): consecutive calls go to different gateways.
   v1::HospitalApi::Stub& hospital() { return *hospital_; }
   v1::AdminApi::Stub& admin() { return *admin_; }
   v1::DispatchApi::Stub& dispatch() { return *dispatch_; }
+  // Stubs of gateway `gateway` alone.
+  v1::HospitalApi::Stub& hospital(int gateway) { return *gateways_.at(gateway).hospital; }
+  v1::AdminApi::Stub& admin(int gateway) { return *gateways_.at(gateway).admin; }
+  v1::DispatchApi::Stub& dispatch(int gateway) { return *gateways_.at(gateway).dispatch; }
 
-  // SIGKILLs a process ("donor", "inventory", "request", "gateway") and starts it again on the
-  // same port; waits until it is SERVING.
-  void Restart(const std::string& service);
-  // SIGKILL only.
-  void Kill(const std::string& service);
-  void Start(const std::string& service);
+  // SIGKILLs a process ("donor", "inventory", "request", "gateway"; replica 0 unless told) and
+  // starts it again on the same port with `env` added to its environment; waits until it is
+  // SERVING.
+  void Restart(const std::string& service, int replica = 0, const ProcessEnv& env = {});
+  // SIGKILL (when it is running) and reap.
+  void Kill(const std::string& service, int replica = 0);
+  // Starts a process that is not running (or that ended on its own, which is reaped), on its
+  // port, with `env` added to its environment; waits until it is SERVING (fails the test
+  // otherwise).
+  void Start(const std::string& service, int replica = 0, const ProcessEnv& env = {});
+  // Waits up to `timeout` for a process to end on its own (e.g. at an armed fault point) and
+  // reaps it: its waitpid status, or nullopt (and the process left running) when it did not
+  // end in time or was not running.
+  std::optional<int> WaitForExit(const std::string& service, int replica, absl::Duration timeout);
 
   // Runs a scalar query as the database admin in a service's schema (assertions only).
   int64_t CountRows(const std::string& service, const std::string& table);
@@ -96,18 +145,28 @@ class Region {
 
  private:
   void WaitServing(int port, absl::Duration timeout);
+  // Waits up to 15 s for a process sent SIGTERM to end, then SIGKILLs it (a test failure).
+  void AwaitTerminated(const std::string& service, pid_t pid);
+
+  struct GatewayStubs {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::HospitalApi::Stub> hospital;
+    std::unique_ptr<v1::AdminApi::Stub> admin;
+    std::unique_ptr<v1::DispatchApi::Stub> dispatch;
+  };
 
   std::string name_;
   RegionOptions options_;
   db::DbOptions admin_db_;
   std::string dir_;
-  std::map<std::string, std::string> schemas_;  // service -> schema
-  std::map<std::string, int> ports_;
-  std::map<std::string, pid_t> pids_;
+  std::map<std::string, std::string> schemas_;      // service -> schema
+  std::map<std::string, std::vector<int>> ports_;   // service -> port of each replica
+  std::map<std::string, std::vector<pid_t>> pids_;  // 0: not running
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::HospitalApi::Stub> hospital_;
   std::unique_ptr<v1::AdminApi::Stub> admin_;
   std::unique_ptr<v1::DispatchApi::Stub> dispatch_;
+  std::vector<GatewayStubs> gateways_;
 };
 
 }  // namespace bloodgrid::e2e
