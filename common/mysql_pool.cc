@@ -14,6 +14,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/fault_point.h"
 #include "common/log.h"
 #include "common/sql_error.h"
 #include "common/status.h"
@@ -313,7 +314,9 @@ absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what, absl::
       }
       if (!status.ok()) return status;  // txn rolls back
       committing = true;
+      FaultPoint("db.commit.before:", what);
       txn.Commit();
+      FaultPoint("db.commit.after:", what);
       return absl::OkStatus();
     } catch (const sql::SQLException& e) {
       const int code = e.getErrorCode();

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/fault_point.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "gateway/backends.h"
@@ -57,6 +58,7 @@ absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     grpc::Status status = backends.donor().RecordDonation(&context, request, &donation);
     if (!status.ok()) return DownstreamError(status);
   }
+  BG_FAULT_POINT("gateway.record_donation.after_donation");
   v1::RegisterCollectionRequest collection;
   collection.set_request_id(StepRequestId("collect", donation.donation().din()));
   collection.set_din(donation.donation().din());
@@ -79,6 +81,7 @@ absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
                       "donation recorded, unit not yet registered (retry)");
     }
   }
+  BG_FAULT_POINT("gateway.record_donation.after_collection");
   *response.mutable_unit() = registered.unit();
   *response.mutable_donation() = donation.donation();
   response.set_created(donation.created());
@@ -99,6 +102,7 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
     grpc::Status status = backends.inventory().RecordTestResults(&context, request, &testing);
     if (!status.ok()) return DownstreamError(status);
   }
+  BG_FAULT_POINT("gateway.record_test_results.after_record");
   const std::string& din = testing.din();
   const std::string& donor_id = testing.donor_id();
   if (donor_id.empty()) return response;  // a unit registered without a donor reference
@@ -124,6 +128,7 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
     } else {
       LogWarning("typing_left_to_feed", {{"din", din}, {"status", status.error_message()}});
     }
+    BG_FAULT_POINT("gateway.record_test_results.after_typing");
   }
 
   if (testing.outcome() != v1::TESTING_OUTCOME_REACTIVE) return response;
@@ -144,6 +149,7 @@ absl::StatusOr<v1::AdminRecordTestResultsResponse> RecordTestResultsWorkflow(
     } else {
       LogWarning("deferral_left_to_feed", {{"din", din}, {"status", status.error_message()}});
     }
+    BG_FAULT_POINT("gateway.record_test_results.after_reactive");
   }
   const v1::LookbackCase& lookback = testing.lookback();
   v1::LookbackReport& report = *response.mutable_lookback();
@@ -230,6 +236,7 @@ absl::StatusOr<v1::Transfer> CreateAndDispatchTransferWorkflow(
     grpc::Status status = backends.inventory().CreateTransfer(&context, create, &created);
     if (!status.ok()) return DownstreamError(status);
   }
+  BG_FAULT_POINT("gateway.create_and_dispatch_transfer.after_create");
   // A transfer created before the one-step form (a retry of an old request_id) still needs
   // its dispatch.
   if (created.status() != v1::TRANSFER_STATUS_CREATED) return created;
