@@ -4,7 +4,8 @@
 // inventory type and defer the donor; a restarted consumer resumes from its stored cursor and a
 // replay changes nothing; the gateway's fast path having run first changes nothing; a unit
 // without a donor reference is passed over; an unknown donor does not stall later events; the
-// consumer waits for an inventory that is not up yet; two replicas consume one at a time.
+// consumer waits for an inventory that is not up yet; two replicas consume one at a time, and a
+// holder that died without releasing its lease is replaced once the lease expires.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -382,6 +383,31 @@ TEST_F(DonorInventoryFeedTest, TwoReplicasConsumeOneAtATimeAndTheOtherTakesOver)
   }));
   EXPECT_GT(standby->inventory_feed()->stats().applied, standby_applied);
   other->Shutdown();
+}
+
+TEST_F(DonorInventoryFeedTest, AHolderThatDiedIsReplacedWhenItsLeaseExpires) {
+  AddStation("CENTRAL");
+  // A replica that took the lease and died without releasing it: it holds for 3 s more.
+  StartDonor("");  // migrates the schema
+  const absl::Time expires = absl::Now() + absl::Seconds(3);
+  const int64_t expires_us = absl::ToUnixMicros(expires);
+  donor_schema_.Exec(absl::StrCat(
+      "INSERT INTO job_leases (job, holder, acquired_us, expires_us) VALUES ('inventory_feed', "
+      "'dead-host:1:0000000000000000', ",
+      expires_us - 6000000, ", ", expires_us, ")"));
+  const std::string donor_id = RegisterDonor();
+  StopDonor();
+  StartDonor(InventoryTarget());
+  const std::string din = NewDin();
+  Collect(din, donor_id, "CENTRAL", OPos());
+  RecordResults(din, OPos(), /*reactive=*/true);
+  while (absl::Now() < expires - absl::Milliseconds(500)) {
+    ASSERT_EQ(donor_->inventory_feed()->stats().reads, 0) << "read while another held the lease";
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Deferred(donor_id) && CaughtUp(); }));
+  EXPECT_NE(donor_schema_.QueryString("SELECT holder FROM job_leases WHERE job = 'inventory_feed'"),
+            "dead-host:1:0000000000000000");
 }
 
 }  // namespace
