@@ -134,7 +134,7 @@ void Region::Start(const std::string& service) {
     args.push_back(absl::StrCat("--db_password_file=", dir_, "/db_password"));
     args.push_back(absl::StrCat("--policy_file=", BLOODGRID_SOURCE_DIR,
                                 "/config/policies/cn-gb18467-2011.textproto"));
-    if (service == "request") {
+    if (service == "request" || service == "donor") {
       args.push_back(absl::StrCat("--inventory_target=127.0.0.1:", ports_["inventory"]));
     }
   }
