@@ -5,7 +5,8 @@
 // replay changes nothing; the gateway's fast path having run first changes nothing; a unit
 // without a donor reference is passed over; an unknown donor does not stall later events; the
 // consumer waits for an inventory that is not up yet; two replicas consume one at a time, and a
-// holder that died without releasing its lease is replaced once the lease expires.
+// holder that died without releasing its lease is replaced once the lease expires; a cursor
+// older than the feed's retention restarts from the oldest event kept.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -408,6 +409,33 @@ TEST_F(DonorInventoryFeedTest, AHolderThatDiedIsReplacedWhenItsLeaseExpires) {
   ASSERT_TRUE(WaitFor([&] { return Deferred(donor_id) && CaughtUp(); }));
   EXPECT_NE(donor_schema_.QueryString("SELECT holder FROM job_leases WHERE job = 'inventory_feed'"),
             "dead-host:1:0000000000000000");
+}
+
+TEST_F(DonorInventoryFeedTest, ACursorPastRetentionRestartsFromTheOldestEventKept) {
+  AddStation("CENTRAL");
+  StartDonor("");
+  const std::string lost = RegisterDonor();
+  const std::string kept = RegisterDonor();
+  const std::string din1 = NewDin();
+  Collect(din1, lost, "CENTRAL", OPos());
+  RecordResults(din1, OPos(), /*reactive=*/true);
+  const int64_t before_kept = FeedHead();
+  ASSERT_GE(before_kept, 2);
+  const std::string din2 = NewDin();
+  Collect(din2, kept, "CENTRAL", ANeg());
+  RecordResults(din2, ANeg(), /*reactive=*/true);
+  // Retention removed everything up to the second donation; the cursor is older than that.
+  schema_.Exec(absl::StrCat("DELETE FROM change_feed WHERE sequence <= ", before_kept));
+  donor_schema_.Exec(
+      "INSERT INTO feed_cursors (feed, after_sequence, updated_us) VALUES ('inventory', 1, 0)");
+  StopDonor();
+
+  StartDonor(InventoryTarget());
+  ASSERT_TRUE(WaitFor([&] { return Deferred(kept) && CaughtUp(); }));
+  EXPECT_EQ(donor_->inventory_feed()->stats().cursor_lost, 1);
+  EXPECT_EQ(donor_->inventory_feed()->stats().first_read_after, 1u);
+  // The result in the gap reached this consumer only through the feed: it is lost to it.
+  EXPECT_EQ(Deferrals(lost), 0);
 }
 
 }  // namespace
