@@ -1,5 +1,6 @@
 // DonorServer: the donor service assembled — policy, database pool (schema migrated), store,
-// operations, gRPC service, health and reflection — and running. Wiring only.
+// operations, gRPC service, health and reflection, the background jobs (retention sweep, inventory
+// feed consumer) — and running. Wiring only.
 //
 // Health: "" and "bloodgrid.v1.DonorService" are SERVING while the database answers a ping.
 // Thread-safe.
@@ -23,7 +24,6 @@ namespace bloodgrid::donor {
 
 class DonorOperations;
 class DonorGrpcService;
-class InventoryFeedConsumer;
 class MysqlDonorStore;
 
 // The donor service's default gRPC port (DESIGN.md "Default ports").
