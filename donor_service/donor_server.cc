@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/service_channel.h"
 #include "common/status.h"
 #include "donor_service/donor_grpc_service.h"
 #include "donor_service/donor_operations.h"
@@ -47,6 +49,19 @@ absl::StatusOr<std::unique_ptr<DonorServer>> DonorServer::BuildAndStart(const Op
   server->retention_sweep_ =
       std::make_unique<db::RetentionSweeper>(pool, server->leases_.get(), options.retention);
   server->retention_sweep_->Start();
+  if (options.inventory_target.empty()) {
+    LogWarning("inventory_feed_off",
+               {{"reason",
+                 "no inventory_target: test results reach donors only through the "
+                 "gateway's fast path"}});
+  } else {
+    server->inventory_feed_ = std::make_unique<InventoryFeedConsumer>(
+        server->operations_.get(), pool, server->leases_.get(),
+        CreateServiceChannel(options.inventory_target), options.clock, options.time_zone,
+        options.inventory_feed);
+    server->inventory_feed_->Start();
+    LogInfo("inventory_feed_on", {{"inventory", options.inventory_target}});
+  }
   return server;
 }
 
@@ -54,6 +69,7 @@ int DonorServer::port() const { return server_ == nullptr ? 0 : server_->port();
 
 void DonorServer::Shutdown() {
   if (server_ != nullptr) server_->Shutdown();
+  if (inventory_feed_ != nullptr) inventory_feed_->Stop();
   if (retention_sweep_ != nullptr) retention_sweep_->Stop();
   if (leases_ != nullptr) leases_->ReleaseAll();
 }

@@ -1,5 +1,6 @@
 // DonorServer: the donor service assembled — policy, database pool (schema migrated), store,
-// operations, gRPC service, health and reflection — and running. Wiring only.
+// operations, gRPC service, health and reflection, the background jobs (retention sweep, inventory
+// feed consumer) — and running. Wiring only.
 //
 // Health: "" and "bloodgrid.v1.DonorService" are SERVING while the database answers a ping.
 // Thread-safe.
@@ -17,6 +18,7 @@
 #include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 #include "common/service_env.h"
+#include "donor_service/inventory_feed_consumer.h"
 
 namespace bloodgrid::donor {
 
@@ -48,6 +50,13 @@ class DonorServer {
     absl::Duration wait_for_database = absl::Seconds(60);
     // Retention of request_id keys (docs/operations.md "Retention"); interval 0 turns it off.
     db::RetentionOptions retention;
+    // The inventory service's address (host:port or dns:///name:port): the donor service then
+    // applies the inventory's test results from its change feed (inventory_feed_consumer.h),
+    // in the replica holding the job's lease. Empty: no consumer (logged at start-up). The
+    // inventory need not be up yet.
+    std::string inventory_target;
+    // Long poll, batch size and backoff of that consumer.
+    InventoryFeedConsumer::Options inventory_feed;
   };
 
   // Loads the policy, prepares the schema and starts serving. Errors name what failed:
@@ -65,6 +74,9 @@ class DonorServer {
   // NOT_SERVING, stop accepting, drain in-flight calls. Idempotent; blocks until done.
   void Shutdown();
 
+  // The inventory feed consumer; nullptr when inventory_target was empty.
+  const InventoryFeedConsumer* inventory_feed() const { return inventory_feed_.get(); }
+
  private:
   DonorServer();
 
@@ -76,6 +88,7 @@ class DonorServer {
   // Background jobs, each run by the replica holding its lease (common/job_lease.h).
   std::unique_ptr<db::JobLeases> leases_;
   std::unique_ptr<db::RetentionSweeper> retention_sweep_;
+  std::unique_ptr<InventoryFeedConsumer> inventory_feed_;
 };
 
 }  // namespace bloodgrid::donor

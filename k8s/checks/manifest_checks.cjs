@@ -232,7 +232,7 @@ function schemaChecks(inputs, tsdir) {
 // The internal services, their ports and who may call them.
 const INTERNAL = {
   'donor-service': {port: 50051, clients: ['gateway']},
-  'inventory-service': {port: 50052, clients: ['gateway', 'request-service']},
+  'inventory-service': {port: 50052, clients: ['gateway', 'request-service', 'donor-service']},
   'request-service': {port: 50053, clients: ['gateway']},
 };
 const GATEWAY = {name: 'gateway', port: 50050};
@@ -490,7 +490,7 @@ function assertChecks(target, objs) {
     report(`images${t}`, problems, 'every image has a pinned tag');
   }
 
-  // network-policies (prod): only the gateway (and request -> inventory) reach internal
+  // network-policies (prod): only the gateway (and request, donor -> inventory) reach internal
   // services; each service reaches only its database and DNS.
   if (target === 'prod') {
     const problems = [];
@@ -535,7 +535,7 @@ function assertChecks(target, objs) {
       }
       // Egress.
       const allowedPods = name === GATEWAY.name ? Object.keys(INTERNAL) :
-          name === 'request-service' ? ['inventory-service'] : [];
+          name === 'request-service' || name === 'donor-service' ? ['inventory-service'] : [];
       let hasDns = false;
       let hasDb = false;
       for (const r of egress) {
@@ -566,7 +566,7 @@ function assertChecks(target, objs) {
       if (INTERNAL[name] && !hasDb) problems.push(`${name}: no egress to its database on 3306`);
     }
     report(`network-policies${t}`, problems,
-        'default deny; only the gateway (and request -> inventory) reach internal services; each service reaches only its database and DNS');
+        'default deny; only the gateway (and request, donor -> inventory) reach internal services; each service reaches only its database and DNS');
   }
   return results;
 }
@@ -776,8 +776,8 @@ function cmdSelftest(args) {
     ['image :latest (gateway)', 'images', (d) => { ctr(d, 'gateway').image = 'bloodgrid:latest'; }],
     ['ingress from anywhere (donor)', 'network-policies', (d) => { get(d, 'NetworkPolicy', 'donor-service').spec.ingress.push({ports: [{protocol: 'TCP', port: 50051}]}); }],
     ['default-deny removed', 'network-policies', (d) => d.filter((o) => !(o.kind === 'NetworkPolicy' && o.metadata.name === 'default-deny'))],
-    ['donor egress to inventory', 'network-policies', (d) => {
-      get(d, 'NetworkPolicy', 'donor-service').spec.egress.push({to: [{podSelector: {matchLabels: {'app.kubernetes.io/name': 'inventory-service'}}}], ports: [{protocol: 'TCP', port: 50052}]});
+    ['donor egress to request', 'network-policies', (d) => {
+      get(d, 'NetworkPolicy', 'donor-service').spec.egress.push({to: [{podSelector: {matchLabels: {'app.kubernetes.io/name': 'request-service'}}}], ports: [{protocol: 'TCP', port: 50053}]});
     }],
   ];
   let firstMutantFile = null;

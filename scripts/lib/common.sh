@@ -159,7 +159,8 @@ region_start() {
     bin="$build_dir/${svc}_service/${svc}_service"
     if [ ! -x "$bin" ]; then log "$svc service is not built; skipping"; continue; fi
     extra=()
-    [ "$svc" = request ] && extra=(--inventory_target="127.0.0.1:${REGION_PORTS[inventory]}")
+    # The donor service reads the inventory's change feed; it starts first and waits for it.
+    [ "$svc" != inventory ] && extra=(--inventory_target="127.0.0.1:${REGION_PORTS[inventory]}")
     "$bin" --port="${REGION_PORTS[$svc]}" --db_host=127.0.0.1 --db_port="$db_port" \
       --db_name="$svc" --db_user="${svc}_svc" \
       --db_password_file="$run_dir/secrets/${svc}_db_password" --policy_file="$policy" \

@@ -360,9 +360,8 @@ TEST_F(FaultPointsE2eTest, GatewayKilledAfterRecordingAReactiveResultLeavesTheSt
 }
 
 // The donor is deferred with no client retry wherever RecordTestResults is cut short after the
-// inventory's commit. Disabled: on this branch the donor service learns of a reactive result
-// only from the gateway's fast path, which these kills cut off. Enable once the donor service
-// consumes the inventory's change feed (RegionOptions::donor_inventory_feed).
+// inventory's commit: the donor service consumes the inventory's change feed, so the gateway's
+// fast path, which these kills cut off, is not the only way the result reaches the donor.
 void FaultPointsE2eTest::ExpectReactiveResultDefersTheDonor(const std::string& process,
                                                             const std::string& point) {
   Region& region = *region_;
@@ -385,15 +384,15 @@ void FaultPointsE2eTest::ExpectReactiveResultDefersTheDonor(const std::string& p
   ExpectAuditHolds();
 }
 
-TEST_F(FaultPointsE2eTest, DISABLED_InventoryKilledAfterCommittingAReactiveResultDefersTheDonor) {
+TEST_F(FaultPointsE2eTest, InventoryKilledAfterCommittingAReactiveResultDefersTheDonor) {
   ExpectReactiveResultDefersTheDonor("inventory", "db.commit.after:record test results");
 }
 
-TEST_F(FaultPointsE2eTest, DISABLED_GatewayKilledAfterRecordingAReactiveResultDefersTheDonor) {
+TEST_F(FaultPointsE2eTest, GatewayKilledAfterRecordingAReactiveResultDefersTheDonor) {
   ExpectReactiveResultDefersTheDonor("gateway", "gateway.record_test_results.after_record");
 }
 
-TEST_F(FaultPointsE2eTest, DISABLED_GatewayKilledAfterTheTypingFastPathDefersTheDonor) {
+TEST_F(FaultPointsE2eTest, GatewayKilledAfterTheTypingFastPathDefersTheDonor) {
   ExpectReactiveResultDefersTheDonor("gateway", "gateway.record_test_results.after_typing");
 }
 

@@ -203,7 +203,7 @@ void Region::Start(const std::string& service, int replica, const ProcessEnv& en
     args.push_back(absl::StrCat("--db_password_file=", dir_, "/db_password"));
     args.push_back(absl::StrCat("--policy_file=", BLOODGRID_SOURCE_DIR,
                                 "/config/policies/cn-gb18467-2011.textproto"));
-    if (service == "request" || (service == "donor" && options_.donor_inventory_feed)) {
+    if (service == "request" || service == "donor") {
       args.push_back(absl::StrCat("--inventory_target=", Target("inventory")));
     }
   }

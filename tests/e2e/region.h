@@ -7,10 +7,9 @@
 // Each service may run as several replicas and the gateway as several gateways
 // (RegionOptions::replicas, gateways), each its own process on its own port, the replicas of a
 // service sharing its schema. Every client of a service reaches all its replicas round-robin
-// (Target()): the gateways the three services, the request service (and, with
-// donor_inventory_feed, the donor service) the inventory, and the test the gateways (channel(),
-// hospital(), ...; hospital(g) and friends talk to gateway g alone). Processes start in call
-// order: donors, inventories, requests, gateways.
+// (Target()): the gateways the three services, the request and donor services the inventory, and
+// the test the gateways (channel(), hospital(), ...; hospital(g) and friends talk to gateway g
+// alone). Processes start in call order: donors, inventories, requests, gateways.
 //
 // The processes are children of the thread that started them and are SIGKILLed if it exits
 // (tests/support/test_mariadb.h SpawnProcess): construct the Region, and call Start/Restart,
@@ -62,9 +61,6 @@ struct RegionOptions {
   // replicas of a service share its schema.
   int replicas = 1;
   int gateways = 1;
-  // Starts the donor service with --inventory_target=<every inventory replica>, the feed it
-  // consumes.
-  bool donor_inventory_feed = false;
 };
 
 // Extra environment of one start of a process, e.g. {{kFaultPointsEnv, "gateway.x"}}
