@@ -62,8 +62,9 @@ class DonorFeedE2eTest : public ::testing::Test {
   static v1::RecordTestResultsResponse RecordAtInventory(const std::string& din,
                                                          const v1::BloodType& type,
                                                          bool reactive_hiv) {
-    const std::string address = InventoryAddressFromDonorLog();
-    EXPECT_FALSE(address.empty()) << "the donor service was not given --inventory_target";
+    EXPECT_EQ(InventoryAddressFromDonorLog(), region_->Target("inventory"))
+        << "the donor service was not given the inventory's address";
+    const std::string address = region_->Target("inventory");
     auto stub = v1::InventoryService::NewStub(
         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     v1::RecordTestResultsRequest request;
