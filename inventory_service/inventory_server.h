@@ -51,8 +51,6 @@ class InventoryServer {
     absl::Duration expiry_sweep_interval = absl::Minutes(5);
     // Retention of request_id keys and of the change feed (docs/operations.md "Retention").
     db::RetentionOptions retention = {.change_feed_retention = db::kDefaultChangeFeedRetention};
-    // Events one WatchStock stream may have waiting before it ends with RESOURCE_EXHAUSTED.
-    size_t watch_queue_limit = 1024;
   };
 
   // Loads and validates the policy, connects and migrates (retrying while the database is
