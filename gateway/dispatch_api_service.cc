@@ -72,6 +72,9 @@ grpc::Status DispatchApiService::WatchStock(grpc::ServerContext* context,
   downstream->AddMetadata(kActorMetadataKey, principal.Actor());
   std::unique_ptr<grpc::ClientReaderInterface<v1::StockEvent>> reader =
       backends_.inventory().WatchStock(downstream.get(), *request);
+  // Inventory's initial metadata says the subscription is live; pass that moment on.
+  reader->WaitForInitialMetadata();
+  if (!context->IsCancelled()) writer->SendInitialMetadata();
   v1::StockEvent event;
   while (reader->Read(&event)) {
     MaskDonorIdentity(principal, event);

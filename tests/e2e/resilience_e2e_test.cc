@@ -3,7 +3,8 @@
 //    retrying with its request_id ends with exactly one order, no unit in two orders;
 //  - a retried RecordDonation returns the same donation and unit;
 //  - the gateway is NOT_SERVING while a backend is down and recovers on its own;
-//  - WatchStock relays inventory events and ends cleanly when the client goes;
+//  - WatchStock relays inventory events and ends cleanly when the client goes; resumed
+//    through the gateway with the last resume_token, it misses nothing and repeats nothing;
 //  - an oversized request is refused before any handler runs, changing nothing;
 //  - automated dispatch carries out the planner's transfer on schedule; a dry run only logs.
 #include <gmock/gmock.h>
@@ -216,6 +217,72 @@ TEST_F(ResilienceE2eTest, WatchStockRelaysEventsAndEndsWhenTheClientGoes) {
   while (again->Read(&event)) {
   }
   again->Finish();
+}
+
+// A dispatcher's stream ends; stock changes while nobody watches; re-subscribed through the
+// gateway with the last token received, it gets what it missed and nothing it already had.
+TEST_F(ResilienceE2eTest, WatchStockResumesThroughTheGatewayWithNothingLostOrRepeated) {
+  const auto open = [&](grpc::ClientContext* context, const std::string& token) {
+    v1::WatchStockRequest request;
+    request.set_station_id("S1");
+    request.set_resume_token(token);
+    std::unique_ptr<grpc::ClientReader<v1::StockEvent>> reader =
+        region_->dispatch().WatchStock(context, request);
+    reader->WaitForInitialMetadata();  // subscribed (the gateway relays the moment)
+    return reader;
+  };
+  const auto level_of = [](const v1::StockEvent& event, v1::AboGroup abo) {
+    return event.has_level() && event.level().blood_type().abo() == abo;
+  };
+  std::set<std::string> seen;
+  std::string last;
+  {
+    auto context = DispatcherContext();
+    auto reader = open(context.get(), "");
+    StockUp(*region_, Type(v1::ABO_GROUP_A, v1::RH_D_NEGATIVE));
+    v1::StockEvent event;
+    while (reader->Read(&event)) {
+      ASSERT_FALSE(event.resume_token().empty());
+      seen.insert(event.resume_token());
+      last = event.resume_token();
+      if (level_of(event, v1::ABO_GROUP_A)) break;
+    }
+    context->TryCancel();
+    while (reader->Read(&event)) {
+    }
+    reader->Finish();
+  }
+  ASSERT_FALSE(last.empty());
+  StockUp(*region_, Type(v1::ABO_GROUP_AB, v1::RH_D_NEGATIVE));  // nobody watching
+
+  auto context = DispatcherContext();
+  auto reader = open(context.get(), last);
+  v1::StockEvent event;
+  bool missed_change = false;
+  uint64_t previous_feed_sequence = 0;
+  while (!missed_change && reader->Read(&event)) {
+    EXPECT_FALSE(event.snapshot());
+    EXPECT_EQ(seen.count(event.resume_token()), 0u) << "repeated " << event.resume_token();
+    EXPECT_GE(event.feed_sequence(), previous_feed_sequence);
+    previous_feed_sequence = event.feed_sequence();
+    missed_change = level_of(event, v1::ABO_GROUP_AB);
+  }
+  EXPECT_TRUE(missed_change);
+  context->TryCancel();
+  while (reader->Read(&event)) {
+  }
+  reader->Finish();
+
+  // A token the inventory did not make is refused through the gateway, naming the field.
+  auto bad_context = DispatcherContext();
+  v1::WatchStockRequest bad;
+  bad.set_resume_token("f1.nope.1");
+  auto refused = region_->dispatch().WatchStock(bad_context.get(), bad);
+  while (refused->Read(&event)) {
+  }
+  const grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::StartsWith("resume_token"));
 }
 
 TEST_F(ResilienceE2eTest, OversizedRequestIsRefusedAndChangesNothing) {
