@@ -1,8 +1,8 @@
 // Wiring of the inventory service: policy profile, database pool and schema (migrated at
-// start-up), store, InventoryOperations, the WatchStock broadcaster, the background sweepers, and
-// the gRPC server with health ("bloodgrid.v1.InventoryService", SERVING while the database answers)
-// and reflection. main.cc builds Options from flags; tests build them directly and run the whole
-// server in-process on port 0 with a FakeClock.
+// start-up), store, InventoryOperations, the WatchStock hub (served from the change feed), the
+// sweepers, and the gRPC server with health ("bloodgrid.v1.InventoryService", SERVING while the
+// database answers) and reflection. main.cc builds Options from flags; tests build them directly
+// and run the whole server in-process on port 0 with a FakeClock.
 //
 // Thread-safe.
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_SERVER_H_
