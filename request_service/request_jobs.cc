@@ -241,6 +241,7 @@ void RequestJobs::WatchLoop() {
       watch_cancel_ = &cancel;
       if (*cursor > 0) ++stock_resumes_;
     }
+    LogInfo("stock_consumer_subscribed", {{"cursor", absl::StrCat(*cursor)}});
     const absl::Status status = inventory_->WatchStock(
         request,
         [&](const v1::StockEvent& event) {

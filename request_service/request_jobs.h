@@ -14,7 +14,8 @@
 // serves from its change feed, on a durable cursor: the feed_sequence of the last event applied,
 // kept in the request schema's feed_cursors (feed kStockFeed). It runs only in the replica that
 // holds the lease kStockConsumerJob; the others wait and take over when that lease lapses. On
-// (re)subscription it resumes at the start of the cursor's feed event ("f1.<cursor>.0"), so
+// (re)subscription (logged as "stock_consumer_subscribed" with the cursor, 0 for none) it
+// resumes at the start of the cursor's feed event ("f1.<cursor>.0"), so
 // what happened while no consumer ran (a restart, a lost stream, a dead replica) is delivered
 // then. Events are applied by the stock events pass (withdrawn units dropped, then one
 // back-order fill for any stock that arrived), and only after all of them succeeded is the
