@@ -65,12 +65,16 @@ grpc::Status DispatchApiService::WatchStock(grpc::ServerContext* context,
                                             grpc::ServerWriter<v1::StockEvent>* writer) {
   BG_GATEWAY_AUTHORIZE(principal, tokens_, context, kDispatchApiRoles, "WatchStock");
   // The relay lives as long as the client: cancellation (the client going away, or shutdown)
-  // propagates to the inventory stream, which then ends.
+  // propagates to the inventory stream, which then ends. The request goes down as sent, so a
+  // resume_token resumes on whichever inventory replica the call reaches (the feed is shared).
   std::unique_ptr<grpc::ClientContext> downstream =
       grpc::ClientContext::FromServerContext(*context);
   downstream->AddMetadata(kActorMetadataKey, principal.Actor());
   std::unique_ptr<grpc::ClientReaderInterface<v1::StockEvent>> reader =
       backends_.inventory().WatchStock(downstream.get(), *request);
+  // Inventory's initial metadata says the subscription is live; pass that moment on.
+  reader->WaitForInitialMetadata();
+  if (!context->IsCancelled()) writer->SendInitialMetadata();
   v1::StockEvent event;
   while (reader->Read(&event)) {
     MaskDonorIdentity(principal, event);

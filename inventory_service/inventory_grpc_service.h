@@ -1,9 +1,10 @@
 // InventoryService's gRPC handlers (synchronous API: the work blocks on MySQL). Each handler is
 // an adapter: the call's CallContext built once (CallContextFromServer: actor, now, deadline),
 // the request to InventoryOperations (which validates, plans and calls the store), the result
-// back through Respond, the one status conversion. WatchStock streams a StockWatcher's events
-// until the client cancels, the watcher falls too far behind (RESOURCE_EXHAUSTED) or the server
-// shuts down (UNAVAILABLE).
+// back through Respond, the one status conversion. WatchStock sends initial metadata once the
+// stream is subscribed, then a StockWatcher's events until the client cancels, the watcher ends
+// (OUT_OF_RANGE when the feed no longer holds its position) or the server shuts down
+// (UNAVAILABLE).
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_GRPC_SERVICE_H_
 #define BLOODGRID_INVENTORY_SERVICE_INVENTORY_GRPC_SERVICE_H_
 

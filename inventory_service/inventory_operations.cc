@@ -438,7 +438,7 @@ absl::StatusOr<std::shared_ptr<StockWatcher>> InventoryOperations::Watch(
     BG_RETURN_IF_ERROR(store_->GetStation(call, request.station_id()).status());
     station = request.station_id();
   }
-  return hub_->Subscribe(std::move(station), request.include_snapshot());
+  return hub_->Subscribe(std::move(station), request.include_snapshot(), request.resume_token());
 }
 
 void InventoryOperations::Unwatch(const std::shared_ptr<StockWatcher>& watcher) {

@@ -1,9 +1,10 @@
 // The inventory's operations, one method per InventoryService RPC: check the request's shape
 // (inventory_rules.h, INVALID_ARGUMENT naming the field, nothing touched), normalise it (DINs),
-// plan what the policy profile decides (expiry, measures), run the store operation, and hand
-// the committed stock changes to the WatchStock broadcaster. No gRPC types: the gRPC handlers
-// (inventory_grpc_service.h) are adapters over this class, and tests may drive it directly.
-// Each call's CallContext (common/call_context.h) carries its actor, deadline and its one "now".
+// plan what the policy profile decides (expiry, measures), run the store operation, and wake
+// this replica's change feed readers (WatchStock streams, long polls) once it committed. No gRPC
+// types: the gRPC handlers (inventory_grpc_service.h) are adapters over this class, and tests may
+// drive it directly. Each call's CallContext (common/call_context.h) carries its actor, deadline
+// and its one "now".
 //
 // Status codes are the RPCs' (inventory.proto). Thread-safe.
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_OPERATIONS_H_
@@ -107,8 +108,9 @@ class InventoryOperations {
   absl::StatusOr<v1::GetRebalanceInputsResponse> GetRebalanceInputs(
       const CallContext& call, const v1::GetRebalanceInputsRequest& request);
 
-  // A subscription for WatchStock. NOT_FOUND for an unknown station_id; FAILED_PRECONDITION
-  // when the service runs without a broadcaster.
+  // A subscription for WatchStock, served from the change feed (stock_watch.h). NOT_FOUND for an
+  // unknown station_id; INVALID_ARGUMENT / OUT_OF_RANGE for a resume_token as inventory.proto
+  // says; FAILED_PRECONDITION when the service runs without a StockWatchHub.
   absl::StatusOr<std::shared_ptr<StockWatcher>> Watch(const CallContext& call,
                                                       const v1::WatchStockRequest& request);
   void Unwatch(const std::shared_ptr<StockWatcher>& watcher);

@@ -40,13 +40,16 @@ absl::StatusOr<std::unique_ptr<InventoryServer>> InventoryServer::BuildAndStart(
     return JobCallContext("stock-watch", *clock, time_zone, absl::Now() + absl::Seconds(10));
   };
   server->hub_ = std::make_unique<StockWatchHub>(
+      [store, context](uint64_t after, int limit) {
+        return store->ReadChangeFeed(context(), after, limit);
+      },
       [store, context, expiring_soon](const std::set<LevelKey>& keys) {
         return store->ReadLevels(context(), keys, expiring_soon);
       },
       [store, context, expiring_soon](const std::string& station_id) {
         return store->StockLevels(context(), station_id, v1::COMPONENT_UNSPECIFIED, expiring_soon);
       },
-      clock, options.watch_queue_limit);
+      clock, StockWatchHub::Options());
   server->operations_ = std::make_unique<InventoryOperations>(
       store, &server->policy_, clock, server->hub_.get(), options.inventory);
   server->service_ = std::make_unique<InventoryGrpcService>(server->operations_.get(), clock);

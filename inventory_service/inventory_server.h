@@ -1,8 +1,8 @@
 // Wiring of the inventory service: policy profile, database pool and schema (migrated at
-// start-up), store, InventoryOperations, the WatchStock broadcaster, the background sweepers, and
-// the gRPC server with health ("bloodgrid.v1.InventoryService", SERVING while the database answers)
-// and reflection. main.cc builds Options from flags; tests build them directly and run the whole
-// server in-process on port 0 with a FakeClock.
+// start-up), store, InventoryOperations, the WatchStock hub (served from the change feed), the
+// sweepers, and the gRPC server with health ("bloodgrid.v1.InventoryService", SERVING while the
+// database answers) and reflection. main.cc builds Options from flags; tests build them directly
+// and run the whole server in-process on port 0 with a FakeClock.
 //
 // Thread-safe.
 #ifndef BLOODGRID_INVENTORY_SERVICE_INVENTORY_SERVER_H_
@@ -51,8 +51,6 @@ class InventoryServer {
     absl::Duration expiry_sweep_interval = absl::Minutes(5);
     // Retention of request_id keys and of the change feed (docs/operations.md "Retention").
     db::RetentionOptions retention = {.change_feed_retention = db::kDefaultChangeFeedRetention};
-    // Events one WatchStock stream may have waiting before it ends with RESOURCE_EXHAUSTED.
-    size_t watch_queue_limit = 1024;
   };
 
   // Loads and validates the policy, connects and migrates (retrying while the database is

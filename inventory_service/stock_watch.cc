@@ -3,10 +3,23 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/proto_time.h"
+#include "common/status.h"
 
 namespace bloodgrid::inventory {
+namespace {
+
+LevelKey KeyOfRow(const v1::StockRowKey& row) {
+  return LevelKey{row.station_id(), row.component(), row.blood_type().abo(),
+                  row.blood_type().rhd()};
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // FeedSignal
@@ -38,69 +51,61 @@ bool FeedSignal::stopped() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Resume tokens
+
+std::string EncodeStockResumeToken(const StockResumePoint& point) {
+  return absl::StrCat("f1.", point.sequence, ".", point.index);
+}
+
+absl::StatusOr<StockResumePoint> DecodeStockResumeToken(absl::string_view token) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+  StockResumePoint point;
+  if (parts.size() != 3 || parts[0] != "f1" || !absl::SimpleAtoi(parts[1], &point.sequence) ||
+      !absl::SimpleAtoi(parts[2], &point.index) || point.sequence == 0 ||
+      EncodeStockResumeToken(point) != token) {
+    return InvalidField("resume_token", "is not a token of this service's stock events");
+  }
+  return point;
+}
+
+// ---------------------------------------------------------------------------------------------
 // StockWatcher
 
 StockWatcher::Wait StockWatcher::Next(absl::Duration timeout, v1::StockEvent* event,
                                       absl::Status* end) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return ended_ || !queue_.empty(); };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-  if (ended_) {
-    *end = end_;
-    return Wait::kEnded;
-  }
-  if (queue_.empty()) return Wait::kTimeout;
-  *event = std::move(queue_.front());
-  if (event->has_level()) waiting_level_.erase(KeyOf(event->level()));
-  queue_.pop_front();
-  event->set_sequence(++sequence_);
-  return Wait::kEvent;
-}
-
-size_t StockWatcher::pending() const {
-  absl::MutexLock lock(&mu_);
-  return queue_.size();
-}
-
-void StockWatcher::PushLevel(const v1::StockLevel& level, absl::Time at, bool snapshot) {
-  absl::MutexLock lock(&mu_);
-  if (ended_) return;
-  const LevelKey key = KeyOf(level);
-  if (!snapshot) {
-    auto it = waiting_level_.find(key);
-    if (it != waiting_level_.end()) {
-      // Behind on this row: only its latest level is worth sending.
-      *it->second->mutable_level() = level;
-      ToTimestamp(at, it->second->mutable_occurred_at());
-      return;
+  const StockWatchHub::Options& options = hub_.options_;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (ended(end)) return Wait::kEnded;
+    if (!pending_.empty()) {
+      *event = std::move(pending_.front());
+      pending_.pop_front();
+      event->set_sequence(++sequence_);
+      return Wait::kEvent;
     }
-    if (queue_.size() >= max_queue_) {
-      ended_ = true;
-      end_ = absl::ResourceExhaustedError(absl::StrCat(
-          "more than ", max_queue_, " stock events waiting; re-subscribe with include_snapshot"));
-      return;
+    const absl::Time now = absl::Now();
+    const bool committed = hub_.commits_.version() != seen_commits_;
+    const absl::Time earliest = last_read_ + options.min_read_interval;
+    if (now >= earliest &&
+        (!caught_up_ || committed || now >= last_read_ + options.poll_interval)) {
+      absl::Status read = Fill();
+      if (absl::IsOutOfRange(read) || absl::IsDataLoss(read)) {
+        End(read);
+      } else if (!read.ok()) {
+        LogWarning("stock_watch_read_failed", {{"status", read.ToString()}});
+        caught_up_ = true;  // try again at the next poll
+      }
+      continue;
+    }
+    if (now >= deadline) return Wait::kTimeout;
+    const absl::Time wake = std::min(
+        deadline, caught_up_ && !committed ? last_read_ + options.poll_interval : earliest);
+    if (caught_up_ && !committed) {
+      hub_.commits_.WaitChange(seen_commits_, wake - now);
+    } else {
+      absl::SleepFor(wake - now);
     }
   }
-  v1::StockEvent& event = queue_.emplace_back();
-  ToTimestamp(at, event.mutable_occurred_at());
-  event.set_snapshot(snapshot);
-  *event.mutable_level() = level;
-  // std::deque keeps references to its elements valid across push_back/pop_front.
-  if (!snapshot) waiting_level_[key] = &event;
-}
-
-void StockWatcher::PushAlert(const v1::StockAlert& alert, absl::Time at) {
-  absl::MutexLock lock(&mu_);
-  if (ended_) return;
-  if (queue_.size() >= max_queue_) {
-    ended_ = true;
-    end_ = absl::ResourceExhaustedError(absl::StrCat(
-        "more than ", max_queue_, " stock events waiting; re-subscribe with include_snapshot"));
-    return;
-  }
-  v1::StockEvent& event = queue_.emplace_back();
-  ToTimestamp(at, event.mutable_occurred_at());
-  *event.mutable_alert() = alert;
 }
 
 void StockWatcher::End(absl::Status why) {
@@ -110,46 +115,145 @@ void StockWatcher::End(absl::Status why) {
   end_ = std::move(why);
 }
 
-bool StockWatcher::ended() const {
+bool StockWatcher::ended(absl::Status* why) const {
   absl::MutexLock lock(&mu_);
+  if (ended_ && why != nullptr) *why = end_;
   return ended_;
+}
+
+absl::Status StockWatcher::Fill() {
+  seen_commits_ = hub_.commits_.version();  // a commit during the read triggers another
+  last_read_ = absl::Now();
+  BG_ASSIGN_OR_RETURN(v1::ReadChangeFeedResponse feed, hub_.feed_(cursor_, hub_.options_.batch));
+  caught_up_ = feed.events_size() < hub_.options_.batch;
+  std::set<LevelKey> keys;
+  uint64_t expected = cursor_ + 1;
+  for (const v1::ChangeEvent& change : feed.events()) {
+    if (change.sequence() != expected) {
+      return absl::OutOfRangeError(absl::StrCat("the change feed no longer holds sequence ",
+                                                expected, "; re-subscribe with include_snapshot"));
+    }
+    ++expected;
+    for (const v1::StockRowKey& row : change.stock().rows()) {
+      if (Wants(row.station_id())) keys.insert(KeyOfRow(row));
+    }
+  }
+  // One level read for every watched row of the batch; a failure leaves the cursor where it
+  // was, so the batch is read again.
+  std::map<LevelKey, v1::StockLevel> levels;
+  if (!keys.empty()) {
+    BG_ASSIGN_OR_RETURN(std::vector<v1::StockLevel> read, hub_.levels_(keys));
+    for (v1::StockLevel& level : read) levels[KeyOf(level)] = std::move(level);
+  }
+  for (const v1::ChangeEvent& change : feed.events()) {
+    Expand(change, levels);
+    cursor_ = change.sequence();
+  }
+  return absl::OkStatus();
+}
+
+void StockWatcher::Expand(const v1::ChangeEvent& change,
+                          const std::map<LevelKey, v1::StockLevel>& levels) {
+  if (!change.has_stock()) return;
+  std::vector<v1::StockEvent> out;
+  std::vector<const v1::StockLevel*> sent;
+  for (const v1::StockRowKey& row : change.stock().rows()) {
+    if (!Wants(row.station_id())) continue;
+    auto it = levels.find(KeyOfRow(row));
+    if (it == levels.end()) continue;  // the reader answers every key; be safe anyway
+    *out.emplace_back().mutable_level() = it->second;
+    sent.push_back(&it->second);
+  }
+  for (const v1::StockAlert& alert : change.stock().alerts()) {
+    if (Wants(alert.station_id())) *out.emplace_back().mutable_alert() = alert;
+  }
+  const size_t fixed = out.size();
+  for (const v1::StockLevel* level : sent) {
+    const LevelKey key = KeyOf(*level);
+    auto it = last_.find(key);
+    for (v1::StockAlert& alert : LevelAlerts(it == last_.end() ? nullptr : &it->second, *level)) {
+      *out.emplace_back().mutable_alert() = std::move(alert);
+    }
+    last_[key] = *level;
+  }
+  size_t first = 0;
+  if (skip_.sequence == change.sequence()) {
+    // Resumed after the skip_.index-th event of this change; what this stream derived itself
+    // (part 3) is not what the earlier stream sent, so past part 2 the rest is skipped.
+    // Index 0 (a consumer's cursor at the start of the change) skips nothing.
+    first = skip_.index >= fixed ? out.size() : skip_.index;
+    skip_ = StockResumePoint();
+  }
+  for (size_t i = first; i < out.size(); ++i) {
+    v1::StockEvent& event = out[i];
+    *event.mutable_occurred_at() = change.committed_at();
+    event.set_feed_sequence(change.sequence());
+    event.set_resume_token(
+        EncodeStockResumeToken({change.sequence(), static_cast<uint32_t>(i + 1)}));
+    pending_.push_back(std::move(event));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // StockWatchHub
 
-StockWatchHub::StockWatchHub(LevelReader levels, SnapshotReader snapshot, Clock* clock,
-                             size_t max_queue, absl::Duration min_read_interval)
-    : levels_(std::move(levels)),
+StockWatchHub::StockWatchHub(FeedReader feed, LevelReader levels, SnapshotReader snapshot,
+                             Clock* clock, Options options)
+    : feed_(std::move(feed)),
+      levels_(std::move(levels)),
       snapshot_(std::move(snapshot)),
       clock_(clock),
-      max_queue_(max_queue),
-      min_read_interval_(min_read_interval),
-      thread_([this] { Run(); }) {}
+      options_(options) {}
 
 StockWatchHub::~StockWatchHub() { Shutdown(); }
 
-void StockWatchHub::Publish(const StockChanges& changes) {
-  commits_.Notify();
-  if (changes.keys.empty() && changes.alerts.empty()) return;
-  absl::MutexLock lock(&mu_);
-  if (stop_) return;
-  pending_keys_.insert(changes.keys.begin(), changes.keys.end());
-  pending_alerts_.insert(pending_alerts_.end(), changes.alerts.begin(), changes.alerts.end());
-  ++published_;
-}
+void StockWatchHub::Publish(const StockChanges&) { commits_.Notify(); }
 
-std::shared_ptr<StockWatcher> StockWatchHub::Subscribe(std::optional<std::string> station_id,
-                                                       bool include_snapshot) {
-  std::shared_ptr<StockWatcher> watcher(
-      new StockWatcher(std::move(station_id), include_snapshot, max_queue_));
-  absl::MutexLock lock(&mu_);
-  if (stop_) {
-    watcher->End(absl::UnavailableError("the server is shutting down"));
-    return watcher;
+absl::StatusOr<std::shared_ptr<StockWatcher>> StockWatchHub::Subscribe(
+    std::optional<std::string> station_id, bool include_snapshot, absl::string_view resume_token) {
+  auto unavailable = [] { return absl::UnavailableError("the server is shutting down"); };
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_) return unavailable();
   }
-  joining_.push_back(watcher);
-  ++published_;  // the join is work for the hub thread too
+  std::shared_ptr<StockWatcher> watcher;
+  if (!resume_token.empty()) {
+    BG_ASSIGN_OR_RETURN(const StockResumePoint point, DecodeStockResumeToken(resume_token));
+    BG_ASSIGN_OR_RETURN(v1::ReadChangeFeedResponse head, feed_(0, 0));
+    if (point.sequence > head.head_sequence()) {
+      return InvalidField("resume_token", "is ahead of the change feed");
+    }
+    // The event the token names must still be kept: the stream regenerates it.
+    const auto gone = [] {
+      return absl::OutOfRangeError(
+          "resume_token: the change feed no longer holds that position; re-subscribe with "
+          "include_snapshot");
+    };
+    absl::StatusOr<v1::ReadChangeFeedResponse> first = feed_(point.sequence - 1, 1);
+    if (absl::IsOutOfRange(first.status())) return gone();
+    BG_RETURN_IF_ERROR(first.status());
+    if (first->events().empty() || first->events(0).sequence() != point.sequence) return gone();
+    watcher.reset(new StockWatcher(*this, std::move(station_id), point.sequence - 1, point));
+  } else {
+    BG_ASSIGN_OR_RETURN(v1::ReadChangeFeedResponse head, feed_(0, 0));
+    watcher.reset(
+        new StockWatcher(*this, std::move(station_id), head.head_sequence(), StockResumePoint()));
+    if (include_snapshot) {
+      BG_ASSIGN_OR_RETURN(std::vector<v1::StockLevel> rows,
+                          snapshot_(watcher->station_id_.value_or("")));
+      const absl::Time now = clock_->Now();
+      for (v1::StockLevel& level : rows) {
+        watcher->last_[KeyOf(level)] = level;
+        v1::StockEvent& event = watcher->pending_.emplace_back();
+        ToTimestamp(now, event.mutable_occurred_at());
+        event.set_snapshot(true);
+        *event.mutable_level() = std::move(level);
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (stop_) return unavailable();
+  watchers_.push_back(watcher);
   return watcher;
 }
 
@@ -157,114 +261,18 @@ void StockWatchHub::Unsubscribe(const std::shared_ptr<StockWatcher>& watcher) {
   watcher->End(absl::CancelledError("unsubscribed"));
   absl::MutexLock lock(&mu_);
   watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher), watchers_.end());
-  joining_.erase(std::remove(joining_.begin(), joining_.end(), watcher), joining_.end());
-}
-
-bool StockWatchHub::Flush(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  const uint64_t target = published_;
-  auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return delivered_ >= target || stop_; };
-  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout) && delivered_ >= target;
 }
 
 void StockWatchHub::Shutdown() {
   std::vector<std::shared_ptr<StockWatcher>> all;
   {
     absl::MutexLock lock(&mu_);
-    if (stop_ && !thread_.joinable()) return;
     stop_ = true;
-    commits_.Stop();
-    all = watchers_;
-    all.insert(all.end(), joining_.begin(), joining_.end());
-    watchers_.clear();
-    joining_.clear();
+    all.swap(watchers_);
   }
-  for (const auto& watcher : all)
+  commits_.Stop();
+  for (const auto& watcher : all) {
     watcher->End(absl::UnavailableError("the server is shutting down"));
-  if (thread_.joinable()) thread_.join();
-}
-
-void StockWatchHub::Run() {
-  absl::Time last_read = absl::InfinitePast();
-  while (true) {
-    std::set<LevelKey> keys;
-    std::vector<v1::StockAlert> alerts;
-    std::vector<std::shared_ptr<StockWatcher>> joining;
-    std::vector<std::shared_ptr<StockWatcher>> watchers;
-    uint64_t batch = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      auto work = [this]()
-                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || published_ > delivered_; };
-      mu_.Await(absl::Condition(&work));
-      if (stop_) return;
-      // Pace the reads: changes arriving meanwhile join this batch.
-      const absl::Time next_read = last_read + min_read_interval_;
-      if (!pending_keys_.empty() && absl::Now() < next_read) {
-        mu_.AwaitWithDeadline(absl::Condition(&stop_), next_read);
-        if (stop_) return;
-      }
-      keys.swap(pending_keys_);
-      alerts.swap(pending_alerts_);
-      joining.swap(joining_);
-      batch = published_;
-      watchers = watchers_;
-    }
-    const absl::Time now = clock_->Now();
-    for (const auto& watcher : joining) {
-      if (watcher->include_snapshot_) {
-        absl::StatusOr<std::vector<v1::StockLevel>> rows =
-            snapshot_(watcher->station_id_.value_or(""));
-        if (!rows.ok()) {
-          watcher->End(rows.status());
-          continue;
-        }
-        for (const v1::StockLevel& level : *rows) watcher->PushLevel(level, now, /*snapshot=*/true);
-      }
-      watchers.push_back(watcher);
-    }
-    if (watchers.empty()) {
-      last_.clear();  // nobody listens: the levels we knew go stale
-    } else if (!keys.empty()) {
-      last_read = absl::Now();
-      absl::StatusOr<std::vector<v1::StockLevel>> levels = levels_(keys);
-      if (!levels.ok()) {
-        LogWarning("stock_watch_read_failed", {{"status", levels.status().ToString()}});
-      } else {
-        for (const v1::StockLevel& level : *levels) {
-          const LevelKey key = KeyOf(level);
-          auto it = last_.find(key);
-          std::vector<v1::StockAlert> level_alerts =
-              LevelAlerts(it == last_.end() ? nullptr : &it->second, level);
-          last_[key] = level;
-          for (const auto& watcher : watchers) {
-            if (!watcher->Wants(level.station_id())) continue;
-            watcher->PushLevel(level, now, /*snapshot=*/false);
-            for (const v1::StockAlert& alert : level_alerts) watcher->PushAlert(alert, now);
-          }
-        }
-      }
-    }
-    for (const v1::StockAlert& alert : alerts) {
-      for (const auto& watcher : watchers) {
-        if (watcher->Wants(alert.station_id())) watcher->PushAlert(alert, now);
-      }
-    }
-    absl::MutexLock lock(&mu_);
-    // Joined watchers become regular ones; ended ones are dropped. A watcher that was joining
-    // while Shutdown ran was in neither list Shutdown ended, so it learns of the shutdown here.
-    for (const auto& watcher : joining) {
-      if (watcher->ended()) continue;
-      if (stop_) {
-        watcher->End(absl::UnavailableError("the server is shutting down"));
-      } else {
-        watchers_.push_back(watcher);
-      }
-    }
-    watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
-                                   [](const auto& w) { return w->ended(); }),
-                    watchers_.end());
-    delivered_ = batch;
   }
 }
 

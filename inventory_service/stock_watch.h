@@ -1,20 +1,35 @@
-// The in-process broadcaster behind WatchStock: committed stock changes in, per-watcher
-// bounded queues out.
+// WatchStock, served from the inventory's change feed (DESIGN.md "Change feeds instead of
+// chained calls"), so that a watcher connected to any replica sees every replica's changes.
 //
-// Writers call StockWatchHub::Publish after their transaction committed; it only records the
-// touched rows and alerts under a short lock and wakes the hub's own thread, so a write never
-// waits for a watcher or for a read. That thread reads the new levels of the touched rows
-// (one reader thread, so levels go out in the order they were read and never step back),
-// derives the level alerts (below par, par restored, out of stock) and hands everything to the
-// watchers. A watcher that falls behind has its pending level changes for one row coalesced
-// (only the latest waits); alerts are never coalesced; when more than `max_queue` events wait,
-// the watcher ends with RESOURCE_EXHAUSTED. Shutdown ends every watcher with UNAVAILABLE.
+// Each stream keeps its own cursor over the feed and reads the table at its own pace (the
+// thread that serves the stream does the reading): a slow watcher never delays a write, never
+// makes another watcher wait, and is never dropped for being behind. A stream reads the feed
+// again when this replica commits (StockWatchHub::Publish), when it last read a full batch, or
+// every `poll_interval` (other replicas' commits); never sooner than `min_read_interval` after
+// its previous read, so its cost on the database stays bounded whatever the write rate.
 //
-// Changes made by other replicas of the service are not seen here (each replica's watchers
-// get that replica's writes); a watcher that needs the whole region re-subscribes with a
-// snapshot to resynchronise.
+// What one feed event of kind `stock` becomes, in this fixed order:
+//   1. the current level of each row it names (read when served), in the row order of the
+//      event, for the rows of the watched station;
+//   2. the event's own alerts (units expired, reserved unit withdrawn, expiring soon), in order,
+//      for the watched station;
+//   3. the level-derived alerts (below par, par restored, out of stock), derived per stream
+//      from the level of the row this stream sent before (its snapshot, or the first level it
+//      sends: BELOW_PAR when below par).
+// Every event carries the feed sequence and a resume token "f1.<feed sequence>.<n>": the n-th
+// (from 1) of that feed event's events was the last delivered. A stream resumed with a token
+// regenerates that feed event's events and skips the first n, then goes on with the next feed
+// events: parts 1 and 2 come out the same way (levels are re-read, so their counts are current),
+// so a resumed client gets the rest exactly once. Part 3 is derived per stream; a resumed stream
+// has no previous level, so when the token is past parts 1 and 2 the rest of that feed event is
+// skipped, and later level alerts are derived from what the resumed stream itself sent. Resume
+// with the same station_id as the stream that issued the token. "f1.<feed sequence>.0" (none of
+// that feed event's events delivered) resumes at the start of that feed event: a consumer that
+// keeps only the feed_sequence of the last event it applied (a durable cursor) gets that feed
+// event again in full, then the later ones.
 //
-// Thread-safe.
+// Thread-safe: Subscribe / Unsubscribe / Shutdown from any thread; one thread calls a
+// watcher's Next at a time.
 #ifndef BLOODGRID_INVENTORY_SERVICE_STOCK_WATCH_H_
 #define BLOODGRID_INVENTORY_SERVICE_STOCK_WATCH_H_
 
@@ -26,12 +41,12 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bloodgrid/v1/inventory.pb.h"
@@ -61,48 +76,74 @@ class FeedSignal {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// One WatchStock stream's queue.
+// Where a stream stands: after the `index`-th (from 1) event made from feed event `sequence`;
+// index 0: before the first.
+struct StockResumePoint {
+  uint64_t sequence = 0;
+  uint32_t index = 0;
+  friend bool operator==(const StockResumePoint&, const StockResumePoint&) = default;
+};
+
+// "f1.<sequence>.<index>". Opaque to clients.
+std::string EncodeStockResumeToken(const StockResumePoint& point);
+// INVALID_ARGUMENT "resume_token: ..." for anything EncodeStockResumeToken did not make.
+absl::StatusOr<StockResumePoint> DecodeStockResumeToken(absl::string_view token);
+
+class StockWatchHub;
+
+// One WatchStock stream.
 class StockWatcher {
  public:
   enum class Wait { kEvent, kTimeout, kEnded };
 
-  // Takes the next event, numbering it (1, 2, ... without gaps), waiting at most `timeout`.
-  // kEnded: the stream must end with `*end` (RESOURCE_EXHAUSTED when it fell behind,
-  // UNAVAILABLE on shutdown, or the snapshot's read error).
+  // The next event, numbered 1, 2, ... without gaps, reading the feed when it has none ready;
+  // waits at most about `timeout` (a read under way finishes first). kEnded: the stream must
+  // end with `*end` (UNAVAILABLE on shutdown, CANCELLED when unsubscribed, OUT_OF_RANGE when
+  // the feed no longer holds the stream's position). A failed read of the database is logged
+  // and retried at the next poll.
   Wait Next(absl::Duration timeout, v1::StockEvent* event, absl::Status* end);
 
-  // Events waiting (tests).
-  size_t pending() const;
+  // Ends the stream: the next Next returns kEnded with `why`. The first reason stays.
+  void End(absl::Status why);
 
  private:
   friend class StockWatchHub;
-  StockWatcher(std::optional<std::string> station_id, bool include_snapshot, size_t max_queue)
-      : station_id_(std::move(station_id)),
-        include_snapshot_(include_snapshot),
-        max_queue_(max_queue) {}
+  StockWatcher(StockWatchHub& hub, std::optional<std::string> station_id, uint64_t cursor,
+               StockResumePoint skip)
+      : hub_(hub), station_id_(std::move(station_id)), cursor_(cursor), skip_(skip) {}
 
   bool Wants(absl::string_view station_id) const {
     return !station_id_.has_value() || *station_id_ == station_id;
   }
-  void PushLevel(const v1::StockLevel& level, absl::Time at, bool snapshot);
-  void PushAlert(const v1::StockAlert& alert, absl::Time at);
-  void End(absl::Status why);
-  bool ended() const;
+  bool ended(absl::Status* why = nullptr) const;
+  // Reads the next batch of the feed into pending_. OUT_OF_RANGE ends the stream.
+  absl::Status Fill();
+  void Expand(const v1::ChangeEvent& change, const std::map<LevelKey, v1::StockLevel>& levels);
 
+  StockWatchHub& hub_;
   const std::optional<std::string> station_id_;
-  const bool include_snapshot_;
-  const size_t max_queue_;
+
+  // Only the thread calling Next (or Subscribe, before the watcher is handed out) uses these.
+  uint64_t cursor_;        // last feed sequence read
+  StockResumePoint skip_;  // events of skip_.sequence already delivered before a resume
+  std::deque<v1::StockEvent> pending_;
+  std::map<LevelKey, v1::StockLevel> last_;  // the level of each row this stream sent last
+  uint64_t sequence_ = 0;
+  absl::Time last_read_ = absl::InfinitePast();
+  uint64_t seen_commits_ = 0;  // FeedSignal version before the last read
+  bool caught_up_ = false;     // the last read found less than a full batch
+
   mutable absl::Mutex mu_;
-  // Pending events; a level change waiting for a row is updated in place (coalesced).
-  std::deque<v1::StockEvent> queue_ ABSL_GUARDED_BY(mu_);
-  std::map<LevelKey, v1::StockEvent*> waiting_level_ ABSL_GUARDED_BY(mu_);
-  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status end_ ABSL_GUARDED_BY(mu_);
 };
 
 class StockWatchHub {
  public:
+  // ReadChangeFeed of the store: up to `limit` events after `after`, and the head; limit 0
+  // reads only the head.
+  using FeedReader =
+      std::function<absl::StatusOr<v1::ReadChangeFeedResponse>(uint64_t after, int limit)>;
   // Current levels of the given rows (a row with nothing gets zero counts).
   using LevelReader =
       std::function<absl::StatusOr<std::vector<v1::StockLevel>>(const std::set<LevelKey>& keys)>;
@@ -110,56 +151,52 @@ class StockWatchHub {
   using SnapshotReader =
       std::function<absl::StatusOr<std::vector<v1::StockLevel>>(const std::string& station_id)>;
 
-  // Level reads start at least `min_read_interval` apart (wall time): under a stream of writes
-  // the rows they touch are gathered and read together, so the reads' cost on the database
-  // stays bounded whatever the write rate.
-  StockWatchHub(LevelReader levels, SnapshotReader snapshot, Clock* clock, size_t max_queue = 1024,
-                absl::Duration min_read_interval = absl::Milliseconds(100));
+  struct Options {
+    absl::Duration poll_interval = absl::Milliseconds(100);
+    absl::Duration min_read_interval = absl::Milliseconds(50);
+    // Feed events one read takes.
+    int batch = 200;
+  };
+
+  StockWatchHub(FeedReader feed, LevelReader levels, SnapshotReader snapshot, Clock* clock,
+                Options options);
   ~StockWatchHub();
   StockWatchHub(const StockWatchHub&) = delete;
   StockWatchHub& operator=(const StockWatchHub&) = delete;
 
-  // Records a committed change for delivery. Never blocks on watchers or the database.
+  // A write of this replica committed: wakes the streams waiting for the feed. Never blocks.
   void Publish(const StockChanges& changes);
 
-  // A new watcher of one station (or all). With include_snapshot its first events are the
-  // current rows (snapshot = true), read in order with the live changes.
-  std::shared_ptr<StockWatcher> Subscribe(std::optional<std::string> station_id,
-                                          bool include_snapshot);
+  // A new stream of one station (or all). With a resume_token (StockEvent.resume_token), it
+  // continues after that event (include_snapshot is ignored): INVALID_ARGUMENT for a token this
+  // service did not make or one ahead of the feed, OUT_OF_RANGE when the feed no longer holds
+  // its position. Otherwise it starts at the feed's head, first sending the current rows when
+  // include_snapshot (snapshot = true, no resume token; a change committed while the snapshot
+  // is read may be sent again as a level). UNAVAILABLE after Shutdown; a failed read's status.
+  absl::StatusOr<std::shared_ptr<StockWatcher>> Subscribe(std::optional<std::string> station_id,
+                                                          bool include_snapshot,
+                                                          absl::string_view resume_token);
   void Unsubscribe(const std::shared_ptr<StockWatcher>& watcher);
 
-  // Waits until everything published before the call was handed to the watchers (tests and
-  // orderly shutdown). False on timeout.
-  bool Flush(absl::Duration timeout);
-
-  // Ends every watcher with UNAVAILABLE and stops the thread. Idempotent.
+  // Ends every stream with UNAVAILABLE and wakes every feed reader. Idempotent.
   void Shutdown();
 
   // Notified by Publish; stopped by Shutdown.
   FeedSignal& commits() { return commits_; }
 
  private:
-  void Run();
+  friend class StockWatcher;
 
+  const FeedReader feed_;
   const LevelReader levels_;
   const SnapshotReader snapshot_;
   Clock* const clock_;
-  const size_t max_queue_;
-  const absl::Duration min_read_interval_;
+  const Options options_;
   FeedSignal commits_;
 
   absl::Mutex mu_;
-  std::set<LevelKey> pending_keys_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::StockAlert> pending_alerts_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::shared_ptr<StockWatcher>> joining_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<StockWatcher>> watchers_ ABSL_GUARDED_BY(mu_);
-  uint64_t published_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-
-  // Last level sent per row; only the hub thread touches it.
-  std::map<LevelKey, v1::StockLevel> last_;
-  std::thread thread_;
 };
 
 }  // namespace bloodgrid::inventory

@@ -69,6 +69,8 @@ class InventoryClient {
   // Subscribes to the stock stream and calls `on_event` for each event, on the calling thread,
   // until the stream ends; returns the status it ended with (CANCELLED after
   // `cancellation`->Cancel()). No deadline: it lasts until cancelled or the server goes away.
+  // The request goes as given: with a resume_token the stream resumes there, and a token
+  // inventory refuses ends it at once (INVALID_ARGUMENT / OUT_OF_RANGE, inventory.proto).
   virtual absl::Status WatchStock(const v1::WatchStockRequest& request,
                                   const std::function<void(const v1::StockEvent&)>& on_event,
                                   WatchCancellation* cancellation) = 0;

@@ -23,7 +23,7 @@ ABSL_FLAG(int, presumed_transfused_hours, 72,
           "issued units without a reported outcome after this long are presumed transfused");
 ABSL_FLAG(int, reconcile_interval_seconds, 30, "period of the half-done order reconciler");
 ABSL_FLAG(int, backorder_sweep_seconds, 300,
-          "period of the back-order sweep (stock events trigger it sooner)");
+          "period of the back-order sweep, a safety net: stock events fill back-orders at once");
 ABSL_FLAG(int, hospital_cache_ms, 2000,
           "how long an order may use this replica's cached copy of its hospital (stations); "
           "0 reads the registry for every order");

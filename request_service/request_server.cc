@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<RequestServer>> RequestServer::BuildAndStart(
     // Each job runs in the one replica that holds its lease (common/job_lease.h).
     server->leases_ = std::make_unique<db::JobLeases>(server->pool_.get());
     options.jobs.leases = server->leases_.get();
+    options.jobs.cursor_pool = server->pool_.get();
     server->jobs_ = std::make_unique<RequestJobs>(server->operations_.get(),
                                                   server->inventory_.get(), options.jobs);
     server->jobs_->Start();

@@ -1868,12 +1868,14 @@ void DispatchApiCases(std::vector<Case>& cases, Region& region, const Seeds& s) 
   Stub* stub = &api;
   const auto watch = [&cases, stub](absl::string_view family, absl::string_view what,
                                     const Credential& caller, std::optional<std::string> station,
-                                    StatusCode code, absl::string_view field) {
+                                    StatusCode code, absl::string_view field,
+                                    std::string resume_token = "") {
     Case c{std::string(family), absl::StrCat("DispatchApi.WatchStock: ", what), code,
            std::string(field), nullptr};
-    c.send = [stub, caller, station] {
+    c.send = [stub, caller, station, resume_token] {
       v1::WatchStockRequest request;
       if (station.has_value()) request.set_station_id(*station);
+      request.set_resume_token(resume_token);
       std::unique_ptr<grpc::ClientContext> context = ContextFor(caller, absl::Seconds(5));
       std::unique_ptr<grpc::ClientReader<v1::StockEvent>> reader =
           stub->WatchStock(context.get(), request);
@@ -1898,6 +1900,13 @@ void DispatchApiCases(std::vector<Case>& cases, Region& region, const Seeds& s) 
         StatusCode::INVALID_ARGUMENT, "station_id");
   watch(kOversized, "station_id of 1 MB", Dispatcher(), std::string(kOneMegabyte, 'x'),
         StatusCode::INVALID_ARGUMENT, "station_id");
+  // Resume tokens are opaque: one the service did not make, or one ahead of the change feed.
+  for (const char* token : {"f1.x.1", "f2.1.1", "f1.1", "f1.01.1", "'; DROP TABLE units; --"}) {
+    watch(kPageToken, absl::StrCat("resume_token ", token), Dispatcher(), "S1",
+          StatusCode::INVALID_ARGUMENT, "resume_token", token);
+  }
+  watch(kPageToken, "resume_token ahead of the feed", Dispatcher(), "S1",
+        StatusCode::INVALID_ARGUMENT, "resume_token", "f1.999999999.1");
 }
 
 std::vector<Case> BuildCorpus(Region& region, const Seeds& seeds) {

@@ -262,12 +262,10 @@ std::vector<RowChange> FeedRowChanges(Region& region, int replica, uint64_t afte
   }
 }
 
-// Disabled: on this branch InventoryService.WatchStock is served per replica from the
-// replica's own commits (no resume_token, feed_sequence 0), so a resumed stream neither
-// carries the other replica's changes nor the ones committed while it was away. Enable once
 // WatchStock is served from the change feed (inventory.proto WatchStockRequest.resume_token,
-// StockEvent.resume_token and feed_sequence).
-TEST_F(ReplicasE2eTest, DISABLED_WatchStockSeesEveryChangeOnceInOrderAcrossAKillAndAResume) {
+// StockEvent.resume_token and feed_sequence), so a stream resumed on another replica carries
+// the changes committed through either replica, including those made while it was away.
+TEST_F(ReplicasE2eTest, WatchStockSeesEveryChangeOnceInOrderAcrossAKillAndAResume) {
   const v1::BloodType b_neg = Type(v1::ABO_GROUP_B, v1::RH_D_NEGATIVE);
   uint64_t start = 0;
   FeedRowChanges(*region_, 1, 0, &start);

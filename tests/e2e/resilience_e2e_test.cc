@@ -3,7 +3,10 @@
 //    retrying with its request_id ends with exactly one order, no unit in two orders;
 //  - a retried RecordDonation returns the same donation and unit;
 //  - the gateway is NOT_SERVING while a backend is down and recovers on its own;
-//  - WatchStock relays inventory events and ends cleanly when the client goes;
+//  - WatchStock relays inventory events and ends cleanly when the client goes; resumed
+//    through the gateway with the last resume_token, it misses nothing and repeats nothing;
+//  - request_service SIGKILLed, stock committed meanwhile: restarted, its stock consumer
+//    resumes from its cursor and fills the back-order;
 //  - an oversized request is refused before any handler runs, changing nothing;
 //  - automated dispatch carries out the planner's transfer on schedule; a dry run only logs.
 #include <gmock/gmock.h>
@@ -16,8 +19,10 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -216,6 +221,122 @@ TEST_F(ResilienceE2eTest, WatchStockRelaysEventsAndEndsWhenTheClientGoes) {
   while (again->Read(&event)) {
   }
   again->Finish();
+}
+
+// A dispatcher's stream ends; stock changes while nobody watches; re-subscribed through the
+// gateway with the last token received, it gets what it missed and nothing it already had.
+TEST_F(ResilienceE2eTest, WatchStockResumesThroughTheGatewayWithNothingLostOrRepeated) {
+  const auto open = [&](grpc::ClientContext* context, const std::string& token) {
+    v1::WatchStockRequest request;
+    request.set_station_id("S1");
+    request.set_resume_token(token);
+    std::unique_ptr<grpc::ClientReader<v1::StockEvent>> reader =
+        region_->dispatch().WatchStock(context, request);
+    reader->WaitForInitialMetadata();  // subscribed (the gateway relays the moment)
+    return reader;
+  };
+  const auto level_of = [](const v1::StockEvent& event, v1::AboGroup abo) {
+    return event.has_level() && event.level().blood_type().abo() == abo;
+  };
+  std::set<std::string> seen;
+  std::string last;
+  {
+    auto context = DispatcherContext();
+    auto reader = open(context.get(), "");
+    StockUp(*region_, Type(v1::ABO_GROUP_A, v1::RH_D_NEGATIVE));
+    v1::StockEvent event;
+    while (reader->Read(&event)) {
+      ASSERT_FALSE(event.resume_token().empty());
+      seen.insert(event.resume_token());
+      last = event.resume_token();
+      if (level_of(event, v1::ABO_GROUP_A)) break;
+    }
+    context->TryCancel();
+    while (reader->Read(&event)) {
+    }
+    reader->Finish();
+  }
+  ASSERT_FALSE(last.empty());
+  StockUp(*region_, Type(v1::ABO_GROUP_AB, v1::RH_D_NEGATIVE));  // nobody watching
+
+  auto context = DispatcherContext();
+  auto reader = open(context.get(), last);
+  v1::StockEvent event;
+  bool missed_change = false;
+  uint64_t previous_feed_sequence = 0;
+  while (!missed_change && reader->Read(&event)) {
+    EXPECT_FALSE(event.snapshot());
+    EXPECT_EQ(seen.count(event.resume_token()), 0u) << "repeated " << event.resume_token();
+    EXPECT_GE(event.feed_sequence(), previous_feed_sequence);
+    previous_feed_sequence = event.feed_sequence();
+    missed_change = level_of(event, v1::ABO_GROUP_AB);
+  }
+  EXPECT_TRUE(missed_change);
+  context->TryCancel();
+  while (reader->Read(&event)) {
+  }
+  reader->Finish();
+
+  // A token the inventory did not make is refused through the gateway, naming the field.
+  auto bad_context = DispatcherContext();
+  v1::WatchStockRequest bad;
+  bad.set_resume_token("f1.nope.1");
+  auto refused = region_->dispatch().WatchStock(bad_context.get(), bad);
+  while (refused->Read(&event)) {
+  }
+  const grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::StartsWith("resume_token"));
+}
+
+// request_service SIGKILLed while it holds the stock consumer's lease; stock arrives while it
+// is dead; once restarted (and the dead holder's lease lapsed) it resumes from its saved cursor
+// and fills the back-order from the events it missed. The back-order sweep is an hour away.
+TEST(StockConsumerE2eTest, AKilledRequestServiceFillsTheBackOrderFromTheEventsItMissed) {
+  RegionOptions options;
+  options.service_flags["request"] = {"--backorder_sweep_seconds=3600"};
+  Region region("stock_consumer", options);
+  SetUpTopology(region);
+  const v1::BloodType b_pos = Type(v1::ABO_GROUP_B, v1::RH_D_POSITIVE);
+  v1::Order order;
+  grpc::Status status = region.hospital().PlaceOrder(
+      HospitalContext(1).get(), RedCellOrder(b_pos, 2, v1::PRIORITY_URGENT), &order);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_PARTIALLY_ALLOCATED);
+  // Some stock change, so the consumer has a cursor to resume from.
+  StockUp(region, Type(v1::ABO_GROUP_A, v1::RH_D_POSITIVE));
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (region.CountRows("request", "feed_cursors") == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(region.CountRows("request", "feed_cursors"), 1);
+
+  region.Kill("request");
+  StockUp(region, b_pos);  // 2 U at S1, H1's serving station
+  region.Start("request");
+
+  v1::GetOrderRequest get;
+  get.set_order_id(order.order_id());
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  v1::Order now;
+  while (absl::Now() < deadline) {
+    if (region.hospital().GetOrder(HospitalContext(1).get(), get, &now).ok() &&
+        now.status() == v1::ORDER_STATUS_ALLOCATED) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(now.status(), v1::ORDER_STATUS_ALLOCATED) << now.DebugString();
+  // The restarted process resumed from a saved cursor (the first one started with none).
+  std::ifstream log(region.LogPath("request"));
+  bool resumed = false;
+  for (std::string line; std::getline(log, line);) {
+    if (absl::StrContains(line, "event=stock_consumer_subscribed") &&
+        !absl::StrContains(line, "cursor=0")) {
+      resumed = true;
+    }
+  }
+  EXPECT_TRUE(resumed);
 }
 
 TEST_F(ResilienceE2eTest, OversizedRequestIsRefusedAndChangesNothing) {

@@ -117,6 +117,14 @@ class RequestServiceTest : public ::testing::Test {
   }
 
   void StartRequest(bool run_jobs) {
+    request_ = NewRequest(run_jobs);
+    ASSERT_NE(request_, nullptr);
+    stub_ = v1::RequestService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", request_->port()), grpc::InsecureChannelCredentials()));
+  }
+
+  // A request server (replica) on the test's schema; null when it did not start.
+  std::unique_ptr<RequestServer> NewRequest(bool run_jobs) {
     RequestServerOptions options;
     options.server.name = "request_test";
     options.server.listen_address = "127.0.0.1";
@@ -131,15 +139,14 @@ class RequestServiceTest : public ::testing::Test {
     options.operations.hold_seconds = hold_seconds_;
     options.operations.reconcile_grace = absl::ZeroDuration();
     options.operations.fallback_transfers = fallback_transfers_;
-    options.jobs.reconcile_interval = absl::Seconds(2);
-    options.jobs.backorder_interval = absl::Seconds(30);
+    options.jobs.reconcile_interval = reconcile_interval_;
+    options.jobs.backorder_interval = backorder_interval_;
     options.jobs.presume_interval = absl::Hours(1);
     options.jobs.watch_backoff_min = absl::Milliseconds(100);
+    options.jobs.stock_events_interval = absl::Milliseconds(200);
     auto server = RequestServer::BuildAndStart(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    request_ = *std::move(server);
-    stub_ = v1::RequestService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", request_->port()), grpc::InsecureChannelCredentials()));
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
   }
 
   // Simulates a crash: the request server goes away without finishing anything.
@@ -412,6 +419,22 @@ class RequestServiceTest : public ::testing::Test {
 
   int64_t Count(const std::string& sql) { return request_schema_.QueryInt(sql); }
 
+  // The stock consumer's saved cursor (0: none).
+  int64_t Cursor() {
+    return Count(
+        "SELECT COALESCE(MAX(after_sequence), 0) FROM feed_cursors WHERE feed = "
+        "'inventory.stock'");
+  }
+
+  // Waits until the stock consumer has applied every stock change on inventory's feed.
+  bool StockConsumerCaughtUp() {
+    return Eventually([&] {
+      return Cursor() == InventoryCount(
+                             "SELECT COALESCE(MAX(sequence), 0) FROM change_feed "
+                             "WHERE kind = 'stock'");
+    });
+  }
+
   TestSchema inventory_schema_;
   TestSchema request_schema_;
   FakeClock clock_;
@@ -421,6 +444,8 @@ class RequestServiceTest : public ::testing::Test {
   std::unique_ptr<v1::RequestService::Stub> stub_;
   int din_sequence_ = 0;
   int hold_seconds_ = 900;
+  absl::Duration reconcile_interval_ = absl::Seconds(2);
+  absl::Duration backorder_interval_ = absl::Seconds(30);
   bool fallback_transfers_ = true;
 };
 
@@ -654,6 +679,136 @@ TEST_F(RequestServiceTest, BackOrderIsFilledWhenATransferArrives) {
   ASSERT_EQ(filled.lines(0).units_size(), 1);
   EXPECT_EQ(filled.lines(0).units(0).station_id(), "BR-NORTH");
   EXPECT_EQ(filled.lines(0).backordered_quantity(), 0);
+}
+
+// ---- The stock consumer's durable cursor ----------------------------------------------------
+
+class StockConsumerTest : public RequestServiceTest {
+ protected:
+  void SetUp() override {
+    RequestServiceTest::SetUp();
+    // Only the stock consumer can fill a back-order here: the sweep's first pass is an hour
+    // away and the reconciler does not run.
+    backorder_interval_ = absl::Hours(1);
+    reconcile_interval_ = absl::ZeroDuration();
+    RestartRequest(/*run_jobs=*/true);
+  }
+
+  // A back-order of 2 red cells of `type` at H1, with none in stock.
+  v1::Order BackOrder(const std::string& request_id, absl::string_view type) {
+    v1::Order order = MustPlace(Order("H1", request_id, type, {{v1::COMPONENT_RED_CELLS, 2}}));
+    EXPECT_EQ(order.status(), v1::ORDER_STATUS_PARTIALLY_ALLOCATED);
+    return order;
+  }
+
+  bool Allocated(const std::string& order_id) {
+    return Eventually([&] { return Get(order_id).status() == v1::ORDER_STATUS_ALLOCATED; });
+  }
+
+  // Some committed change on the feed, and the consumer's cursor past it.
+  void MoveTheCursor() {
+    const int64_t before = Cursor();
+    AddUnit("BR-SOUTH", v1::COMPONENT_PLASMA, "AB+");
+    ASSERT_TRUE(Eventually([&] { return Cursor() > before; })) << Cursor();
+  }
+};
+
+TEST_F(StockConsumerTest, StockCommittedWhileTheConsumerWasDownFillsTheBackOrderAfterRestart) {
+  const v1::Order order = BackOrder("down-1", "A-");
+  MoveTheCursor();
+  const int64_t saved = Cursor();
+  request_->Shutdown();
+  request_.reset();
+
+  AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "A-");  // nobody is watching
+  EXPECT_EQ(Cursor(), saved);
+
+  StartRequest(/*run_jobs=*/true);
+  ASSERT_TRUE(Allocated(order.order_id())) << Get(order.order_id()).DebugString();
+  RequestJobs& jobs = *request_->jobs();
+  EXPECT_GE(jobs.stock_resumes(), 1);
+  EXPECT_TRUE(Eventually([&] { return jobs.stock_event_fills() >= 1; }));
+  EXPECT_EQ(jobs.stock_sweeps(), 0) << "filled by a sweep, not by the missed events";
+  EXPECT_EQ(jobs.backorder_passes(), 0);
+  EXPECT_TRUE(Eventually([&] { return Cursor() > saved; }));
+  EXPECT_EQ(Units(Get(order.order_id())).size(), 1u);
+}
+
+TEST_F(StockConsumerTest, ACursorAheadOfTheFeedIsDroppedForAFullSweep) {
+  const v1::Order order = BackOrder("ahead-1", "A-");
+  request_->Shutdown();
+  request_.reset();
+  AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "A-");
+  // As if inventory's database had been restored from a backup older than the cursor.
+  request_schema_.Exec(
+      "REPLACE INTO feed_cursors (feed, after_sequence, updated_us) "
+      "VALUES ('inventory.stock', 999999999, 0)");
+
+  StartRequest(/*run_jobs=*/true);
+  ASSERT_TRUE(Allocated(order.order_id())) << Get(order.order_id()).DebugString();
+  EXPECT_TRUE(Eventually([&] { return request_->jobs()->stock_sweeps() == 1; }));
+  EXPECT_EQ(request_->jobs()->backorder_passes(), 0);
+  // The dropped cursor starts again from the feed's real positions.
+  MoveTheCursor();
+  EXPECT_LT(Cursor(), 999999999);
+}
+
+TEST_F(StockConsumerTest, ACursorPastTheFeedsRetentionIsDroppedForAFullSweep) {
+  const v1::Order order = BackOrder("gone-1", "B-");
+  MoveTheCursor();
+  const int64_t saved = Cursor();
+  request_->Shutdown();
+  request_.reset();
+  AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "B-");
+  // The retention sweep removed everything the cursor would resume from.
+  inventory_schema_.Exec("DELETE FROM change_feed");
+
+  StartRequest(/*run_jobs=*/true);
+  ASSERT_TRUE(Allocated(order.order_id())) << Get(order.order_id()).DebugString();
+  EXPECT_TRUE(Eventually([&] { return request_->jobs()->stock_sweeps() == 1; }));
+  EXPECT_EQ(request_->jobs()->backorder_passes(), 0);
+  MoveTheCursor();
+  EXPECT_GT(Cursor(), saved);
+}
+
+TEST_F(StockConsumerTest, OneReplicaConsumesAndTheOtherTakesOverWhenItStops) {
+  std::unique_ptr<RequestServer> second = NewRequest(/*run_jobs=*/true);
+  ASSERT_NE(second, nullptr);
+  auto consumers = [&] {
+    return static_cast<int>(request_->jobs()->stock_consuming()) +
+           static_cast<int>(second->jobs()->stock_consuming());
+  };
+  ASSERT_TRUE(Eventually([&] { return consumers() == 1; }));
+  const v1::Order order = BackOrder("replica-1", "O-");
+  MoveTheCursor();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(consumers(), 1);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // Stop whichever consumes; the other takes the lease and resumes from the saved cursor.
+  std::unique_ptr<RequestServer>& first = request_->jobs()->stock_consuming() ? request_ : second;
+  std::unique_ptr<RequestServer>& other = &first == &request_ ? second : request_;
+  first->Shutdown();
+  first.reset();
+  AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "O-");
+  ASSERT_TRUE(Eventually([&] { return other->jobs()->stock_consuming(); }, absl::Seconds(30)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        v1::GetOrderRequest request;
+        request.set_order_id(order.order_id());
+        v1::Order now;
+        grpc::ClientContext ctx;
+        ctx.AddMetadata("x-bloodgrid-actor", "admin:test");
+        auto stub = v1::RequestService::NewStub(grpc::CreateChannel(
+            absl::StrCat("127.0.0.1:", other->port()), grpc::InsecureChannelCredentials()));
+        return stub->GetOrder(&ctx, request, &now).ok() &&
+               now.status() == v1::ORDER_STATUS_ALLOCATED;
+      },
+      absl::Seconds(30)));
+  EXPECT_GE(other->jobs()->stock_resumes(), 1);
+  EXPECT_EQ(other->jobs()->stock_sweeps(), 0);
+  EXPECT_EQ(other->jobs()->backorder_passes(), 0);
+  if (request_ == nullptr) request_ = std::move(second);
 }
 
 TEST_F(RequestServiceTest, BackOrdersAreFilledByPriorityThenAgeWhenAnotherOrderIsCancelled) {
@@ -963,6 +1118,8 @@ TEST_F(RequestServiceTest, EveryBadInputIsRejectedAndChangesNothing) {
   AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "A+");
   const v1::Order order = MustPlace(Order("H1", "good-1", "A+", {{v1::COMPONENT_RED_CELLS, 2}}));
   ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED);
+  // The stock consumer saves its cursor in the background; let it settle before counting.
+  ASSERT_TRUE(StockConsumerCaughtUp());
   const auto request_before = RowCounts(request_schema_);
   const auto inventory_before = RowCounts(inventory_schema_);
 
@@ -1230,6 +1387,7 @@ TEST_F(RequestServiceTest, UnitWithdrawnByALookbackIsReplaced) {
 TEST_F(RequestServiceTest, MoreBadInputsAndWrongStates) {
   AddUnit("CENTRAL", v1::COMPONENT_RED_CELLS, "A+");
   const v1::Order order = MustPlace(Order("H1", "st-1", "A+", {{v1::COMPONENT_RED_CELLS, 2}}));
+  ASSERT_TRUE(StockConsumerCaughtUp());
   const auto before = RowCounts(request_schema_);
   v1::Order out;
   // Delivery confirmation before dispatch; review of an unflagged order; unknown order.
