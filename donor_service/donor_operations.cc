@@ -416,6 +416,17 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
       });
 }
 
+absl::StatusOr<v1::Donation> DonorOperations::VoidDonation(const CallContext& context,
+                                                           const v1::VoidDonationRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("VoidDonation", context.actor, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
+  BG_RETURN_IF_ERROR(ValidateText(request.reason(), "reason", 1, 1000));
+  return store_->VoidDonation(context.WithRequestId(request.request_id()), key, din,
+                              request.reason());
+}
+
 absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
     const CallContext& call, const v1::ListDonationsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));

@@ -234,6 +234,15 @@ class DonorStore {
                                                                     const DonationDraft& draft,
                                                                     EligibilityFn check) = 0;
 
+  // Voids the donation of `din` (canonical): voided_by = the call's actor, `reason`, voided_at =
+  // now, and the donor's counters (donation_count, last_donation_date) no longer count it; the
+  // history LoadEligibilityInputs and LoadAppealPool give leaves it out. Already voided: the
+  // stored donation, unchanged. NOT_FOUND "donation with din <din> not found".
+  virtual absl::StatusOr<v1::Donation> VoidDonation(const CallContext& call,
+                                                    const db::IdempotencyKey& key,
+                                                    const std::string& din,
+                                                    const std::string& reason) = 0;
+
   // A donor's donations, newest collected_at first. NOT_FOUND for an unknown donor.
   virtual absl::StatusOr<Page<v1::Donation>> ListDonations(const CallContext& call,
                                                            const std::string& donor_id,

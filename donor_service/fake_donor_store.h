@@ -89,6 +89,9 @@ class FakeDonorStore : public DonorStore {
                                                    const PageQuery& page) override;
   absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(
       const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
+  absl::StatusOr<v1::Donation> VoidDonation(const CallContext& call, const db::IdempotencyKey& key,
+                                            const std::string& din,
+                                            const std::string& reason) override;
 
   absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallContext& call,
                                                               BloodType type,
