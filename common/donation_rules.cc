@@ -97,4 +97,17 @@ absl::Status ValidateDonationContent(const DonationContent& donation,
   return absl::OkStatus();
 }
 
+bool IsUnitRefusal(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace bloodgrid

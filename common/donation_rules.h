@@ -59,6 +59,12 @@ v1::Component CollectedComponent(v1::DonationType type);
 absl::Status ValidateDonationContent(const DonationContent& donation,
                                      const v1::PolicyProfile& policy, absl::Time now);
 
+// True when the inventory's answer `code` to RegisterCollection is a refusal no retry changes
+// (the content, or the state of the station or the DIN, refuses the unit): INVALID_ARGUMENT,
+// FAILED_PRECONDITION, ALREADY_EXISTS, NOT_FOUND, OUT_OF_RANGE. The donation is then voided;
+// any other failure is retried. (gRPC and absl status codes have the same numbers.)
+bool IsUnitRefusal(absl::StatusCode code);
+
 }  // namespace bloodgrid
 
 #endif  // BLOODGRID_COMMON_DONATION_RULES_H_

@@ -372,6 +372,42 @@ TEST_F(DonorOperationsTest, ReimbursementBalanceAndClaims) {
   EXPECT_EQ(balance.self_available_ml(), 100);
 }
 
+TEST_F(DonorOperationsTest, AVoidedDonationLeavesTheDonorEligible) {
+  v1::Donor donor = Register("Void Donor", 2);
+  ASSERT_THAT(ops_.RecordDonation(Call(), DonationRequest(donor.donor_id(), MakeDin(1),
+                                                          clock_.Now() - absl::Hours(1))),
+              IsOk());
+  v1::CheckEligibilityRequest check;
+  check.set_donor_id(donor.donor_id());
+  check.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
+  BG_ASSERT_OK_AND_ASSIGN(v1::CheckEligibilityResponse held, ops_.CheckEligibility(Call(), check));
+  EXPECT_FALSE(held.eligible());
+
+  // Bad input is refused naming the field, and writes nothing.
+  const size_t events = store_.Events().size();
+  auto void_with = [&](const std::string& din, const std::string& reason) {
+    v1::VoidDonationRequest request;
+    request.set_request_id(NextRequestId());
+    request.set_din(din);
+    request.set_reason(reason);
+    return ops_.VoidDonation(Call(), request);
+  };
+  EXPECT_THAT(void_with("A99992", "refused"),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("din: ")));
+  EXPECT_THAT(void_with(MakeDin(1), ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("reason: ")));
+  EXPECT_THAT(void_with(MakeDin(1), std::string(1001, 'x')),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("reason: ")));
+  EXPECT_THAT(void_with(MakeDin(2), "refused"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(store_.Events().size(), events);
+
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donation voided, void_with(MakeDin(1), "unit refused"));
+  EXPECT_TRUE(voided.voided());
+  EXPECT_EQ(voided.voided_by(), "admin:tester");
+  BG_ASSERT_OK_AND_ASSIGN(v1::CheckEligibilityResponse free, ops_.CheckEligibility(Call(), check));
+  EXPECT_TRUE(free.eligible());
+}
+
 TEST_F(DonorOperationsTest, ARetryWithTheSameRequestIdReplays) {
   v1::RegisterDonorRequest request;
   request.set_request_id("same-id");
