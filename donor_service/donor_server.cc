@@ -5,7 +5,10 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/service_channel.h"
 #include "common/status.h"
+#include "donor_service/donation_unit_reconciler.h"
 #include "donor_service/donor_grpc_service.h"
 #include "donor_service/donor_operations.h"
 #include "donor_service/mysql_donor_store.h"
@@ -47,6 +50,30 @@ absl::StatusOr<std::unique_ptr<DonorServer>> DonorServer::BuildAndStart(const Op
   server->retention_sweep_ =
       std::make_unique<db::RetentionSweeper>(pool, server->leases_.get(), options.retention);
   server->retention_sweep_->Start();
+  if (!options.inventory_target.empty()) {
+    server->inventory_ = NewGrpcCollectionRegistrar(CreateServiceChannel(options.inventory_target));
+    DonationUnitReconciler::Options reconcile;
+    reconcile.grace = options.unit_reconcile_grace;
+    reconcile.time_zone = options.time_zone;
+    server->unit_reconciler_ = std::make_unique<DonationUnitReconciler>(
+        server->store_.get(), server->inventory_.get(), options.clock, reconcile);
+    PeriodicTask::Options task;
+    task.name = "donation_units";
+    task.interval = options.unit_reconcile_interval;
+    task.gate = server->leases_->Gate(kDonationUnitsJob);
+    task.gate_retry = server->leases_->retry();
+    DonationUnitReconciler* reconciler = server->unit_reconciler_.get();
+    server->unit_reconcile_task_ =
+        std::make_unique<PeriodicTask>(std::move(task), [reconciler]() -> absl::Status {
+          BG_ASSIGN_OR_RETURN(DonationUnitReconciler::PassResult result, reconciler->RunPass());
+          if (result.confirmed + result.voided > 0) {
+            LogInfo("donation_units_reconciled", {{"confirmed", std::to_string(result.confirmed)},
+                                                  {"voided", std::to_string(result.voided)}});
+          }
+          return absl::OkStatus();
+        });
+    server->unit_reconcile_task_->Start();
+  }
   return server;
 }
 
@@ -55,6 +82,7 @@ int DonorServer::port() const { return server_ == nullptr ? 0 : server_->port();
 void DonorServer::Shutdown() {
   if (server_ != nullptr) server_->Shutdown();
   if (retention_sweep_ != nullptr) retention_sweep_->Stop();
+  if (unit_reconcile_task_ != nullptr) unit_reconcile_task_->Stop();
   if (leases_ != nullptr) leases_->ReleaseAll();
 }
 

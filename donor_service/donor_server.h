@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/job_lease.h"
 #include "common/mysql_pool.h"
+#include "common/periodic_task.h"
 #include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 #include "common/service_env.h"
@@ -23,6 +24,8 @@ namespace bloodgrid::donor {
 class DonorOperations;
 class DonorGrpcService;
 class MysqlDonorStore;
+class CollectionRegistrar;
+class DonationUnitReconciler;
 
 // The donor service's default gRPC port (DESIGN.md "Default ports").
 inline constexpr int kDefaultDonorPort = 50051;
@@ -48,6 +51,12 @@ class DonorServer {
     absl::Duration wait_for_database = absl::Seconds(60);
     // Retention of request_id keys (docs/operations.md "Retention"); interval 0 turns it off.
     db::RetentionOptions retention;
+    // The inventory service ("host:port") the donation-unit reconciler registers units with
+    // (donation_unit_reconciler.h); "" turns the reconciler off.
+    std::string inventory_target;
+    // Between reconciler passes, and how old a donation must be before it looks at it.
+    absl::Duration unit_reconcile_interval = absl::Seconds(30);
+    absl::Duration unit_reconcile_grace = absl::Minutes(5);
   };
 
   // Loads the policy, prepares the schema and starts serving. Errors name what failed:
@@ -76,6 +85,9 @@ class DonorServer {
   // Background jobs, each run by the replica holding its lease (common/job_lease.h).
   std::unique_ptr<db::JobLeases> leases_;
   std::unique_ptr<db::RetentionSweeper> retention_sweep_;
+  std::unique_ptr<CollectionRegistrar> inventory_;
+  std::unique_ptr<DonationUnitReconciler> unit_reconciler_;
+  std::unique_ptr<PeriodicTask> unit_reconcile_task_;
 };
 
 }  // namespace bloodgrid::donor

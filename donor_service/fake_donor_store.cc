@@ -564,6 +564,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
           row.set_anticoagulant(donation.anticoagulant());
           *row.mutable_recorded_at() = ToTimestamp(call.now);
           state.donations[id] = row;
+          state.product_codes[id] = draft.product_code;
           v1::Donor& donor = state.donors[donor_id];
           donor.set_donation_count(donor.donation_count() + 1);
           if (donor.last_donation_date().empty() ||
@@ -632,6 +633,43 @@ absl::StatusOr<v1::Donation> FakeDonorStore::VoidDonation(const CallContext& cal
     }
     out = *donation;
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<UnconfirmedDonation>> FakeDonorStore::ListUnconfirmedDonations(
+    const CallContext& call, absl::Time recorded_before, int limit) {
+  return Read<std::vector<UnconfirmedDonation>>(
+      call, [&](const State& state, std::vector<UnconfirmedDonation>& out) -> absl::Status {
+        std::vector<std::pair<int64_t, int64_t>> order;  // (recorded_at, id)
+        for (const auto& [id, donation] : state.donations) {
+          if (donation.voided() || state.units_confirmed.count(id) > 0 ||
+              FromTimestamp(donation.recorded_at()) >= recorded_before) {
+            continue;
+          }
+          order.emplace_back(Micros(donation.recorded_at()), id);
+        }
+        std::sort(order.begin(), order.end());
+        for (const auto& [recorded, id] : order) {
+          if (static_cast<int>(out.size()) >= limit) break;
+          UnconfirmedDonation d;
+          d.donation = state.donations.at(id);
+          auto code = state.product_codes.find(id);
+          if (code != state.product_codes.end()) d.product_code = code->second;
+          d.donor_blood_type = state.donors.at(d.donation.donor_id()).blood_type();
+          out.push_back(std::move(d));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status FakeDonorStore::ConfirmDonationUnit(const CallContext& call, const std::string& din) {
+  return Write(call, [&](State& state) -> absl::Status {
+    for (const auto& [id, donation] : state.donations) {
+      if (donation.din() != din) continue;
+      state.units_confirmed.insert(id);
+      return absl::OkStatus();
+    }
+    return DonationNotFound(din);
   });
 }
 

@@ -2,11 +2,15 @@
 // reimbursement (DonorService, protos/bloodgrid/v1/donor.proto). Flags: common/service_flags.cc.
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/log.h"
 #include "common/server_bootstrap.h"
 #include "common/service_flags.h"
 #include "donor_service/donor_server.h"
+
+ABSL_FLAG(std::string, inventory_target, "",
+          "inventory service host:port; the donation-unit reconciler runs when set");
 
 int main(int argc, char** argv) {
   bloodgrid::SignalWatcher signals;  // first: every later thread inherits the signal mask
@@ -26,6 +30,7 @@ int main(int argc, char** argv) {
   options.retention.interval = config->retention.interval;
   options.retention.idempotency_retention = config->retention.idempotency_retention;
   options.time_zone = config->time_zone;
+  options.inventory_target = absl::GetFlag(FLAGS_inventory_target);
   absl::StatusOr<std::unique_ptr<bloodgrid::donor::DonorServer>> server =
       bloodgrid::donor::DonorServer::BuildAndStart(options);
   if (!server.ok()) {

@@ -153,6 +153,17 @@ inline constexpr char kUncountDonation[] =
     "   (SELECT MAX(n.collection_date) FROM donations n WHERE n.donor_id = ? AND NOT n.voided)"
     "   ELSE last_donation_date END,"
     " version = version + 1, updated_at = ? WHERE donor_id = ?";
+inline constexpr char kUnconfirmedDonations[] =
+    "SELECT n.donation_id, n.donor_id, n.din, n.donation_type, n.volume_ml, n.station_id,"
+    " n.collected_at, n.collection_date, n.weight_kg, n.hemoglobin_g_l, n.systolic_mmhg,"
+    " n.diastolic_mmhg, n.pulse_bpm, n.hematocrit, n.platelet_count_e9_l, n.adverse_reaction,"
+    " n.reactive, n.anticoagulant, n.product_code, n.recorded_at, n.voided, n.voided_by,"
+    " n.void_reason, n.voided_at, d.abo, d.rhd FROM donations n"
+    " JOIN donors d ON d.donor_id = n.donor_id"
+    " WHERE n.unit_confirmed = FALSE AND n.voided = FALSE AND n.recorded_at < ?"
+    " ORDER BY n.recorded_at, n.donation_id LIMIT ?";
+inline constexpr char kConfirmDonationUnit[] =
+    "UPDATE donations SET unit_confirmed = TRUE WHERE din = ?";
 inline constexpr char kMarkDonationReactive[] =
     "UPDATE donations SET reactive = TRUE WHERE din = ? AND donor_id = ?";
 inline constexpr char kDonationOfDonorExists[] =

@@ -247,6 +247,36 @@ absl::StatusOr<v1::Donation> MysqlDonorStore::VoidDonation(const CallContext& ca
       });
 }
 
+absl::StatusOr<std::vector<UnconfirmedDonation>> MysqlDonorStore::ListUnconfirmedDonations(
+    const CallContext& call, absl::Time recorded_before, int limit) {
+  return Read<std::vector<UnconfirmedDonation>>(
+      *pool_, "list unconfirmed donations", call,
+      [&](Connection& conn, std::vector<UnconfirmedDonation>& out) -> absl::Status {
+        sql::PreparedStatement& select = conn.Prepare(kUnconfirmedDonations);
+        Params(select).Str(DbTime(recorded_before)).Int(limit);
+        auto rs = Query(select);
+        while (rs->next()) {
+          UnconfirmedDonation d;
+          d.donation = ReadDonationRow(*rs);
+          d.product_code = Text(*rs, "product_code");
+          d.donor_blood_type = BloodTypeOf(rs->getInt("abo"), rs->getInt("rhd"));
+          out.push_back(std::move(d));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status MysqlDonorStore::ConfirmDonationUnit(const CallContext& call, const std::string& din) {
+  return db::RunTransaction(*pool_, "confirm donation unit", call.deadline,
+                            [&](Connection& conn) -> absl::Status {
+                              if (!ReadDonationByDin(conn, din)) return DonationNotFound(din);
+                              sql::PreparedStatement& update = conn.Prepare(kConfirmDonationUnit);
+                              Params(update).Str(din);
+                              update.executeUpdate();
+                              return absl::OkStatus();
+                            });
+}
+
 absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallContext& call,
                                                                   const std::string& donor_id,
                                                                   const PageQuery& page) {

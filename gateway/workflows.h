@@ -40,7 +40,8 @@ absl::Status CheckStationTakesStock(Backends& backends, const Principal& princip
 // FAILED_PRECONDITION, ALREADY_EXISTS, NOT_FOUND, OUT_OF_RANGE: a state that changed in
 // between), the donation is voided with the refusal as its reason and the refusal is returned,
 // saying so. Any other failure of the second step leaves the donation recorded ("retry"): the
-// caller's retry finds it and completes the unit.
+// caller's retry finds it and completes the unit, and without a retry the donor service's
+// donation-unit reconciler (donor_service/donation_unit_reconciler.h) registers or voids it.
 absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::RecordDonationRequest& request);

@@ -876,6 +876,51 @@ TEST_P(DonorStoreContractTest, AVoidedDonationStaysButCountsForNothing) {
                           StartsWith("VoidDonation")));
 }
 
+TEST_P(DonorStoreContractTest, UnconfirmedDonationsAreListedUntilConfirmedOrVoided) {
+  v1::Donor input = NewDonor("N-1", "Chen A");
+  *input.mutable_blood_type() = kONeg.ToProto();
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor donor,
+                          store().RegisterDonor(Call("r1"), Key("RegisterDonor", "r1"), input));
+  auto eligible = [](const EligibilityInputs&) -> absl::StatusOr<v1::CheckEligibilityResponse> {
+    return Eligible();
+  };
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_THAT(
+        store().RecordDonation(Call(absl::StrCat("n", i), kNow + absl::Seconds(i)),
+                               Key("RecordDonation", absl::StrCat("n", i)),
+                               Donation(donor.donor_id(), MakeDin(i), kToday - 300 * i), eligible),
+        IsOk());
+  }
+  auto dins = [&](absl::Time before, int limit) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<UnconfirmedDonation>> listed =
+        store().ListUnconfirmedDonations(Call(), before, limit);
+    EXPECT_THAT(listed, IsOk());
+    if (listed.ok()) {
+      for (const UnconfirmedDonation& d : *listed) out.push_back(d.donation.din());
+    }
+    return out;
+  };
+  // Oldest recorded first, only those recorded before the bound, at most `limit`.
+  EXPECT_THAT(dins(kNow + absl::Seconds(3), 10), ElementsAre(MakeDin(1), MakeDin(2)));
+  EXPECT_THAT(dins(kNow + absl::Hours(1), 2), ElementsAre(MakeDin(1), MakeDin(2)));
+  BG_ASSERT_OK_AND_ASSIGN(std::vector<UnconfirmedDonation> first,
+                          store().ListUnconfirmedDonations(Call(), kNow + absl::Hours(1), 1));
+  ASSERT_EQ(Count(first), 1);
+  EXPECT_EQ(first[0].product_code, "E0001");
+  EXPECT_EQ(first[0].donor_blood_type.abo(), v1::ABO_GROUP_O);
+  EXPECT_EQ(first[0].donor_blood_type.rhd(), v1::RH_D_NEGATIVE);
+  EXPECT_EQ(first[0].donation.volume_ml(), 400);
+
+  ASSERT_THAT(store().ConfirmDonationUnit(Call(), MakeDin(1)), IsOk());
+  ASSERT_THAT(store().ConfirmDonationUnit(Call(), MakeDin(1)), IsOk());
+  EXPECT_THAT(store().ConfirmDonationUnit(Call(), MakeDin(9)),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(store().VoidDonation(Call("v1"), Key("VoidDonation", "v1"), MakeDin(2), "refused"),
+              IsOk());
+  EXPECT_THAT(dins(kNow + absl::Hours(1), 10), ElementsAre(MakeDin(3)));
+}
+
 TEST_P(DonorStoreContractTest, AppealPoolHoldsTheTypeWithRecentHistoryAndDeferrals) {
   v1::Donor input = NewDonor("N-1", "Chen A");
   *input.mutable_blood_type() = kONeg.ToProto();
