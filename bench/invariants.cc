@@ -51,6 +51,7 @@ constexpr char kChangeFeedGapFree[] = "change_feed_gap_free";
 constexpr char kReactiveDonorHeld[] = "reactive_donor_held";
 constexpr char kTransferNotLeftCreated[] = "transfer_not_left_created";
 constexpr char kReactiveDonorDeferred[] = "reactive_donor_deferred";
+constexpr char kDonationHasUnitOrVoid[] = "donation_has_unit_or_void";
 
 // ---------------------------------------------------------------------------------------------
 // SQL. Constant texts run in the schema made current with setSchema, so no schema name is ever
@@ -107,7 +108,8 @@ constexpr char kOrderEventChainBreaks[] =
     "FROM order_events) e WHERE from_status <> COALESCE(previous_to, 0) "
     "ORDER BY order_id, event_id";
 
-constexpr char kDonorDonations[] = "SELECT din, donor_id, recorded_at FROM donations";
+constexpr char kDonorDonations[] =
+    "SELECT din, donor_id, recorded_at, voided, void_reason FROM donations";
 // Deferrals a reactive result caused, still standing: (donor, DIN).
 constexpr char kReactiveDeferrals[] =
     "SELECT donor_id, din FROM deferrals WHERE din IS NOT NULL AND voided = 0";
@@ -207,6 +209,8 @@ struct RequestData {
 struct DonorDonation {
   std::string donor_id;
   absl::Time recorded_at;
+  bool voided = false;
+  std::string void_reason;
 };
 
 struct Snapshot {
@@ -360,6 +364,8 @@ std::map<std::string, DonorDonation> ReadDonorDonations(db::Connection& conn) {
                          &error)) {
       d.recorded_at = absl::InfinitePast();
     }
+    d.voided = rs.getInt(4) != 0;
+    d.void_reason = Text(rs, 5);
     donations[Text(rs, 1)] = std::move(d);
   });
   return donations;
@@ -502,6 +508,7 @@ class Checker {
     if (donor) {
       rules.push_back(kDonationRecordedAtBothEnds);
       rules.push_back(kReactiveDonorDeferred);
+      rules.push_back(kDonationHasUnitOrVoid);
     }
     return rules;
   }
@@ -530,6 +537,7 @@ class Checker {
     if (donor_.has_value()) {
       DonationRecordedAtBothEnds();
       ReactiveDonorDeferred();
+      DonationHasUnitOrVoid();
     }
 
     InvariantReport report;
@@ -1011,12 +1019,28 @@ class Checker {
                                    d->second.donor_id, "'s at the donor service"));
       }
     }
+  }
+
+  // A donation ends with its unit or with a recorded void, never with neither (a donor held to
+  // an interval for blood that is not stock) nor with both (stock whose donor is not held).
+  void DonationHasUnitOrVoid() {
+    std::set<std::string> dins_with_units;
+    for (const auto& [unit_id, u] : inv_.units) dins_with_units.insert(u.din);
     for (const auto& [din, d] : *donor_) {
-      if (inv_.donations.count(din) > 0 || d.recorded_at > now_ - grace_) continue;
-      findings_.Add(kDonationRecordedAtBothEnds,
+      const bool has_unit = dins_with_units.count(din) > 0;
+      if (d.voided) {
+        if (has_unit) {
+          findings_.Add(kDonationHasUnitOrVoid,
+                        absl::StrCat("donation ", din, " of donor ", d.donor_id, " is voided (",
+                                     d.void_reason, ") but inventory has its unit"));
+        }
+        continue;
+      }
+      if (has_unit || d.recorded_at > now_ - grace_) continue;
+      findings_.Add(kDonationHasUnitOrVoid,
                     absl::StrCat("donation ", din, " of donor ", d.donor_id, " was recorded ",
                                  absl::ToInt64Seconds(now_ - d.recorded_at),
-                                 " s ago and has no unit in inventory"));
+                                 " s ago and has neither a unit in inventory nor a void"));
     }
   }
 

@@ -60,11 +60,14 @@
 //                                     created_transfer_limit;
 //  donation_recorded_at_both_ends     (with a donor schema) an inventory donation with a donor
 //                                     is that donor's donation of that DIN at the donor
-//                                     service; a donor donation recorded more than orphan_grace
-//                                     ago has its inventory donation;
+//                                     service;
 //  reactive_donor_deferred            (with a donor schema) a REACTIVE donation whose result
 //                                     was recorded more than orphan_grace ago has a standing
-//                                     deferral of its donor for that DIN.
+//                                     deferral of its donor for that DIN;
+//  donation_has_unit_or_void          (with a donor schema) every donation has its unit or a
+//                                     recorded void: a donor donation recorded more than
+//                                     orphan_grace ago and not voided has a unit of its DIN in
+//                                     inventory; a voided one has none.
 //
 // Rules are about a settled region: while calls are in flight, a cross-service rule may see
 // one service ahead of the other. The grace-bound rules tolerate that for orphan_grace.

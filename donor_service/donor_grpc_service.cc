@@ -76,6 +76,12 @@ grpc::Status DonorGrpcService::ListDeferrals(grpc::ServerContext* context,
   return Respond(operations_->ListDeferrals(CallOf(*context), *request), response);
 }
 
+grpc::Status DonorGrpcService::VoidDonation(grpc::ServerContext* context,
+                                            const v1::VoidDonationRequest* request,
+                                            v1::Donation* response) {
+  return Respond(operations_->VoidDonation(CallOf(*context), *request), response);
+}
+
 grpc::Status DonorGrpcService::RecordDonation(grpc::ServerContext* context,
                                               const v1::RecordDonationRequest* request,
                                               v1::RecordDonationResponse* response) {

@@ -50,6 +50,8 @@ class DonorGrpcService final : public v1::DonorService::Service {
   grpc::Status RecordDonation(grpc::ServerContext* context,
                               const v1::RecordDonationRequest* request,
                               v1::RecordDonationResponse* response) override;
+  grpc::Status VoidDonation(grpc::ServerContext* context, const v1::VoidDonationRequest* request,
+                            v1::Donation* response) override;
   grpc::Status ListDonations(grpc::ServerContext* context, const v1::ListDonationsRequest* request,
                              v1::ListDonationsResponse* response) override;
   grpc::Status MarkDonorReactive(grpc::ServerContext* context,

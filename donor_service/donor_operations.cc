@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/din.h"
+#include "common/donation_rules.h"
 #include "common/idempotency.h"
 #include "common/page_token.h"
 #include "common/policy.h"
@@ -21,8 +22,6 @@ namespace {
 
 // How long an appeal stays open when the request does not say (CreateAppealRequest.closes_at).
 constexpr absl::Duration kDefaultAppealDuration = absl::Hours(72);
-// RecordDonationRequest.collected_at may be this far ahead of the service's clock.
-constexpr absl::Duration kCollectedAtTolerance = absl::Minutes(1);
 // Contract limits (donor.proto).
 constexpr int kMaxAppealCandidates = 200;
 constexpr int kMaxAppealDonors = 500;
@@ -351,24 +350,17 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   const CallContext call = context.WithRequestId(request.request_id());
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
-  BG_RETURN_IF_ERROR(RequireDonationType(request.donation_type(), "donation_type"));
-  if (request.volume_ml() <= 0) return InvalidField("volume_ml", "must be > 0");
-  if (request.donation_type() == v1::DONATION_TYPE_WHOLE_BLOOD) {
-    const auto& allowed = policy_.eligibility().whole_blood_volumes_ml();
-    if (std::find(allowed.begin(), allowed.end(), request.volume_ml()) == allowed.end()) {
-      return InvalidField(
-          "volume_ml",
-          absl::StrCat(request.volume_ml(), " mL is not a whole-blood volume of ",
-                       PolicyLabel(policy_), " (", absl::StrJoin(allowed, ", "), " mL)"));
-    }
-  }
-  BG_RETURN_IF_ERROR(ValidateRecordId(request.station_id(), "station_id", true));
-  if (!request.has_collected_at()) return InvalidField("collected_at", "is required");
-  BG_ASSIGN_OR_RETURN(absl::Time collected_at,
-                      ParseTimestamp("collected_at", request.collected_at()));
-  if (collected_at > call.now + kCollectedAtTolerance) {
-    return InvalidField("collected_at", "must not be in the future");
-  }
+  // The inventory registers the unit under the same rules (common/donation_rules.h): what is
+  // recorded here is never refused there for its content.
+  DonationContent content;
+  content.donation_type = request.donation_type();
+  content.volume_ml = request.volume_ml();
+  if (request.has_collected_at()) content.collected_at = &request.collected_at();
+  content.station_id = request.station_id();
+  content.anticoagulant = request.anticoagulant();
+  content.product_code = request.product_code();
+  BG_RETURN_IF_ERROR(ValidateDonationContent(content, policy_, call.now));
+  const absl::Time collected_at = FromTimestamp(request.collected_at());
   const std::vector<std::string> missing =
       MissingScreeningFields(request.screening(), request.donation_type());
   if (!missing.empty()) {
@@ -377,17 +369,6 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
                                      v1::DonationType_Name(request.donation_type()), " donation"));
   }
   BG_ASSIGN_OR_RETURN(Screening screening, ScreeningFromProto(request.screening()));
-  if (!v1::PolicyProfile::Anticoagulant_IsValid(request.anticoagulant())) {
-    return InvalidField("anticoagulant", "unknown anticoagulant");
-  }
-  if (request.product_code().size() > 16) {
-    return InvalidField("product_code", "must be at most 16 characters");
-  }
-  for (char c : request.product_code()) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) {
-      return InvalidField("product_code", "only letters and digits are allowed");
-    }
-  }
   const absl::CivilDay collection_day = absl::ToCivilDay(collected_at, time_zone_);
 
   DonationDraft draft;
@@ -435,6 +416,17 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
       });
 }
 
+absl::StatusOr<v1::Donation> DonorOperations::VoidDonation(const CallContext& context,
+                                                           const v1::VoidDonationRequest& request) {
+  BG_ASSIGN_OR_RETURN(
+      db::IdempotencyKey key,
+      db::MakeIdempotencyKey("VoidDonation", context.actor, request.request_id(), request));
+  BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
+  BG_RETURN_IF_ERROR(ValidateText(request.reason(), "reason", 1, 1000));
+  return store_->VoidDonation(context.WithRequestId(request.request_id()), key, din,
+                              request.reason());
+}
+
 absl::StatusOr<v1::ListDonationsResponse> DonorOperations::ListDonations(
     const CallContext& call, const v1::ListDonationsRequest& request) {
   BG_RETURN_IF_ERROR(ValidateRecordId(request.donor_id(), "donor_id", true));
@@ -467,7 +459,7 @@ absl::StatusOr<v1::MarkDonorReactiveResponse> DonorOperations::MarkDonorReactive
   absl::CivilDay start = call.today;
   if (request.has_tested_at()) {
     BG_ASSIGN_OR_RETURN(absl::Time tested_at, ParseTimestamp("tested_at", request.tested_at()));
-    if (tested_at > call.now + kCollectedAtTolerance) {
+    if (tested_at > call.now + kCollectedAtClockSkew) {
       return InvalidField("tested_at", "must not be in the future");
     }
     start = absl::ToCivilDay(tested_at, time_zone_);

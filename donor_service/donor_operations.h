@@ -55,6 +55,8 @@ class DonorOperations {
 
   absl::StatusOr<v1::RecordDonationResponse> RecordDonation(
       const CallContext& call, const v1::RecordDonationRequest& request);
+  absl::StatusOr<v1::Donation> VoidDonation(const CallContext& call,
+                                            const v1::VoidDonationRequest& request);
   absl::StatusOr<v1::ListDonationsResponse> ListDonations(const CallContext& call,
                                                           const v1::ListDonationsRequest& request);
   absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(

@@ -579,6 +579,16 @@ std::string PolicyLabel(const v1::PolicyProfile& policy) {
   return absl::StrCat(policy.name(), "@", policy.version());
 }
 
+absl::Status DonationNotFound(absl::string_view din) {
+  return absl::NotFoundError(absl::StrCat("donation with din ", din, " not found"));
+}
+
+absl::Status VoidedDinStatus(const v1::Donation& voided) {
+  return absl::FailedPreconditionError(absl::StrCat("din: ", voided.din(), " was voided (",
+                                                    voided.void_reason(),
+                                                    "); a new collection needs a new DIN"));
+}
+
 int HistoryLookbackDays(const v1::PolicyProfile& policy) {
   int days = 1;
   for (const auto& rule : policy.intervals().rules()) {

@@ -201,6 +201,12 @@ absl::Status IneligibleStatus(absl::string_view donor_id,
 // "cn-gb18467-2011@1".
 std::string PolicyLabel(const v1::PolicyProfile& policy);
 
+// The stores' refusals about a donation: NOT_FOUND "donation with din <din> not found"; a
+// RecordDonation of a voided DIN, FAILED_PRECONDITION "din: <din> was voided (<reason>); a new
+// collection needs a new DIN".
+absl::Status DonationNotFound(absl::string_view din);
+absl::Status VoidedDinStatus(const v1::Donation& voided);
+
 // How many days of donation history the policy's interval rules and rolling caps can look
 // back (the longest of them, rounded up generously); older donations cannot affect
 // eligibility except by making the donor a repeat donor.

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/job_lease.h"
 #include "common/mysql_pool.h"
+#include "common/periodic_task.h"
 #include "common/retention_sweep.h"
 #include "common/server_bootstrap.h"
 #include "common/service_env.h"
@@ -25,6 +26,8 @@ namespace bloodgrid::donor {
 class DonorOperations;
 class DonorGrpcService;
 class MysqlDonorStore;
+class CollectionRegistrar;
+class DonationUnitReconciler;
 
 // The donor service's default gRPC port (DESIGN.md "Default ports").
 inline constexpr int kDefaultDonorPort = 50051;
@@ -52,11 +55,15 @@ class DonorServer {
     db::RetentionOptions retention;
     // The inventory service's address (host:port or dns:///name:port): the donor service then
     // applies the inventory's test results from its change feed (inventory_feed_consumer.h),
-    // in the replica holding the job's lease. Empty: no consumer (logged at start-up). The
-    // inventory need not be up yet.
+    // in the replica holding the job's lease, and the donation-unit reconciler
+    // (donation_unit_reconciler.h) registers or voids donations left without a unit. Empty:
+    // neither runs (logged at start-up). The inventory need not be up yet.
     std::string inventory_target;
     // Long poll, batch size and backoff of that consumer.
     InventoryFeedConsumer::Options inventory_feed;
+    // Between reconciler passes, and how old a donation must be before it looks at it.
+    absl::Duration unit_reconcile_interval = absl::Seconds(30);
+    absl::Duration unit_reconcile_grace = absl::Minutes(5);
   };
 
   // Loads the policy, prepares the schema and starts serving. Errors name what failed:
@@ -89,6 +96,9 @@ class DonorServer {
   std::unique_ptr<db::JobLeases> leases_;
   std::unique_ptr<db::RetentionSweeper> retention_sweep_;
   std::unique_ptr<InventoryFeedConsumer> inventory_feed_;
+  std::unique_ptr<CollectionRegistrar> inventory_;
+  std::unique_ptr<DonationUnitReconciler> unit_reconciler_;
+  std::unique_ptr<PeriodicTask> unit_reconcile_task_;
 };
 
 }  // namespace bloodgrid::donor

@@ -100,6 +100,14 @@ struct DonationDraft {
   std::string policy_label;
 };
 
+// A donation whose unit the inventory has not yet confirmed, with what registering it needs.
+struct UnconfirmedDonation {
+  v1::Donation donation;
+  std::string product_code;
+  // The donor's blood type on record now (unspecified when untyped).
+  v1::BloodType donor_blood_type;
+};
+
 // A donor's reimbursement ledger as a balance needs it.
 struct LedgerState {
   std::vector<CreditInput> credits;
@@ -233,6 +241,24 @@ class DonorStore {
                                                                     const db::IdempotencyKey& key,
                                                                     const DonationDraft& draft,
                                                                     EligibilityFn check) = 0;
+
+  // Voids the donation of `din` (canonical): voided_by = the call's actor, `reason`, voided_at =
+  // now, and the donor's counters (donation_count, last_donation_date) no longer count it; the
+  // history LoadEligibilityInputs and LoadAppealPool give leaves it out. Already voided: the
+  // stored donation, unchanged. NOT_FOUND "donation with din <din> not found".
+  virtual absl::StatusOr<v1::Donation> VoidDonation(const CallContext& call,
+                                                    const db::IdempotencyKey& key,
+                                                    const std::string& din,
+                                                    const std::string& reason) = 0;
+
+  // Donations neither voided nor confirmed to have their unit (ConfirmDonationUnit), recorded
+  // before `recorded_before`, oldest recorded first, at most `limit`.
+  virtual absl::StatusOr<std::vector<UnconfirmedDonation>> ListUnconfirmedDonations(
+      const CallContext& call, absl::Time recorded_before, int limit) = 0;
+
+  // Records that the inventory holds the unit of the donation of `din`: it is no longer listed
+  // by ListUnconfirmedDonations. Confirming twice is fine. NOT_FOUND for an unknown DIN.
+  virtual absl::Status ConfirmDonationUnit(const CallContext& call, const std::string& din) = 0;
 
   // A donor's donations, newest collected_at first. NOT_FOUND for an unknown donor.
   virtual absl::StatusOr<Page<v1::Donation>> ListDonations(const CallContext& call,

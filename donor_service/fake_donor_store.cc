@@ -163,7 +163,7 @@ v1::Donor DonorAsOf(const State& state, const v1::Donor& stored, absl::CivilDay 
 std::vector<PastDonation> HistoryOf(const State& state, const std::string& donor_id) {
   std::vector<PastDonation> history;
   for (const auto& [id, donation] : state.donations) {
-    if (donation.donor_id() != donor_id) continue;
+    if (donation.donor_id() != donor_id || donation.voided()) continue;
     history.push_back(PastDonation{ParseDay(donation.collection_date()), donation.donation_type(),
                                    donation.volume_ml()});
   }
@@ -535,6 +535,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
             return absl::AlreadyExistsError(
                 absl::StrCat("din: ", donation.din(), " is already recorded for another donor"));
           }
+          if (existing->voided()) return VoidedDinStatus(*existing);
           v1::CheckEligibilityResponse* eligibility = out.mutable_eligibility();
           eligibility->set_eligible(true);
           eligibility->set_next_eligible_date(existing->collection_date());
@@ -563,6 +564,7 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
           row.set_anticoagulant(donation.anticoagulant());
           *row.mutable_recorded_at() = ToTimestamp(call.now);
           state.donations[id] = row;
+          state.product_codes[id] = draft.product_code;
           v1::Donor& donor = state.donors[donor_id];
           donor.set_donation_count(donor.donation_count() + 1);
           if (donor.last_donation_date().empty() ||
@@ -595,6 +597,80 @@ absl::StatusOr<v1::RecordDonationResponse> FakeDonorStore::RecordDonation(
         *out.mutable_donor_blood_type() = state.donors[donor_id].blood_type();
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<v1::Donation> FakeDonorStore::VoidDonation(const CallContext& call,
+                                                          const db::IdempotencyKey& key,
+                                                          const std::string& din,
+                                                          const std::string& reason) {
+  return Idempotent<v1::Donation>(call, key, [&](State& state, v1::Donation& out) -> absl::Status {
+    v1::Donation* donation = nullptr;
+    for (auto& [id, stored] : state.donations) {
+      if (stored.din() == din) donation = &stored;
+    }
+    if (donation == nullptr) return DonationNotFound(din);
+    if (!donation->voided()) {
+      donation->set_voided(true);
+      donation->set_voided_by(call.actor.substr(0, 128));
+      donation->set_void_reason(reason);
+      *donation->mutable_voided_at() = ToTimestamp(call.now);
+      v1::Donor& donor = state.donors[donation->donor_id()];
+      donor.set_donation_count(std::max(0, donor.donation_count() - 1));
+      if (donor.last_donation_date() == donation->collection_date()) {
+        std::string last;
+        for (const auto& [id, other] : state.donations) {
+          if (other.donor_id() == donor.donor_id() && !other.voided() &&
+              other.collection_date() > last) {
+            last = other.collection_date();
+          }
+        }
+        donor.set_last_donation_date(last);
+      }
+      donor.set_version(donor.version() + 1);
+      *donor.mutable_updated_at() = ToTimestamp(call.now);
+      Audit(state, call, "VoidDonation", donation->donor_id(), "donation", donation->donation_id(),
+            absl::StrCat("din ", din, ": ", reason));
+    }
+    out = *donation;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<UnconfirmedDonation>> FakeDonorStore::ListUnconfirmedDonations(
+    const CallContext& call, absl::Time recorded_before, int limit) {
+  return Read<std::vector<UnconfirmedDonation>>(
+      call, [&](const State& state, std::vector<UnconfirmedDonation>& out) -> absl::Status {
+        std::vector<std::pair<int64_t, int64_t>> order;  // (recorded_at, id)
+        for (const auto& [id, donation] : state.donations) {
+          if (donation.voided() || state.units_confirmed.count(id) > 0 ||
+              FromTimestamp(donation.recorded_at()) >= recorded_before) {
+            continue;
+          }
+          order.emplace_back(Micros(donation.recorded_at()), id);
+        }
+        std::sort(order.begin(), order.end());
+        for (const auto& [recorded, id] : order) {
+          if (static_cast<int>(out.size()) >= limit) break;
+          UnconfirmedDonation d;
+          d.donation = state.donations.at(id);
+          auto code = state.product_codes.find(id);
+          if (code != state.product_codes.end()) d.product_code = code->second;
+          d.donor_blood_type = state.donors.at(d.donation.donor_id()).blood_type();
+          out.push_back(std::move(d));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status FakeDonorStore::ConfirmDonationUnit(const CallContext& call, const std::string& din) {
+  return Write(call, [&](State& state) -> absl::Status {
+    for (const auto& [id, donation] : state.donations) {
+      if (donation.din() != din) continue;
+      state.units_confirmed.insert(id);
+      return absl::OkStatus();
+    }
+    return DonationNotFound(din);
+  });
 }
 
 absl::StatusOr<Page<v1::Donation>> FakeDonorStore::ListDonations(const CallContext& call,

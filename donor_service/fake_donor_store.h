@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +77,9 @@ class FakeDonorStore : public DonorStore {
                                             const std::string& deferral_id,
                                             const std::string& voided_by,
                                             const std::string& reason) override;
+  absl::StatusOr<std::vector<UnconfirmedDonation>> ListUnconfirmedDonations(
+      const CallContext& call, absl::Time recorded_before, int limit) override;
+  absl::Status ConfirmDonationUnit(const CallContext& call, const std::string& din) override;
   absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallContext& call,
                                                    const std::string& donor_id, bool active_only,
                                                    const PageQuery& page) override;
@@ -89,6 +93,9 @@ class FakeDonorStore : public DonorStore {
                                                    const PageQuery& page) override;
   absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(
       const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
+  absl::StatusOr<v1::Donation> VoidDonation(const CallContext& call, const db::IdempotencyKey& key,
+                                            const std::string& din,
+                                            const std::string& reason) override;
 
   absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallContext& call,
                                                               BloodType type,
@@ -156,6 +163,9 @@ class FakeDonorStore : public DonorStore {
     // Without `active` (computed on read).
     std::map<int64_t, v1::Deferral> deferrals;
     std::map<int64_t, v1::Donation> donations;
+    // Columns of donations that v1::Donation does not carry, by donation id.
+    std::map<int64_t, std::string> product_codes;
+    std::set<int64_t> units_confirmed;
     std::map<int64_t, AppealRow> appeals;
     std::map<int64_t, LedgerRow> ledger;
     std::map<std::pair<std::string, std::string>, Completed> keys;
@@ -170,6 +180,9 @@ class FakeDonorStore : public DonorStore {
                                       Body body);
   template <typename Result, typename Body>
   absl::StatusOr<Result> Read(const CallContext& call, Body body) const;
+  // A change without an idempotency key, all or nothing.
+  template <typename Body>
+  absl::Status Write(const CallContext& call, Body body);
 
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);

@@ -122,6 +122,16 @@ absl::StatusOr<Result> FakeDonorStore::Read(const CallContext& call, Body body) 
   return result;
 }
 
+template <typename Body>
+absl::Status FakeDonorStore::Write(const CallContext& call, Body body) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
+  State next = state_;
+  BG_RETURN_IF_ERROR(body(next));
+  state_ = std::move(next);
+  return absl::OkStatus();
+}
+
 }  // namespace bloodgrid::donor
 
 #endif  // BLOODGRID_DONOR_SERVICE_FAKE_DONOR_STORE_INTERNAL_H_

@@ -10,9 +10,14 @@
 #include "common/service_flags.h"
 #include "donor_service/donor_server.h"
 
-ABSL_FLAG(std::string, inventory_target, "",
-          "inventory_service address (host:port or dns:///name:port) whose change feed the donor "
-          "service applies (test results: typing, reactive deferrals); empty = no feed consumer");
+ABSL_FLAG(
+    std::string, inventory_target, "",
+    "inventory_service address (host:port or dns:///name:port): the donor service applies its "
+    "change feed (test results: typing, reactive deferrals) and registers or voids donations "
+    "left without a unit (the reconciler); empty = neither");
+ABSL_FLAG(int, donation_unit_grace_s, 300,
+          "age (seconds) at which the reconciler settles a donation still without its unit");
+ABSL_FLAG(int, donation_unit_interval_s, 30, "seconds between the reconciler's passes");
 
 int main(int argc, char** argv) {
   bloodgrid::SignalWatcher signals;  // first: every later thread inherits the signal mask
@@ -33,6 +38,17 @@ int main(int argc, char** argv) {
   options.retention.idempotency_retention = config->retention.idempotency_retention;
   options.time_zone = config->time_zone;
   options.inventory_target = absl::GetFlag(FLAGS_inventory_target);
+  const int grace_s = absl::GetFlag(FLAGS_donation_unit_grace_s);
+  const int interval_s = absl::GetFlag(FLAGS_donation_unit_interval_s);
+  if (grace_s < 1 || interval_s < 1) {
+    bloodgrid::LogError("bad_configuration",
+                        {{"status",
+                          "donation_unit_grace_s and donation_unit_interval_s: must be "
+                          "at least 1"}});
+    return 2;
+  }
+  options.unit_reconcile_grace = absl::Seconds(grace_s);
+  options.unit_reconcile_interval = absl::Seconds(interval_s);
   absl::StatusOr<std::unique_ptr<bloodgrid::donor::DonorServer>> server =
       bloodgrid::donor::DonorServer::BuildAndStart(options);
   if (!server.ok()) {

@@ -301,6 +301,14 @@ v1::Donation ReadDonationRow(sql::ResultSet& rs) {
   donation.set_anticoagulant(
       static_cast<v1::PolicyProfile::Anticoagulant>(rs.getInt("anticoagulant")));
   *donation.mutable_recorded_at() = ToTimestamp(ParseDbTime(Text(rs, "recorded_at")));
+  if (rs.getBoolean("voided")) {
+    donation.set_voided(true);
+    donation.set_voided_by(Text(rs, "voided_by"));
+    donation.set_void_reason(Text(rs, "void_reason"));
+    if (!rs.isNull("voided_at")) {
+      *donation.mutable_voided_at() = ToTimestamp(ParseDbTime(Text(rs, "voided_at")));
+    }
+  }
   return donation;
 }
 

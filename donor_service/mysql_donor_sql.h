@@ -119,7 +119,7 @@ inline constexpr char kDonationSelect[] =
     "SELECT donation_id, donor_id, din, donation_type, volume_ml, station_id, collected_at,"
     " collection_date, weight_kg, hemoglobin_g_l, systolic_mmhg, diastolic_mmhg, pulse_bpm,"
     " hematocrit, platelet_count_e9_l, adverse_reaction, reactive, anticoagulant, product_code,"
-    " recorded_at FROM donations n";
+    " recorded_at, voided, voided_by, void_reason, voided_at FROM donations n";
 inline constexpr char kDonationByDin[] = " WHERE n.din = ?";
 inline constexpr char kDonationsOfDonor[] = " WHERE n.donor_id = ?";
 inline constexpr char kDonationAfter[] =
@@ -128,7 +128,7 @@ inline constexpr char kDonationOrder[] =
     " ORDER BY n.collected_at DESC, n.donation_id DESC LIMIT ?";
 inline constexpr char kDonorHistory[] =
     "SELECT collection_date, donation_type, volume_ml FROM donations WHERE donor_id = ?"
-    " ORDER BY collection_date";
+    " AND NOT voided ORDER BY collection_date";
 inline constexpr char kInsertDonation[] =
     "INSERT INTO donations (donor_id, din, donation_type, volume_ml, station_id, collected_at,"
     " collection_date, weight_kg, hemoglobin_g_l, systolic_mmhg, diastolic_mmhg, pulse_bpm,"
@@ -140,6 +140,30 @@ inline constexpr char kCountDonation[] =
     "   THEN ? ELSE last_donation_date END,"
     " had_adverse_reaction = had_adverse_reaction OR ?, version = version + 1, updated_at = ?"
     " WHERE donor_id = ?";
+inline constexpr char kLockDonationByDin[] =
+    "SELECT donor_id, voided FROM donations WHERE din = ? FOR UPDATE";
+inline constexpr char kVoidDonation[] =
+    "UPDATE donations SET voided = TRUE, voided_by = ?, void_reason = ?, voided_at = ?"
+    " WHERE din = ?";
+// A voided donation leaves the donor's counters as if it had not been recorded; parameters:
+// the voided donation's collection day, the donor id, now, the donor id.
+inline constexpr char kUncountDonation[] =
+    "UPDATE donors SET donation_count = GREATEST(donation_count - 1, 0),"
+    " last_donation_date = CASE WHEN last_donation_date = ? THEN"
+    "   (SELECT MAX(n.collection_date) FROM donations n WHERE n.donor_id = ? AND NOT n.voided)"
+    "   ELSE last_donation_date END,"
+    " version = version + 1, updated_at = ? WHERE donor_id = ?";
+inline constexpr char kUnconfirmedDonations[] =
+    "SELECT n.donation_id, n.donor_id, n.din, n.donation_type, n.volume_ml, n.station_id,"
+    " n.collected_at, n.collection_date, n.weight_kg, n.hemoglobin_g_l, n.systolic_mmhg,"
+    " n.diastolic_mmhg, n.pulse_bpm, n.hematocrit, n.platelet_count_e9_l, n.adverse_reaction,"
+    " n.reactive, n.anticoagulant, n.product_code, n.recorded_at, n.voided, n.voided_by,"
+    " n.void_reason, n.voided_at, d.abo, d.rhd FROM donations n"
+    " JOIN donors d ON d.donor_id = n.donor_id"
+    " WHERE n.unit_confirmed = FALSE AND n.voided = FALSE AND n.recorded_at < ?"
+    " ORDER BY n.recorded_at, n.donation_id LIMIT ?";
+inline constexpr char kConfirmDonationUnit[] =
+    "UPDATE donations SET unit_confirmed = TRUE WHERE din = ?";
 inline constexpr char kMarkDonationReactive[] =
     "UPDATE donations SET reactive = TRUE WHERE din = ? AND donor_id = ?";
 inline constexpr char kDonationOfDonorExists[] =
@@ -150,7 +174,7 @@ inline constexpr char kPoolDonors[] = " WHERE d.abo = ? AND d.rhd = ?";
 inline constexpr char kPoolHistory[] =
     "SELECT n.donor_id, n.collection_date, n.donation_type, n.volume_ml FROM donations n"
     " JOIN donors d ON d.donor_id = n.donor_id WHERE d.abo = ? AND d.rhd = ?"
-    " AND n.collection_date >= ? AND n.collection_date <= ?";
+    " AND n.collection_date >= ? AND n.collection_date <= ? AND NOT n.voided";
 inline constexpr char kPoolDeferrals[] =
     "SELECT f.deferral_id, f.donor_id, f.reason_code, f.ends_on FROM deferrals f"
     " JOIN donors d ON d.donor_id = f.donor_id WHERE d.abo = ? AND d.rhd = ? AND";

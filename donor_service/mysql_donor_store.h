@@ -55,6 +55,9 @@ class MysqlDonorStore : public DonorStore {
                                             const std::string& deferral_id,
                                             const std::string& voided_by,
                                             const std::string& reason) override;
+  absl::StatusOr<std::vector<UnconfirmedDonation>> ListUnconfirmedDonations(
+      const CallContext& call, absl::Time recorded_before, int limit) override;
+  absl::Status ConfirmDonationUnit(const CallContext& call, const std::string& din) override;
   absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallContext& call,
                                                    const std::string& donor_id, bool active_only,
                                                    const PageQuery& page) override;
@@ -68,6 +71,9 @@ class MysqlDonorStore : public DonorStore {
                                                    const PageQuery& page) override;
   absl::StatusOr<v1::MarkDonorReactiveResponse> MarkDonorReactive(
       const CallContext& call, const db::IdempotencyKey& key, const DeferralDraft& draft) override;
+  absl::StatusOr<v1::Donation> VoidDonation(const CallContext& call, const db::IdempotencyKey& key,
+                                            const std::string& din,
+                                            const std::string& reason) override;
 
   absl::StatusOr<std::vector<AppealPoolEntry>> LoadAppealPool(const CallContext& call,
                                                               BloodType type,

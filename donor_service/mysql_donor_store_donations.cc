@@ -124,6 +124,7 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
             return absl::AlreadyExistsError(
                 absl::StrCat("din: ", donation.din(), " is already recorded for another donor"));
           }
+          if (existing->voided()) return VoidedDinStatus(*existing);
           v1::CheckEligibilityResponse* eligibility = out.mutable_eligibility();
           eligibility->set_eligible(true);
           eligibility->set_next_eligible_date(existing->collection_date());
@@ -210,6 +211,70 @@ absl::StatusOr<v1::RecordDonationResponse> MysqlDonorStore::RecordDonation(
         if (donor) *out.mutable_donor_blood_type() = donor->blood_type();
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<v1::Donation> MysqlDonorStore::VoidDonation(const CallContext& call,
+                                                           const IdempotencyKey& key,
+                                                           const std::string& din,
+                                                           const std::string& reason) {
+  return db::RunIdempotent<v1::Donation>(
+      *pool_, "void donation", call.deadline, &key,
+      [&](Connection& conn, v1::Donation& out) -> absl::Status {
+        // The donor's row first, as RecordDonation locks it: one lock order for both.
+        std::optional<v1::Donation> found = ReadDonationByDin(conn, din);
+        if (!found) return DonationNotFound(din);
+        if (!LockDonor(conn, found->donor_id())) return DonorNotFound(found->donor_id());
+        found = ReadDonationByDin(conn, din);
+        if (!found) return DonationNotFound(din);
+        if (!found->voided()) {
+          sql::PreparedStatement& update = conn.Prepare(kVoidDonation);
+          Params(update).Str(call.actor.substr(0, 128)).Str(reason).Str(DbTime(call.now)).Str(din);
+          update.executeUpdate();
+          sql::PreparedStatement& uncount = conn.Prepare(kUncountDonation);
+          Params(uncount)
+              .Str(found->collection_date())
+              .Str(found->donor_id())
+              .Str(DbTime(call.now))
+              .Str(found->donor_id());
+          uncount.executeUpdate();
+          WriteAudit(conn, call, "VoidDonation", found->donor_id(), "donation",
+                     found->donation_id(), absl::StrCat("din ", din, ": ", reason));
+          found = ReadDonationByDin(conn, din);
+          if (!found) return absl::InternalError("void donation: row vanished");
+        }
+        out = *std::move(found);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::vector<UnconfirmedDonation>> MysqlDonorStore::ListUnconfirmedDonations(
+    const CallContext& call, absl::Time recorded_before, int limit) {
+  return Read<std::vector<UnconfirmedDonation>>(
+      *pool_, "list unconfirmed donations", call,
+      [&](Connection& conn, std::vector<UnconfirmedDonation>& out) -> absl::Status {
+        sql::PreparedStatement& select = conn.Prepare(kUnconfirmedDonations);
+        Params(select).Str(DbTime(recorded_before)).Int(limit);
+        auto rs = Query(select);
+        while (rs->next()) {
+          UnconfirmedDonation d;
+          d.donation = ReadDonationRow(*rs);
+          d.product_code = Text(*rs, "product_code");
+          d.donor_blood_type = BloodTypeOf(rs->getInt("abo"), rs->getInt("rhd"));
+          out.push_back(std::move(d));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status MysqlDonorStore::ConfirmDonationUnit(const CallContext& call, const std::string& din) {
+  return db::RunTransaction(*pool_, "confirm donation unit", call.deadline,
+                            [&](Connection& conn) -> absl::Status {
+                              if (!ReadDonationByDin(conn, din)) return DonationNotFound(din);
+                              sql::PreparedStatement& update = conn.Prepare(kConfirmDonationUnit);
+                              Params(update).Str(din);
+                              update.executeUpdate();
+                              return absl::OkStatus();
+                            });
 }
 
 absl::StatusOr<Page<v1::Donation>> MysqlDonorStore::ListDonations(const CallContext& call,

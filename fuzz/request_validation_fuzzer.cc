@@ -393,7 +393,7 @@ void RunRequest(RequestKind kind, absl::string_view bytes) {
       CheckRequest<v1::RegisterCollectionRequest>(
           bytes,
           [](const v1::RegisterCollectionRequest& r) {
-            return inv::ValidateRegisterCollection(r, kNow);
+            return inv::ValidateRegisterCollection(r, *policy, kNow);
           },
           CheckAcceptedCollection);
       break;

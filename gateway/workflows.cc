@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/donation_rules.h"
 #include "common/fault_point.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -28,8 +29,11 @@ constexpr absl::Duration kDonorFastPathBudget = absl::Seconds(3);
 
 }  // namespace
 
-absl::Status CheckStationKnown(Backends& backends, const Principal& principal, absl::Time deadline,
-                               const std::string& station_id, absl::string_view field) {
+namespace {
+
+absl::StatusOr<v1::Station> FindStation(Backends& backends, const Principal& principal,
+                                        absl::Time deadline, const std::string& station_id,
+                                        absl::string_view field) {
   v1::GetStationRequest get_station;
   get_station.set_station_id(station_id);
   v1::Station station;
@@ -40,17 +44,47 @@ absl::Status CheckStationKnown(Backends& backends, const Principal& principal, a
       status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
     return InvalidField(field, "unknown station");
   }
-  return status.ok() ? absl::OkStatus() : DownstreamError(status);
+  if (!status.ok()) return DownstreamError(status);
+  return station;
+}
+
+// A refusal of the unit, after the donation was voided: the inventory's status, the field it
+// names still first, with what became of the donation.
+absl::Status VoidedRefusal(const grpc::Status& refusal, const v1::Donation& voided) {
+  const absl::Status mapped = DownstreamError(refusal);
+  return absl::Status(mapped.code(),
+                      absl::StrCat(mapped.message(), " (the unit was refused; donation ",
+                                   voided.din(), " was voided and counts for no interval)"));
+}
+
+}  // namespace
+
+absl::Status CheckStationKnown(Backends& backends, const Principal& principal, absl::Time deadline,
+                               const std::string& station_id, absl::string_view field) {
+  return FindStation(backends, principal, deadline, station_id, field).status();
+}
+
+absl::Status CheckStationTakesStock(Backends& backends, const Principal& principal,
+                                    absl::Time deadline, const std::string& station_id,
+                                    absl::string_view field) {
+  BG_ASSIGN_OR_RETURN(v1::Station station,
+                      FindStation(backends, principal, deadline, station_id, field));
+  if (!station.active()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ": station '", station_id, "' is inactive and takes no new stock"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::RecordDonationRequest& request) {
-  // The station is checked first: a donation recorded for a station the inventory does not
-  // know could never get its unit.
+  // The station is checked first: a donation recorded for a station that is unknown or takes
+  // no new stock could never get its unit. The donation's content is checked by the donor
+  // service under the rules the inventory applies too (common/donation_rules.h).
   if (request.station_id().empty()) return InvalidField("station_id", "is required");
   BG_RETURN_IF_ERROR(
-      CheckStationKnown(backends, principal, deadline, request.station_id(), "station_id"));
+      CheckStationTakesStock(backends, principal, deadline, request.station_id(), "station_id"));
   v1::RecordDonationResponse donation;
   {
     grpc::ClientContext context;
@@ -59,27 +93,47 @@ absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     if (!status.ok()) return DownstreamError(status);
   }
   BG_FAULT_POINT("gateway.record_donation.after_donation");
+  const std::string& din = donation.donation().din();
   v1::RegisterCollectionRequest collection;
-  collection.set_request_id(StepRequestId("collect", donation.donation().din()));
-  collection.set_din(donation.donation().din());
+  collection.set_request_id(StepRequestId("collect", din));
+  collection.set_din(din);
   collection.set_donor_id(donation.donation().donor_id());
   collection.set_donation_type(donation.donation().donation_type());
   *collection.mutable_blood_type() = donation.donor_blood_type();
   collection.set_volume_ml(donation.donation().volume_ml());
   *collection.mutable_collected_at() = donation.donation().collected_at();
   collection.set_station_id(donation.donation().station_id());
+  collection.set_anticoagulant(donation.donation().anticoagulant());
   collection.set_product_code(request.product_code());
   v1::AdminRecordDonationResponse response;
   v1::RegisterCollectionResponse registered;
+  grpc::Status status;
   {
     grpc::ClientContext context;
     backends.Prepare(context, principal, deadline);
-    grpc::Status status =
-        backends.inventory().RegisterCollection(&context, collection, &registered);
-    if (!status.ok()) {
-      return Annotate(DownstreamError(status),
-                      "donation recorded, unit not yet registered (retry)");
+    status = backends.inventory().RegisterCollection(&context, collection, &registered);
+  }
+  if (!status.ok() && IsUnitRefusal(static_cast<absl::StatusCode>(status.error_code()))) {
+    // Refused for what changed since the checks above (the station was deactivated, the DIN
+    // was registered for someone else): the donation is voided, so it leaves no donation
+    // without a unit and does not hold the donor to an interval for blood that is not stock.
+    v1::VoidDonationRequest void_request;
+    void_request.set_request_id(StepRequestId("void", din));
+    void_request.set_din(din);
+    void_request.set_reason(
+        absl::StrCat("inventory refused the unit: ", status.error_message()).substr(0, 1000));
+    v1::Donation voided;
+    grpc::ClientContext context;
+    backends.Prepare(context, principal, deadline);
+    grpc::Status void_status = backends.donor().VoidDonation(&context, void_request, &voided);
+    if (!void_status.ok()) {
+      return Annotate(DownstreamError(void_status),
+                      "unit refused, donation recorded and not yet voided (retry)");
     }
+    return VoidedRefusal(status, voided);
+  }
+  if (!status.ok()) {
+    return Annotate(DownstreamError(status), "donation recorded, unit not yet registered (retry)");
   }
   BG_FAULT_POINT("gateway.record_donation.after_collection");
   *response.mutable_unit() = registered.unit();

@@ -26,10 +26,22 @@ class Backends;
 absl::Status CheckStationKnown(Backends& backends, const Principal& principal, absl::Time deadline,
                                const std::string& station_id, absl::string_view field);
 
-// AdminApi.RecordDonation: the donor service checks eligibility and records the donation
+// OK when the inventory knows `station_id` and it is active. Errors as CheckStationKnown, and
+// FAILED_PRECONDITION "<field>: station '<id>' is inactive and takes no new stock".
+absl::Status CheckStationTakesStock(Backends& backends, const Principal& principal,
+                                    absl::Time deadline, const std::string& station_id,
+                                    absl::string_view field);
+
+// AdminApi.RecordDonation: the station must be known and active (CheckStationTakesStock), the
+// donor service checks the content and eligibility and records the donation
 // (FAILED_PRECONDITION with the reasons when ineligible), then the inventory registers the
-// quarantined unit for the DIN. If the second step fails, the caller's retry finds the
-// donation already recorded and completes the unit.
+// quarantined unit for the DIN. Nothing is written for a request any step would refuse for its
+// content. When the inventory refuses the unit all the same (INVALID_ARGUMENT,
+// FAILED_PRECONDITION, ALREADY_EXISTS, NOT_FOUND, OUT_OF_RANGE: a state that changed in
+// between), the donation is voided with the refusal as its reason and the refusal is returned,
+// saying so. Any other failure of the second step leaves the donation recorded ("retry"): the
+// caller's retry finds it and completes the unit, and without a retry the donor service's
+// donation-unit reconciler (donor_service/donation_unit_reconciler.h) registers or voids it.
 absl::StatusOr<v1::AdminRecordDonationResponse> RecordDonationWorkflow(
     Backends& backends, const Principal& principal, absl::Time deadline,
     const v1::RecordDonationRequest& request);

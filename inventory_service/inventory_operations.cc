@@ -114,7 +114,7 @@ absl::StatusOr<v1::RegisterCollectionResponse> InventoryOperations::RegisterColl
     const CallContext& call, const v1::RegisterCollectionRequest& request) {
   const CallContext& ctx = call;
   BG_RETURN_IF_ERROR(db::ValidateRequestId(request.request_id()));
-  BG_RETURN_IF_ERROR(ValidateRegisterCollection(request, ctx.now));
+  BG_RETURN_IF_ERROR(ValidateRegisterCollection(request, *policy_, ctx.now));
   v1::RegisterCollectionRequest normal = request;
   BG_ASSIGN_OR_RETURN(*normal.mutable_din(), NormalDin("din", request.din()));
   BG_ASSIGN_OR_RETURN(CollectionPlan plan, PlanCollection(*policy_, options_.time_zone, normal));

@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "absl/strings/str_cat.h"
+#include "common/donation_rules.h"
 #include "common/policy.h"
 #include "common/status.h"
 
@@ -70,16 +71,7 @@ ResultChange ClassifyResult(const CurrentResult* current, const v1::TestResultIn
 // ---------------------------------------------------------------------------------------------
 
 v1::Component CollectedComponent(v1::DonationType type) {
-  switch (type) {
-    case v1::DONATION_TYPE_WHOLE_BLOOD:
-      return v1::COMPONENT_WHOLE_BLOOD;
-    case v1::DONATION_TYPE_APHERESIS_PLATELETS:
-      return v1::COMPONENT_PLATELETS;
-    case v1::DONATION_TYPE_APHERESIS_PLASMA:
-      return v1::COMPONENT_PLASMA;
-    default:
-      return v1::COMPONENT_UNSPECIFIED;
-  }
+  return bloodgrid::CollectedComponent(type);
 }
 
 absl::StatusOr<CollectionPlan> PlanCollection(const v1::PolicyProfile& policy, absl::TimeZone tz,

@@ -543,9 +543,10 @@ absl::Status ValidateText(absl::string_view field, absl::string_view text, size_
 
 absl::Status ValidateStation(const v1::Station& station);
 absl::Status ValidateSetParLevel(const v1::SetParLevelRequest& request);
-// Also refuses collected_at later than `now`.
+// The donation's content through ValidateDonationContent (common/donation_rules.h, the donor
+// service's rules too), plus the DIN, donor id, blood type and quantity.
 absl::Status ValidateRegisterCollection(const v1::RegisterCollectionRequest& request,
-                                        absl::Time now);
+                                        const v1::PolicyProfile& policy, absl::Time now);
 absl::Status ValidateRecordTestResults(const v1::RecordTestResultsRequest& request, absl::Time now);
 absl::Status ValidateProcessDonation(const v1::ProcessDonationRequest& request, absl::Time now);
 absl::Status ValidateReserve(const v1::ReserveRequest& request);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/din.h"
+#include "common/donation_rules.h"
 #include "common/status.h"
 #include "inventory_service/inventory_rules.h"
 
@@ -137,29 +138,22 @@ absl::Status ValidateSetParLevel(const v1::SetParLevelRequest& request) {
 }
 
 absl::Status ValidateRegisterCollection(const v1::RegisterCollectionRequest& request,
-                                        absl::Time now) {
+                                        const v1::PolicyProfile& policy, absl::Time now) {
   BG_RETURN_IF_ERROR(ValidateDin("din", request.din()));
   BG_RETURN_IF_ERROR(ValidateOpaqueId("donor_id", request.donor_id(), true));
-  if (request.donation_type() == v1::DONATION_TYPE_UNSPECIFIED) {
-    return InvalidField("donation_type", "is required");
-  }
-  if (!v1::DonationType_IsValid(request.donation_type())) {
-    return InvalidField("donation_type", "unknown donation type");
-  }
+  // The donor service records a donation under the same rules (common/donation_rules.h): a
+  // donation it accepts is never refused here for its content.
+  DonationContent content;
+  content.donation_type = request.donation_type();
+  content.volume_ml = request.volume_ml();
+  if (request.has_collected_at()) content.collected_at = &request.collected_at();
+  content.station_id = request.station_id();
+  content.anticoagulant = request.anticoagulant();
+  content.product_code = request.product_code();
+  BG_RETURN_IF_ERROR(ValidateDonationContent(content, policy, now));
   if (!BloodType::FromProto(request.blood_type()).ok()) {
     return InvalidField("blood_type", "abo and rhd must both be set, or both unspecified");
   }
-  if (request.volume_ml() <= 0 || request.volume_ml() > 1000) {
-    return InvalidField("volume_ml", "must be 1-1000");
-  }
-  if (!request.has_collected_at()) return InvalidField("collected_at", "is required");
-  BG_RETURN_IF_ERROR(ValidateNotFuture("collected_at", request.collected_at(), now));
-  BG_RETURN_IF_ERROR(ValidateStationId("station_id", request.station_id()));
-  if (!v1::PolicyProfile::Anticoagulant_IsValid(request.anticoagulant())) {
-    return InvalidField("anticoagulant", "unknown anticoagulant");
-  }
-  if (request.product_code().size() > 16)
-    return InvalidField("product_code", "longer than 16 characters");
   if (request.has_quantity() && request.quantity() <= 0)
     return InvalidField("quantity", "must be > 0");
   return absl::OkStatus();

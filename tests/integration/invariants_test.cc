@@ -406,7 +406,7 @@ class InvariantsTest : public ::testing::Test {
 TEST_F(InvariantsTest, ASettledRegionKeepsEveryRule) {
   const InvariantReport report = Check();
   EXPECT_TRUE(report.ok()) << report.Summary();
-  EXPECT_EQ(report.rules.size(), 22u);
+  EXPECT_EQ(report.rules.size(), 23u);
   EXPECT_EQ(report.orders, 7);
   // Six donations: six PROCESSED whole-blood units, six red-cell and six plasma units.
   EXPECT_EQ(report.units, 18);
@@ -812,14 +812,23 @@ TEST_F(InvariantsTest, EveryRuleFiresOnTheCorruptionItGuardsAgainst) {
                            plasma_din, "'")}},
        {{inv, absl::StrCat("UPDATE donations SET donor_id = ", quoted(donor_of_din),
                            " WHERE din = '", plasma_din, "'")}}},
-      {"donation_recorded_at_both_ends",
+      {"donation_has_unit_or_void",
        "a donation whose bag never reached inventory",
-       "has no unit in inventory",
+       "has neither a unit in inventory nor a void",
        {{don, absl::StrCat("UPDATE donations SET din = 'A999925999999', recorded_at = "
                            "UTC_TIMESTAMP(6) - INTERVAL 1 HOUR WHERE din = '",
                            plasma_din, "'")}},
        {{don, absl::StrCat("UPDATE donations SET din = '", plasma_din,
                            "' WHERE din = 'A999925999999'")}}},
+      {"donation_has_unit_or_void",
+       "a voided donation whose unit is in inventory",
+       absl::StrCat("donation ", plasma_din, " of donor ", donor_of_din,
+                    " is voided (refused) but inventory has its unit"),
+       {{don, absl::StrCat("UPDATE donations SET voided = TRUE, void_reason = 'refused' "
+                           "WHERE din = '",
+                           plasma_din, "'")}},
+       {{don, absl::StrCat("UPDATE donations SET voided = FALSE, void_reason = '' WHERE din = '",
+                           plasma_din, "'")}}},
       {"change_feed_gap_free",
        "a change feed row missing from the sequence",
        "missing",

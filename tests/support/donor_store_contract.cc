@@ -799,6 +799,128 @@ TEST_P(DonorStoreContractTest, ListAppealsNewestFirstByStationAndOpenness) {
   EXPECT_EQ(open.items[1].appeal_id(), ids[1]);
 }
 
+TEST_P(DonorStoreContractTest, AVoidedDonationStaysButCountsForNothing) {
+  v1::Donor input = NewDonor("N-1", "Chen A");
+  *input.mutable_blood_type() = kONeg.ToProto();
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor donor,
+                          store().RegisterDonor(Call("r1"), Key("RegisterDonor", "r1"), input));
+  const std::string& id = donor.donor_id();
+  auto eligible = [](const EligibilityInputs&) -> absl::StatusOr<v1::CheckEligibilityResponse> {
+    return Eligible();
+  };
+  ASSERT_THAT(store().RecordDonation(Call("n1"), Key("RecordDonation", "n1"),
+                                     Donation(id, MakeDin(1), kToday - 300), eligible),
+              IsOk());
+  BG_ASSERT_OK_AND_ASSIGN(v1::RecordDonationResponse second,
+                          store().RecordDonation(Call("n2"), Key("RecordDonation", "n2"),
+                                                 Donation(id, MakeDin(2), kToday - 10), eligible));
+  EXPECT_FALSE(second.donation().voided());
+
+  EXPECT_THAT(store().VoidDonation(Call("v0"), Key("VoidDonation", "v0"), MakeDin(9), "x"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(MakeDin(9))));
+  BG_ASSERT_OK_AND_ASSIGN(
+      v1::Donation voided,
+      store().VoidDonation(Call("v1"), Key("VoidDonation", "v1"), MakeDin(2), "unit refused"));
+  EXPECT_TRUE(voided.voided());
+  EXPECT_EQ(voided.void_reason(), "unit refused");
+  EXPECT_EQ(voided.voided_by(), "admin:contract");
+  EXPECT_EQ(voided.voided_at().seconds(), absl::ToUnixSeconds(kNow));
+  EXPECT_EQ(voided.donation_id(), second.donation().donation_id());
+  EXPECT_EQ(voided.din(), MakeDin(2));
+
+  // Voiding again, under a new key or the same one: the same record, the first reason.
+  BG_ASSERT_OK_AND_ASSIGN(
+      v1::Donation again,
+      store().VoidDonation(Call("v2"), Key("VoidDonation", "v2"), MakeDin(2), "other reason"));
+  EXPECT_TRUE(Same(again, voided));
+  BG_ASSERT_OK_AND_ASSIGN(
+      v1::Donation replayed,
+      store().VoidDonation(Call("v1"), Key("VoidDonation", "v1"), MakeDin(2), "unit refused"));
+  EXPECT_TRUE(Same(replayed, voided));
+
+  // The donor's counters, eligibility history and appeal pool skip it; reads show it voided.
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor counted, store().GetDonor(Call(), id));
+  EXPECT_EQ(counted.donation_count(), 1);
+  EXPECT_EQ(counted.last_donation_date(), FormatDate(kToday - 300));
+  BG_ASSERT_OK_AND_ASSIGN(EligibilityInputs inputs,
+                          store().LoadEligibilityInputs(Call(), id, kToday));
+  ASSERT_EQ(Count(inputs.history), 1);
+  EXPECT_EQ(inputs.history[0].date, kToday - 300);
+  BG_ASSERT_OK_AND_ASSIGN(std::vector<AppealPoolEntry> pool,
+                          store().LoadAppealPool(Call(), kONeg, kToday, kToday - 365));
+  ASSERT_EQ(Count(pool), 1);
+  ASSERT_EQ(Count(pool[0].history), 1);
+  EXPECT_EQ(pool[0].history[0].date, kToday - 300);
+  PageQuery page;
+  page.page_size = 10;
+  BG_ASSERT_OK_AND_ASSIGN(Page<v1::Donation> listed, store().ListDonations(Call(), id, page));
+  ASSERT_EQ(Count(listed.items), 2);
+  EXPECT_TRUE(Same(listed.items[0], voided));
+  EXPECT_FALSE(listed.items[1].voided());
+
+  // Its DIN cannot be recorded again.
+  EXPECT_THAT(store().RecordDonation(Call("n3"), Key("RecordDonation", "n3"),
+                                     Donation(id, MakeDin(2), kToday - 10), eligible),
+              StatusIs(absl::StatusCode::kFailedPrecondition, StartsWith("din: ")));
+
+  // Voiding the only donation of a day clears the last donation date back to the one before.
+  ASSERT_THAT(store().VoidDonation(Call("v3"), Key("VoidDonation", "v3"), MakeDin(1), "refused"),
+              IsOk());
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor none, store().GetDonor(Call(), id));
+  EXPECT_EQ(none.donation_count(), 0);
+  EXPECT_EQ(none.last_donation_date(), "");
+  EXPECT_THAT(Summaries(Events()),
+              ElementsAre(StartsWith("RegisterDonor"), StartsWith("RecordDonation"),
+                          StartsWith("RecordDonation"),
+                          absl::StrCat("VoidDonation ", id, " donation ", voided.donation_id()),
+                          StartsWith("VoidDonation")));
+}
+
+TEST_P(DonorStoreContractTest, UnconfirmedDonationsAreListedUntilConfirmedOrVoided) {
+  v1::Donor input = NewDonor("N-1", "Chen A");
+  *input.mutable_blood_type() = kONeg.ToProto();
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donor donor,
+                          store().RegisterDonor(Call("r1"), Key("RegisterDonor", "r1"), input));
+  auto eligible = [](const EligibilityInputs&) -> absl::StatusOr<v1::CheckEligibilityResponse> {
+    return Eligible();
+  };
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_THAT(
+        store().RecordDonation(Call(absl::StrCat("n", i), kNow + absl::Seconds(i)),
+                               Key("RecordDonation", absl::StrCat("n", i)),
+                               Donation(donor.donor_id(), MakeDin(i), kToday - 300 * i), eligible),
+        IsOk());
+  }
+  auto dins = [&](absl::Time before, int limit) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<UnconfirmedDonation>> listed =
+        store().ListUnconfirmedDonations(Call(), before, limit);
+    EXPECT_THAT(listed, IsOk());
+    if (listed.ok()) {
+      for (const UnconfirmedDonation& d : *listed) out.push_back(d.donation.din());
+    }
+    return out;
+  };
+  // Oldest recorded first, only those recorded before the bound, at most `limit`.
+  EXPECT_THAT(dins(kNow + absl::Seconds(3), 10), ElementsAre(MakeDin(1), MakeDin(2)));
+  EXPECT_THAT(dins(kNow + absl::Hours(1), 2), ElementsAre(MakeDin(1), MakeDin(2)));
+  BG_ASSERT_OK_AND_ASSIGN(std::vector<UnconfirmedDonation> first,
+                          store().ListUnconfirmedDonations(Call(), kNow + absl::Hours(1), 1));
+  ASSERT_EQ(Count(first), 1);
+  EXPECT_EQ(first[0].product_code, "E0001");
+  EXPECT_EQ(first[0].donor_blood_type.abo(), v1::ABO_GROUP_O);
+  EXPECT_EQ(first[0].donor_blood_type.rhd(), v1::RH_D_NEGATIVE);
+  EXPECT_EQ(first[0].donation.volume_ml(), 400);
+
+  ASSERT_THAT(store().ConfirmDonationUnit(Call(), MakeDin(1)), IsOk());
+  ASSERT_THAT(store().ConfirmDonationUnit(Call(), MakeDin(1)), IsOk());
+  EXPECT_THAT(store().ConfirmDonationUnit(Call(), MakeDin(9)),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(store().VoidDonation(Call("v1"), Key("VoidDonation", "v1"), MakeDin(2), "refused"),
+              IsOk());
+  EXPECT_THAT(dins(kNow + absl::Hours(1), 10), ElementsAre(MakeDin(3)));
+}
+
 TEST_P(DonorStoreContractTest, AppealPoolHoldsTheTypeWithRecentHistoryAndDeferrals) {
   v1::Donor input = NewDonor("N-1", "Chen A");
   *input.mutable_blood_type() = kONeg.ToProto();

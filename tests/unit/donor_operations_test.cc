@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/din.h"
 #include "common/policy.h"
+#include "donor_service/donation_unit_reconciler.h"
 #include "donor_service/fake_donor_store.h"
 #include "tests/support/status_matchers.h"
 
@@ -370,6 +371,120 @@ TEST_F(DonorOperationsTest, ReimbursementBalanceAndClaims) {
   clock_.Set(At(2031, 11, 22));
   BG_ASSERT_OK_AND_ASSIGN(balance, ops_.GetReimbursementBalance(Call(), balance_request));
   EXPECT_EQ(balance.self_available_ml(), 100);
+}
+
+TEST_F(DonorOperationsTest, AVoidedDonationLeavesTheDonorEligible) {
+  v1::Donor donor = Register("Void Donor", 2);
+  ASSERT_THAT(ops_.RecordDonation(Call(), DonationRequest(donor.donor_id(), MakeDin(1),
+                                                          clock_.Now() - absl::Hours(1))),
+              IsOk());
+  v1::CheckEligibilityRequest check;
+  check.set_donor_id(donor.donor_id());
+  check.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
+  BG_ASSERT_OK_AND_ASSIGN(v1::CheckEligibilityResponse held, ops_.CheckEligibility(Call(), check));
+  EXPECT_FALSE(held.eligible());
+
+  // Bad input is refused naming the field, and writes nothing.
+  const size_t events = store_.Events().size();
+  auto void_with = [&](const std::string& din, const std::string& reason) {
+    v1::VoidDonationRequest request;
+    request.set_request_id(NextRequestId());
+    request.set_din(din);
+    request.set_reason(reason);
+    return ops_.VoidDonation(Call(), request);
+  };
+  EXPECT_THAT(void_with("A99992", "refused"),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("din: ")));
+  EXPECT_THAT(void_with(MakeDin(1), ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("reason: ")));
+  EXPECT_THAT(void_with(MakeDin(1), std::string(1001, 'x')),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("reason: ")));
+  EXPECT_THAT(void_with(MakeDin(2), "refused"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(store_.Events().size(), events);
+
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donation voided, void_with(MakeDin(1), "unit refused"));
+  EXPECT_TRUE(voided.voided());
+  EXPECT_EQ(voided.voided_by(), "admin:tester");
+  BG_ASSERT_OK_AND_ASSIGN(v1::CheckEligibilityResponse free, ops_.CheckEligibility(Call(), check));
+  EXPECT_TRUE(free.eligible());
+}
+
+// The inventory as the reconciler sees it: a unit per DIN, a refusal for chosen DINs, or down.
+class FakeRegistrar : public CollectionRegistrar {
+ public:
+  grpc::Status RegisterCollection(const CallContext& /*call*/,
+                                  const v1::RegisterCollectionRequest& request,
+                                  v1::RegisterCollectionResponse* response) override {
+    requests.push_back(request);
+    if (down) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "inventory down");
+    if (request.din() == refused_din) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "station 'ST-01' is inactive and takes no new stock");
+    }
+    response->mutable_unit()->set_din(request.din());
+    return grpc::Status::OK;
+  }
+  std::vector<v1::RegisterCollectionRequest> requests;
+  std::string refused_din;
+  bool down = false;
+};
+
+TEST_F(DonorOperationsTest, TheReconcilerRegistersOrVoidsWhatTheGatewayLeftWithoutAUnit) {
+  v1::Donor donor = Register("Left Donor", 3);
+  v1::Donor other = Register("Other Donor", 4);
+  v1::RecordDonationRequest kept =
+      DonationRequest(donor.donor_id(), MakeDin(1), clock_.Now() - absl::Hours(1));
+  kept.set_product_code("E0001V00");
+  ASSERT_THAT(ops_.RecordDonation(Call(), kept), IsOk());
+  ASSERT_THAT(ops_.RecordDonation(Call(), DonationRequest(other.donor_id(), MakeDin(2),
+                                                          clock_.Now() - absl::Hours(1))),
+              IsOk());
+  FakeRegistrar inventory;
+  inventory.refused_din = MakeDin(2);
+  DonationUnitReconciler::Options options;
+  options.grace = absl::Minutes(5);
+  DonationUnitReconciler reconciler(&store_, &inventory, &clock_, options);
+
+  // Within the grace the gateway's own call may still be under way: nothing is touched.
+  BG_ASSERT_OK_AND_ASSIGN(DonationUnitReconciler::PassResult early, reconciler.RunPass());
+  EXPECT_EQ(early.confirmed + early.voided, 0);
+  EXPECT_TRUE(inventory.requests.empty());
+
+  // The inventory down: the pass fails and settles nothing.
+  clock_.Advance(absl::Minutes(6));
+  inventory.down = true;
+  EXPECT_THAT(reconciler.RunPass(), StatusIs(absl::StatusCode::kUnavailable));
+  inventory.down = false;
+
+  BG_ASSERT_OK_AND_ASSIGN(DonationUnitReconciler::PassResult pass, reconciler.RunPass());
+  EXPECT_EQ(pass.confirmed, 1);
+  EXPECT_EQ(pass.voided, 1);
+  const v1::RegisterCollectionRequest& sent = inventory.requests.back();
+  EXPECT_EQ(sent.din(), MakeDin(2));
+  const v1::RegisterCollectionRequest& first = inventory.requests[inventory.requests.size() - 2];
+  EXPECT_EQ(first.din(), MakeDin(1));
+  EXPECT_EQ(first.request_id(), absl::StrCat("donor.collect.", MakeDin(1)));
+  EXPECT_EQ(first.donor_id(), donor.donor_id());
+  EXPECT_EQ(first.volume_ml(), 400);
+  EXPECT_EQ(first.station_id(), "ST-01");
+  EXPECT_EQ(first.product_code(), "E0001V00");
+
+  v1::ListDonationsRequest list;
+  list.set_donor_id(other.donor_id());
+  BG_ASSERT_OK_AND_ASSIGN(v1::ListDonationsResponse refused, ops_.ListDonations(Call(), list));
+  ASSERT_EQ(refused.donations_size(), 1);
+  EXPECT_TRUE(refused.donations(0).voided());
+  EXPECT_THAT(refused.donations(0).void_reason(), ::testing::HasSubstr("inactive"));
+  EXPECT_EQ(refused.donations(0).voided_by(), "system:donation_units");
+  list.set_donor_id(donor.donor_id());
+  BG_ASSERT_OK_AND_ASSIGN(v1::ListDonationsResponse confirmed, ops_.ListDonations(Call(), list));
+  EXPECT_FALSE(confirmed.donations(0).voided());
+
+  // Settled donations are not looked at again.
+  const size_t asked = inventory.requests.size();
+  BG_ASSERT_OK_AND_ASSIGN(DonationUnitReconciler::PassResult again, reconciler.RunPass());
+  EXPECT_EQ(again.confirmed + again.voided, 0);
+  EXPECT_EQ(inventory.requests.size(), asked);
 }
 
 TEST_F(DonorOperationsTest, ARetryWithTheSameRequestIdReplays) {

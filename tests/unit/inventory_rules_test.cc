@@ -611,7 +611,7 @@ TEST(InventoryValidationTest, ReserveNamesTheField) {
 
 TEST(InventoryValidationTest, CollectionAndTests) {
   v1::RegisterCollectionRequest good = Collection(v1::DONATION_TYPE_WHOLE_BLOOD, 400, kNow);
-  EXPECT_TRUE(ValidateRegisterCollection(good, kNow).ok());
+  EXPECT_TRUE(ValidateRegisterCollection(good, CnPolicy(), kNow).ok());
   struct Case {
     std::string field;
     std::function<void(v1::RegisterCollectionRequest&)> spoil;
@@ -622,6 +622,13 @@ TEST(InventoryValidationTest, CollectionAndTests) {
       {"donor_id", [](auto& r) { r.clear_donor_id(); }},
       {"donation_type", [](auto& r) { r.clear_donation_type(); }},
       {"volume_ml", [](auto& r) { r.set_volume_ml(0); }},
+      {"volume_ml", [](auto& r) { r.set_volume_ml(450); }},  // not a CN whole-blood volume
+      {"volume_ml",
+       [](auto& r) {
+         r.set_donation_type(v1::DONATION_TYPE_APHERESIS_PLATELETS);
+         r.set_volume_ml(9000);
+       }},
+      {"anticoagulant", [](auto& r) { r.set_anticoagulant(v1::PolicyProfile::ANTICOAGULANT_MAP); }},
       {"collected_at", [](auto& r) { r.clear_collected_at(); }},
       {"collected_at",
        [](auto& r) { ToTimestamp(kNow + absl::Hours(1), r.mutable_collected_at()); }},
@@ -632,13 +639,17 @@ TEST(InventoryValidationTest, CollectionAndTests) {
   for (const Case& c : cases) {
     v1::RegisterCollectionRequest request = good;
     c.spoil(request);
-    const absl::Status status = ValidateRegisterCollection(request, kNow);
+    const absl::Status status = ValidateRegisterCollection(request, CnPolicy(), kNow);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.field;
     EXPECT_THAT(std::string(status.message()), ::testing::StartsWith(c.field + ":")) << status;
   }
+  // The donor service's clock-skew tolerance applies here too (common/donation_rules.h).
+  v1::RegisterCollectionRequest ahead = good;
+  ToTimestamp(kNow + absl::Seconds(5), ahead.mutable_collected_at());
+  EXPECT_TRUE(ValidateRegisterCollection(ahead, CnPolicy(), kNow).ok());
   // With the check character, and grouped as printed.
   good.set_din("A9999 21 123456 3");
-  EXPECT_TRUE(ValidateRegisterCollection(good, kNow).ok());
+  EXPECT_TRUE(ValidateRegisterCollection(good, CnPolicy(), kNow).ok());
 
   v1::RecordTestResultsRequest tests;
   tests.set_din("A999921123456");
