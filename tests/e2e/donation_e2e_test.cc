@@ -189,16 +189,7 @@ TEST_F(DonationE2eTest, AUnitRefusedAfterTheChecksVoidsTheDonation) {
   EXPECT_EQ(UnitsOf(fresh.din()), 1);
 
   // The audit, with no grace at all: each donation has its unit or its void.
-  const db::DbOptions& admin = region_->admin_db();
-  bench::InvariantTarget target;
-  target.host = admin.host;
-  target.port = admin.port;
-  target.user = admin.user;
-  target.password = admin.password;
-  target.donor_schema = region_->schema("donor");
-  target.inventory_schema = region_->schema("inventory");
-  target.request_schema = region_->schema("request");
-  target.orphan_grace = absl::ZeroDuration();
+  const bench::InvariantTarget target = AuditTarget(*region_, absl::ZeroDuration());
   absl::StatusOr<bench::InvariantReport> report = bench::CheckInvariants(target);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok()) << report->Summary();

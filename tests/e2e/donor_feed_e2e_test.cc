@@ -67,19 +67,7 @@ class DonorFeedE2eTest : public ::testing::Test {
     const std::string address = region_->Target("inventory");
     auto stub = v1::InventoryService::NewStub(
         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    v1::RecordTestResultsRequest request;
-    request.set_request_id(NextRequestId());
-    request.set_din(din);
-    for (v1::ScreeningTest test :
-         {v1::SCREENING_TEST_ALT, v1::SCREENING_TEST_HBSAG, v1::SCREENING_TEST_ANTI_HCV,
-          v1::SCREENING_TEST_ANTI_HIV, v1::SCREENING_TEST_SYPHILIS}) {
-      v1::TestResultInput& result = *request.add_results();
-      result.set_test(test);
-      result.set_reactive(reactive_hiv && test == v1::SCREENING_TEST_ANTI_HIV);
-    }
-    v1::TestResultInput& typing = *request.add_results();
-    typing.set_test(v1::SCREENING_TEST_ABO_RHD);
-    *typing.mutable_blood_type() = type;
+    const v1::RecordTestResultsRequest request = TestResults(din, type, reactive_hiv);
     grpc::ClientContext context;
     context.AddMetadata("x-bloodgrid-actor", "lab:e2e");
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));

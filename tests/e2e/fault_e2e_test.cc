@@ -249,20 +249,6 @@ class FaultE2eTest : public ::testing::Test {
     return orders;
   }
 
-  bench::InvariantTarget InvariantsTarget() const {
-    const db::DbOptions& admin = region_->admin_db();
-    bench::InvariantTarget target;
-    target.host = admin.host;
-    target.port = admin.port;
-    target.user = admin.user;
-    target.password = admin.password;
-    target.donor_schema = region_->schema("donor");
-    target.inventory_schema = region_->schema("inventory");
-    target.request_schema = region_->schema("request");
-    target.orphan_grace = kOrphanGrace;
-    return target;
-  }
-
   std::unique_ptr<testing::TestMariaDb> db_;
   std::unique_ptr<Region> region_;
   std::atomic<bool> stop_{false};
@@ -394,7 +380,7 @@ TEST_F(FaultE2eTest, MariaDbKilledMidLoadRecoversLosesNothingAndKeepsTheInvarian
   absl::StatusOr<bench::InvariantReport> report;
   while (true) {
     if (absl::Now() >= settled_at) {
-      report = bench::CheckInvariants(InvariantsTarget());
+      report = bench::CheckInvariants(AuditTarget(*region_, kOrphanGrace));
       if ((report.ok() && report->ok()) || absl::Now() > give_up) break;
     }
     absl::SleepFor(absl::Milliseconds(500));

@@ -126,27 +126,13 @@ class FaultPointsE2eTest : public ::testing::Test {
     return request;
   }
 
-  static bench::InvariantTarget AuditTarget() {
-    const db::DbOptions& admin = region_->admin_db();
-    bench::InvariantTarget target;
-    target.host = admin.host;
-    target.port = admin.port;
-    target.user = admin.user;
-    target.password = admin.password;
-    target.donor_schema = region_->schema("donor");
-    target.inventory_schema = region_->schema("inventory");
-    target.request_schema = region_->schema("request");
-    target.orphan_grace = kOrphanGrace;
-    return target;
-  }
-
   // The audit once the grace has passed: polled until it holds or 20 s more have passed.
   static void ExpectAuditHolds() {
     absl::SleepFor(kOrphanGrace + absl::Seconds(1));
     const absl::Time give_up = absl::Now() + absl::Seconds(20);
     absl::StatusOr<bench::InvariantReport> report;
     while (true) {
-      report = bench::CheckInvariants(AuditTarget());
+      report = bench::CheckInvariants(AuditTarget(*region_, kOrphanGrace));
       if ((report.ok() && report->ok()) || absl::Now() > give_up) break;
       absl::SleepFor(absl::Milliseconds(500));
     }
@@ -176,22 +162,11 @@ class FaultPointsE2eTest : public ::testing::Test {
 
   // RecordTestResults with every screen negative but anti-HIV reactive, and the typing.
   static v1::RecordTestResultsRequest ReactiveResults(const std::string& din) {
-    v1::RecordTestResultsRequest request;
-    request.set_request_id(NextRequestId());
-    request.set_din(din);
-    for (v1::ScreeningTest test :
-         {v1::SCREENING_TEST_ALT, v1::SCREENING_TEST_HBSAG, v1::SCREENING_TEST_ANTI_HCV,
-          v1::SCREENING_TEST_ANTI_HIV, v1::SCREENING_TEST_SYPHILIS}) {
-      v1::TestResultInput& result = *request.add_results();
-      result.set_test(test);
-      result.set_reactive(test == v1::SCREENING_TEST_ANTI_HIV);
-    }
-    v1::TestResultInput& typing = *request.add_results();
-    typing.set_test(v1::SCREENING_TEST_ABO_RHD);
-    *typing.mutable_blood_type() = OPos();
-    return request;
+    return TestResults(din, OPos(), /*reactive_hiv=*/true);
   }
   // The shared cases below (each described where it is defined).
+  static void ExpectTransferLeftDispatched(const std::string& process, const std::string& point,
+                                           const std::string& reason);
   static void ExpectDonationCompletedWithoutTheClient(const std::string& process,
                                                       const std::string& point);
   static void ExpectReactiveResultLeavesTheStockSafe(const std::string& process,
@@ -220,15 +195,17 @@ TEST_F(FaultPointsE2eTest, InventoryKilledBeforeTheTransferCommitsLeavesNoTransf
   ExpectAuditHolds();
 }
 
-TEST_F(FaultPointsE2eTest, InventoryKilledAfterTheTransferCommitsLeavesItDispatched) {
-  const std::string point = "db.commit.after:create transfer";
-  const std::string reason = "fault point: inventory after commit";
-  Arm("inventory", point);
+// Killed once the transfer is committed (by the inventory, or by the gateway that asked for
+// it): the transfer exists once, already dispatched, with no client retry.
+void FaultPointsE2eTest::ExpectTransferLeftDispatched(const std::string& process,
+                                                      const std::string& point,
+                                                      const std::string& reason) {
+  Arm(process, point);
   v1::Transfer transfer;
   grpc::Status status = region_->dispatch().CreateTransfer(Ready(kDispatchToken).get(),
                                                            OneBagToS2(reason), &transfer);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  ExpectDiedAtPointAndRestart("inventory", point);
+  ExpectDiedAtPointAndRestart(process, point);
   std::vector<v1::Transfer> transfers = TransfersWithReason(reason);
   ASSERT_EQ(transfers.size(), 1u);
   EXPECT_EQ(transfers[0].status(), v1::TRANSFER_STATUS_IN_TRANSIT);
@@ -236,19 +213,14 @@ TEST_F(FaultPointsE2eTest, InventoryKilledAfterTheTransferCommitsLeavesItDispatc
   ExpectAuditHolds();
 }
 
+TEST_F(FaultPointsE2eTest, InventoryKilledAfterTheTransferCommitsLeavesItDispatched) {
+  ExpectTransferLeftDispatched("inventory", "db.commit.after:create transfer",
+                               "fault point: inventory after commit");
+}
+
 TEST_F(FaultPointsE2eTest, GatewayKilledAfterCreateTransferLeavesItDispatched) {
-  const std::string point = "gateway.create_and_dispatch_transfer.after_create";
-  const std::string reason = "fault point: gateway after create";
-  Arm("gateway", point);
-  v1::Transfer transfer;
-  grpc::Status status = region_->dispatch().CreateTransfer(Ready(kDispatchToken).get(),
-                                                           OneBagToS2(reason), &transfer);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  ExpectDiedAtPointAndRestart("gateway", point);
-  std::vector<v1::Transfer> transfers = TransfersWithReason(reason);
-  ASSERT_EQ(transfers.size(), 1u);
-  EXPECT_EQ(transfers[0].status(), v1::TRANSFER_STATUS_IN_TRANSIT);
-  ExpectAuditHolds();
+  ExpectTransferLeftDispatched("gateway", "gateway.create_and_dispatch_transfer.after_create",
+                               "fault point: gateway after create");
 }
 
 // RecordDonation is two calls from the gateway (donor, then inventory). Cut short between them,

@@ -121,8 +121,8 @@ std::string Donate(Region& region, const std::string& donor_id, absl::Duration a
   return request.din();
 }
 
-v1::AdminRecordTestResultsResponse Test(Region& region, const std::string& din,
-                                        const v1::BloodType& type, bool reactive_hiv) {
+v1::RecordTestResultsRequest TestResults(const std::string& din, const v1::BloodType& type,
+                                         bool reactive_hiv) {
   v1::RecordTestResultsRequest request;
   request.set_request_id(NextRequestId());
   request.set_din(din);
@@ -136,6 +136,12 @@ v1::AdminRecordTestResultsResponse Test(Region& region, const std::string& din,
   v1::TestResultInput& typing = *request.add_results();
   typing.set_test(v1::SCREENING_TEST_ABO_RHD);
   *typing.mutable_blood_type() = type;
+  return request;
+}
+
+v1::AdminRecordTestResultsResponse Test(Region& region, const std::string& din,
+                                        const v1::BloodType& type, bool reactive_hiv) {
+  const v1::RecordTestResultsRequest request = TestResults(din, type, reactive_hiv);
   v1::AdminRecordTestResultsResponse response;
   grpc::Status status = region.admin().RecordTestResults(AdminContext().get(), request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
@@ -181,6 +187,20 @@ v1::PlaceOrderRequest RedCellOrder(const v1::BloodType& type, int units, v1::Pri
   *request.mutable_needed_by() =
       TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(absl::Now() + absl::Hours(4)));
   return request;
+}
+
+bench::InvariantTarget AuditTarget(const Region& region, absl::Duration orphan_grace) {
+  const db::DbOptions& admin = region.admin_db();
+  bench::InvariantTarget target;
+  target.host = admin.host;
+  target.port = admin.port;
+  target.user = admin.user;
+  target.password = admin.password;
+  target.donor_schema = region.schema("donor");
+  target.inventory_schema = region.schema("inventory");
+  target.request_schema = region.schema("request");
+  target.orphan_grace = orphan_grace;
+  return target;
 }
 
 }  // namespace bloodgrid::e2e

@@ -7,7 +7,9 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "bench/invariants.h"
 #include "bloodgrid/v1/admin_api.pb.h"
+#include "bloodgrid/v1/inventory.pb.h"
 #include "bloodgrid/v1/request.pb.h"
 #include "tests/e2e/region.h"
 
@@ -34,13 +36,19 @@ std::string RegisterDonor(Region& region, const v1::BloodType& type);
 v1::RecordDonationRequest DonationRequest(const std::string& donor_id, absl::Duration ago);
 // Records it through the gateway (EXPECTs success); returns the DIN.
 std::string Donate(Region& region, const std::string& donor_id, absl::Duration ago);
-// All mandatory screens (anti-HIV reactive when asked) and the ABO/RhD typing.
+// The results of all mandatory screens (anti-HIV reactive when asked) and the ABO/RhD typing.
+v1::RecordTestResultsRequest TestResults(const std::string& din, const v1::BloodType& type,
+                                         bool reactive_hiv);
+// Records TestResults(...) through the gateway (EXPECTs success).
 v1::AdminRecordTestResultsResponse Test(Region& region, const std::string& din,
                                         const v1::BloodType& type, bool reactive_hiv = false);
 // Splits a released donation into red cells and 200 mL plasma.
 v1::ProcessDonationResponse Process(Region& region, const std::string& din);
 // Donate + Test + Process: released red cells (2 U) and plasma of `type` at S1.
 std::string StockUp(Region& region, const v1::BloodType& type);
+// The invariant audit of the region's three schemas, as the MariaDB admin, with the given grace
+// for cross-service steps in flight.
+bench::InvariantTarget AuditTarget(const Region& region, absl::Duration orphan_grace);
 // A red-cell order for a 64-year-old male patient of `type` with Hb 62 g/L, physician-approved.
 v1::PlaceOrderRequest RedCellOrder(const v1::BloodType& type, int units, v1::Priority priority);
 
