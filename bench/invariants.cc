@@ -52,6 +52,7 @@ constexpr char kReactiveDonorHeld[] = "reactive_donor_held";
 constexpr char kTransferNotLeftCreated[] = "transfer_not_left_created";
 constexpr char kReactiveDonorDeferred[] = "reactive_donor_deferred";
 constexpr char kDonationHasUnitOrVoid[] = "donation_has_unit_or_void";
+constexpr char kLookbackListsIssuedUnits[] = "lookback_lists_issued_units";
 
 // ---------------------------------------------------------------------------------------------
 // SQL. Constant texts run in the schema made current with setSchema, so no schema name is ever
@@ -88,6 +89,26 @@ constexpr char kReactiveResultTimes[] =
 constexpr char kFeedExtent[] =
     "SELECT COUNT(*), COALESCE(MIN(sequence), 0), COALESCE(MAX(sequence), 0) FROM change_feed";
 constexpr char kFeedHead[] = "SELECT COALESCE(MAX(last_sequence), 0) FROM change_feed_head";
+// lookback_units.kind of a unit listed as issued (inventory migration 005).
+constexpr int kLookbackIssuedKind = 2;
+// The units each lookback case had to list as issued when it opened (DOMAIN.md section 5, as
+// OpenLookbackCase decides it): the donor's units out with a hospital (issued, a hospital named,
+// not back in stock) by the time the case opened, collected within the case's window, or of the
+// reactive donation itself; with whether the case lists the unit and has its recall notice.
+std::string LookbackIssuedUnitsQuery() {
+  return absl::StrCat(
+      "SELECT c.lookback_id, u.unit_id, u.din, EXISTS (SELECT 1 FROM lookback_units l WHERE "
+      "l.lookback_id = c.lookback_id AND l.unit_id = u.unit_id AND l.kind = ",
+      kLookbackIssuedKind,
+      "), EXISTS (SELECT 1 FROM recall_notices n WHERE n.lookback_id = c.lookback_id AND "
+      "n.unit_id = u.unit_id) FROM lookback_cases c JOIN units u ON u.donor_id = c.donor_id "
+      "WHERE u.issued_us IS NOT NULL AND u.issued_us <= c.opened_us AND u.hospital_id IS NOT NULL "
+      "AND u.hospital_id <> '' AND u.status NOT IN (",
+      v1::UNIT_STATUS_AVAILABLE, ", ", v1::UNIT_STATUS_RESERVED, ", ", v1::UNIT_STATUS_QUARANTINED,
+      ", ", v1::UNIT_STATUS_IN_TRANSIT,
+      ") AND (u.din = c.reactive_din OR (c.window_start_us IS NOT NULL AND u.collected_us BETWEEN "
+      "c.window_start_us AND c.window_end_us)) ORDER BY c.lookback_id, u.unit_id");
+}
 
 constexpr char kOrderCount[] = "SELECT COUNT(*) FROM orders";
 constexpr char kOrders[] =
@@ -151,6 +172,15 @@ struct ChainBreak {
   std::optional<int> previous_to;  // none: the first event
 };
 
+// A unit a lookback case had to list as issued (LookbackIssuedUnitsQuery).
+struct LookbackIssuedUnit {
+  std::string lookback_id;
+  std::string unit_id;
+  std::string din;
+  bool listed = false;
+  bool notified = false;
+};
+
 struct InventoryData {
   int64_t unit_count = 0;
   std::map<int, int64_t> by_status;
@@ -165,6 +195,7 @@ struct InventoryData {
   int64_t feed_rows = 0, feed_min = 0, feed_max = 0, feed_head = 0;
   std::map<std::string, LastEvent> last_events;  // by unit_id
   std::vector<ChainBreak> chain_breaks;
+  std::vector<LookbackIssuedUnit> lookback_issued;
 };
 
 struct Order {
@@ -320,6 +351,11 @@ InventoryData ReadInventory(db::Connection& conn) {
     data.feed_max = rs.getInt64(3);
   });
   data.feed_head = Scalar(conn, kFeedHead);
+  const std::string lookback_issued = LookbackIssuedUnitsQuery();
+  ForEachRow(conn, lookback_issued.c_str(), [&](sql::ResultSet& rs) {
+    data.lookback_issued.push_back(LookbackIssuedUnit{Text(rs, 1), Text(rs, 2), Text(rs, 3),
+                                                      rs.getInt(4) != 0, rs.getInt(5) != 0});
+  });
   return data;
 }
 
@@ -504,7 +540,8 @@ class Checker {
                                       kUnitTransferConsistent,
                                       kChangeFeedGapFree,
                                       kReactiveDonorHeld,
-                                      kTransferNotLeftCreated};
+                                      kTransferNotLeftCreated,
+                                      kLookbackListsIssuedUnits};
     if (donor) {
       rules.push_back(kDonationRecordedAtBothEnds);
       rules.push_back(kReactiveDonorDeferred);
@@ -534,6 +571,7 @@ class Checker {
     ChangeFeedGapFree();
     ReactiveDonorHeld();
     TransferNotLeftCreated();
+    LookbackListsIssuedUnits();
     if (donor_.has_value()) {
       DonationRecordedAtBothEnds();
       ReactiveDonorDeferred();
@@ -1100,6 +1138,24 @@ class Checker {
                     absl::StrCat("transfer ", transfer_id, " has been CREATED for ",
                                  (absl::ToUnixMicros(now_) - created->second) / 60'000'000,
                                  " min without being dispatched or cancelled"));
+    }
+  }
+
+  // DOMAIN.md section 5: a lookback case tells every hospital that received a unit of the
+  // donor collected within the window; each such unit is listed in the case with its notice.
+  void LookbackListsIssuedUnits() {
+    for (const LookbackIssuedUnit& u : inv_.lookback_issued) {
+      if (!u.listed) {
+        findings_.Add(kLookbackListsIssuedUnits,
+                      absl::StrCat("lookback case ", u.lookback_id, " does not list issued unit ",
+                                   u.unit_id, " (DIN ", u.din, ")"));
+      }
+      if (!u.notified) {
+        findings_.Add(
+            kLookbackListsIssuedUnits,
+            absl::StrCat("lookback case ", u.lookback_id, " has no recall notice for issued unit ",
+                         u.unit_id, " (DIN ", u.din, ")"));
+      }
     }
   }
 

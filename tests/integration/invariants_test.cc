@@ -406,7 +406,7 @@ class InvariantsTest : public ::testing::Test {
 TEST_F(InvariantsTest, ASettledRegionKeepsEveryRule) {
   const InvariantReport report = Check();
   EXPECT_TRUE(report.ok()) << report.Summary();
-  EXPECT_EQ(report.rules.size(), 23u);
+  EXPECT_EQ(report.rules.size(), 24u);
   EXPECT_EQ(report.orders, 7);
   // Six donations: six PROCESSED whole-blood units, six red-cell and six plasma units.
   EXPECT_EQ(report.units, 18);
@@ -461,6 +461,18 @@ TEST_F(InvariantsTest, EveryRuleFiresOnTheCorruptionItGuardsAgainst) {
       "SELECT reservation_key FROM allocations WHERE order_id = '", b_order, "' LIMIT 1"));
   const std::string issued_unit = dispatched_.lines(0).units(0).unit_id();
   const std::string issued_us = unit_field(issued_unit, "issued_us");
+  const std::string issued_donor = unit_field(issued_unit, "donor_id");
+  // A lookback case of the issued unit's donor, opened an hour from now, whose window covers
+  // every collection: it must list the unit and notify its hospital.
+  const std::string open_case = absl::StrCat(
+      "INSERT INTO lookback_cases (lookback_id, donor_id, reactive_din, markers, opened_us, "
+      "opened_by, window_start_us, window_end_us, status, reason) VALUES ('LB-AUDIT', '",
+      issued_donor, "', 'A999925999998', '4', ", now_us + 3'600'000'000, ", 'test', 0, ",
+      now_us + 3'600'000'000, ", 1, 'test')");
+  const std::string list_issued = absl::StrCat(
+      "INSERT INTO lookback_units (lookback_id, position, kind, unit_id, unit) VALUES "
+      "('LB-AUDIT', 0, 2, '",
+      issued_unit, "', '')");
   const std::string transfused_unit = inv->QueryString(
       absl::StrCat("SELECT unit_id FROM units WHERE status = ", v1::UNIT_STATUS_TRANSFUSED));
   const std::string transfused_order = unit_field(transfused_unit, "order_id");
@@ -502,7 +514,7 @@ TEST_F(InvariantsTest, EveryRuleFiresOnTheCorruptionItGuardsAgainst) {
       "UPDATE donations SET testing_outcome = ", plasma_outcome, " WHERE din = '", plasma_din, "'");
   for (const std::string& id :
        {a_key, b_key, issued_us, transfused_unit, transfused_order, plasma, plasma_parent, picked,
-        travelling, parent_middle_event, donor_of_din, plasma_outcome, feed_max}) {
+        travelling, parent_middle_event, donor_of_din, plasma_outcome, feed_max, issued_donor}) {
     ASSERT_FALSE(id.empty());
   }
 
@@ -855,6 +867,17 @@ TEST_F(InvariantsTest, EveryRuleFiresOnTheCorruptionItGuardsAgainst) {
        "is not deferred for the reactive DIN " + plasma_din,
        {{inv, make_reactive}},
        {{inv, undo_reactive}}},
+      {"lookback_lists_issued_units",
+       "a lookback case that forgot a unit already at a hospital",
+       absl::StrCat("does not list issued unit ", issued_unit),
+       {{inv, open_case}},
+       {{inv, "DELETE FROM lookback_cases WHERE lookback_id = 'LB-AUDIT'"}}},
+      {"lookback_lists_issued_units",
+       "a lookback case listing an issued unit with no recall notice",
+       absl::StrCat("has no recall notice for issued unit ", issued_unit),
+       {{inv, open_case}, {inv, list_issued}},
+       {{inv, "DELETE FROM lookback_units WHERE lookback_id = 'LB-AUDIT'"},
+        {inv, "DELETE FROM lookback_cases WHERE lookback_id = 'LB-AUDIT'"}}},
   };
 
   std::set<std::string> shown;
