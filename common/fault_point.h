@@ -10,7 +10,7 @@
 //
 // The variable is read once, at the first fault point reached; a value that does not parse
 // arms nothing and is logged once (event=fault_points_invalid) with the reason. The points and
-// what each interrupts are listed in docs/testing.md.
+// what each interrupts are listed in docs/workflows.md ("Fault points").
 #ifndef BLOODGRID_COMMON_FAULT_POINT_H_
 #define BLOODGRID_COMMON_FAULT_POINT_H_
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "common/din.h"
+#include "common/fault_point.h"
 #include "common/hash.h"
 #include "common/idempotency.h"
 #include "common/log.h"
@@ -54,6 +55,7 @@ void RequestOperations::SetFaultHook(FaultHook hook) {
 }
 
 absl::Status RequestOperations::Fault(absl::string_view point) {
+  FaultPoint("request.", point);  // BLOODGRID_FAULT_POINTS: the process dies here
   FaultHook hook;
   {
     absl::MutexLock lock(&hook_mu_);

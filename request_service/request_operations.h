@@ -88,7 +88,8 @@ class RequestOperations {
   // Test hook: called at named points of the crash-sensitive sequences
   // ("place_order.after_intent", "allocate.after_reserve", "transfer.after_create",
   // "dispatch.after_issue"); a non-OK status stops the operation right there, as if the process
-  // had died, and is returned.
+  // had died, and is returned. Each is also the process-level fault point "request.<point>"
+  // (common/fault_point.h): armed in BLOODGRID_FAULT_POINTS, the process SIGKILLs itself there.
   using FaultHook = std::function<absl::Status(absl::string_view point)>;
   void SetFaultHook(FaultHook hook);
 

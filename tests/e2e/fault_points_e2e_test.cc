@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,41 @@ class FaultPointsE2eTest : public ::testing::Test {
     return found;
   }
 
+  // Hospital H1's order ids.
+  static std::set<std::string> OrdersOfH1() {
+    v1::ListOrdersRequest request;
+    request.set_page_size(1000);
+    v1::ListOrdersResponse response;
+    grpc::Status status = Answered([&] {
+      return region_->hospital().ListOrders(Ready(kHospital1Token).get(), request, &response);
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::set<std::string> ids;
+    for (const v1::Order& order : response.orders()) ids.insert(order.order_id());
+    return ids;
+  }
+  // Polls H1's order until it reaches `status` (or 30 s pass); the last order read.
+  static v1::Order AwaitOrderStatus(const std::string& order_id, v1::OrderStatus status) {
+    v1::GetOrderRequest get;
+    get.set_order_id(order_id);
+    v1::Order order;
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < give_up) {
+      grpc::Status read = Answered(
+          [&] { return region_->hospital().GetOrder(Ready(kHospital1Token).get(), get, &order); });
+      if (read.ok() && order.status() == status) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return order;
+  }
+  static void ArmRequest(const std::string& point) {
+    Arm("request", point, [] {
+      v1::ListOrdersResponse orders;
+      return region_->hospital().ListOrders(Ready(kHospital1Token).get(), v1::ListOrdersRequest(),
+                                            &orders);
+    });
+  }
+
   static v1::CreateTransferRequest OneBagToS2(const std::string& reason) {
     v1::CreateTransferRequest request;
     request.set_request_id(NextRequestId());
@@ -165,6 +201,7 @@ class FaultPointsE2eTest : public ::testing::Test {
     return TestResults(din, OPos(), /*reactive_hiv=*/true);
   }
   // The shared cases below (each described where it is defined).
+  static void ExpectOrderAllocatedWithoutTheClient(const std::string& point);
   static void ExpectTransferLeftDispatched(const std::string& process, const std::string& point,
                                            const std::string& reason);
   static void ExpectDonationCompletedWithoutTheClient(const std::string& process,
@@ -369,6 +406,75 @@ TEST_F(FaultPointsE2eTest, GatewayKilledAfterRecordingAReactiveResultDefersTheDo
 
 TEST_F(FaultPointsE2eTest, GatewayKilledAfterTheTypingFastPathDefersTheDonor) {
   ExpectReactiveResultDefersTheDonor("gateway", "gateway.record_test_results.after_typing");
+}
+
+// PlaceOrder is the request service's own sequence (intent, Reserve at the inventory, record,
+// confirm). Killed between its steps, the restarted service's start-up reconciler allocates the
+// order with the units the inventory holds for it, with no client retry.
+void FaultPointsE2eTest::ExpectOrderAllocatedWithoutTheClient(const std::string& point) {
+  const v1::BloodType a_pos = Type(v1::ABO_GROUP_A, v1::RH_D_POSITIVE);
+  StockUp(*region_, a_pos);
+  const std::set<std::string> before = OrdersOfH1();
+  ArmRequest(point);
+  v1::Order order;
+  grpc::Status status = region_->hospital().PlaceOrder(
+      Ready(kHospital1Token).get(), RedCellOrder(a_pos, 2, v1::PRIORITY_URGENT), &order);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ExpectDiedAtPointAndRestart("request", point);
+
+  std::vector<std::string> placed;
+  for (const std::string& id : OrdersOfH1()) {
+    if (before.count(id) == 0) placed.push_back(id);
+  }
+  ASSERT_EQ(placed.size(), 1u) << "the order was committed before the kill";
+  order = AwaitOrderStatus(placed[0], v1::ORDER_STATUS_ALLOCATED);
+  EXPECT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.ShortDebugString();
+  ASSERT_EQ(order.lines_size(), 1);
+  EXPECT_EQ(order.lines(0).units_size(), 1) << "one 2 U bag, allocated once";
+  ExpectAuditHolds();
+}
+
+TEST_F(FaultPointsE2eTest, RequestKilledAfterTheOrderIntentAllocatesItWithoutTheClient) {
+  ExpectOrderAllocatedWithoutTheClient("request.place_order.after_intent");
+}
+
+TEST_F(FaultPointsE2eTest, RequestKilledAfterReservingAllocatesTheOrderWithoutTheClient) {
+  ExpectOrderAllocatedWithoutTheClient("request.allocate.after_reserve");
+}
+
+// DispatchOrder: the inventory issued the units, the order is not DISPATCHED yet when the
+// request service dies; its dispatch intent makes the restarted service finish the dispatch.
+TEST_F(FaultPointsE2eTest, RequestKilledAfterIssuingDispatchesTheOrderWithoutTheClient) {
+  const v1::BloodType b_pos = Type(v1::ABO_GROUP_B, v1::RH_D_POSITIVE);
+  StockUp(*region_, b_pos);
+  v1::Order order;
+  grpc::Status status = region_->hospital().PlaceOrder(
+      Ready(kHospital1Token).get(), RedCellOrder(b_pos, 2, v1::PRIORITY_URGENT), &order);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(order.status(), v1::ORDER_STATUS_ALLOCATED) << order.ShortDebugString();
+  const std::string order_id = order.order_id();
+
+  const std::string point = "request.dispatch.after_issue";
+  ArmRequest(point);
+  v1::DispatchOrderRequest dispatch;
+  dispatch.set_request_id(NextRequestId());
+  dispatch.set_order_id(order_id);
+  status = region_->dispatch().DispatchOrder(Ready(kDispatchToken).get(), dispatch, &order);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ExpectDiedAtPointAndRestart("request", point);
+
+  order = AwaitOrderStatus(order_id, v1::ORDER_STATUS_DISPATCHED);
+  EXPECT_EQ(order.status(), v1::ORDER_STATUS_DISPATCHED) << order.ShortDebugString();
+  ASSERT_EQ(order.lines_size(), 1);
+  ASSERT_EQ(order.lines(0).units_size(), 1);
+  const v1::OrderUnit& shipped = order.lines(0).units(0);
+  int issued = 0;
+  for (const v1::Unit& unit : UnitsOf(shipped.din())) {
+    issued += unit.unit_id() == shipped.unit_id() && unit.status() == v1::UNIT_STATUS_ISSUED &&
+              unit.hospital_id() == "H1";
+  }
+  EXPECT_EQ(issued, 1) << "the inventory issued the bag to H1, once";
+  ExpectAuditHolds();
 }
 
 }  // namespace
