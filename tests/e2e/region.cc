@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -292,9 +293,40 @@ int64_t Region::CountRows(const std::string& service, const std::string& table) 
   return count;
 }
 
+bool Region::FeedConsumersCaughtUp(db::ConnectionPool& pool) {
+  const std::string& inventory = schemas_.at("inventory");
+  const std::string query = absl::StrCat(
+      "SELECT (SELECT COALESCE(MAX(last_sequence), 0) FROM `", inventory,
+      "`.change_feed_head), (SELECT COALESCE(MAX(sequence), 0) FROM `", inventory,
+      "`.change_feed WHERE kind = 'stock'), (SELECT COALESCE(MAX(after_sequence), 0) FROM `",
+      schemas_.at("donor"),
+      "`.feed_cursors WHERE feed = 'inventory'), (SELECT "
+      "COALESCE(MAX(after_sequence), 0) FROM `",
+      schemas_.at("request"), "`.feed_cursors WHERE feed = 'inventory.stock')");
+  bool caught_up = false;
+  absl::Status status = db::RunTransaction(
+      pool, "feed consumers", absl::Now() + absl::Seconds(10), [&](db::Connection& conn) {
+        std::unique_ptr<sql::Statement> stmt(conn.raw().createStatement());
+        std::unique_ptr<sql::ResultSet> rs(stmt->executeQuery(query));
+        if (rs->next()) {
+          caught_up = rs->getInt64(3) >= rs->getInt64(1) && rs->getInt64(4) >= rs->getInt64(2);
+        }
+        return absl::OkStatus();
+      });
+  return status.ok() && caught_up;
+}
+
 std::map<std::string, int64_t> Region::AllRowCounts() {
   std::map<std::string, int64_t> counts;
   auto pool = db::ConnectionPool::Create(admin_db_);
+  const absl::Time give_up = absl::Now() + absl::Seconds(15);
+  while (!FeedConsumersCaughtUp(*pool)) {
+    if (absl::Now() >= give_up) {
+      std::fprintf(stderr, "[region] feed consumers not caught up after 15 s; counting anyway\n");
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   for (const auto& [service, schema] : schemas_) {
     absl::Status status = db::RunTransaction(
         *pool, "count all", absl::Now() + absl::Seconds(30), [&](db::Connection& conn) {

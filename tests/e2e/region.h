@@ -129,7 +129,11 @@ class Region {
 
   // Runs a scalar query as the database admin in a service's schema (assertions only).
   int64_t CountRows(const std::string& service, const std::string& table);
-  // Row counts of every table of every schema, for "nothing was written" checks.
+  // Row counts of every table of every schema, for "nothing was written" checks. First waits
+  // (up to 15 s) for the feed consumers to catch up with the inventory's change feed: the
+  // donor's cursor at the feed's head and the request service's at its newest stock event, so
+  // their background writes (cursors, the idempotency keys of what they apply) do not land
+  // between two counts.
   std::map<std::string, int64_t> AllRowCounts();
 
   // The schema of "donor", "inventory" or "request", and the database admin account (every
@@ -152,6 +156,8 @@ class Region {
   };
 
   std::string name_;
+  // True when both feed consumers' cursors have reached the inventory's feed (AllRowCounts).
+  bool FeedConsumersCaughtUp(db::ConnectionPool& pool);
   RegionOptions options_;
   db::DbOptions admin_db_;
   std::string dir_;
