@@ -40,6 +40,20 @@ struct DonationContent {
   std::string product_code;
 };
 
+// The content of `request`, a RecordDonationRequest or a RegisterCollectionRequest (any message
+// with those field names); it points into `request`, which must outlive it.
+template <typename Request>
+DonationContent DonationContentOf(const Request& request) {
+  DonationContent content;
+  content.donation_type = request.donation_type();
+  content.volume_ml = request.volume_ml();
+  if (request.has_collected_at()) content.collected_at = &request.collected_at();
+  content.station_id = request.station_id();
+  content.anticoagulant = request.anticoagulant();
+  content.product_code = request.product_code();
+  return content;
+}
+
 // The component a donation of `type` is stored as: whole blood, platelets or plasma;
 // COMPONENT_UNSPECIFIED for an unspecified or unknown type.
 v1::Component CollectedComponent(v1::DonationType type);

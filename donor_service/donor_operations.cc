@@ -352,14 +352,7 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   BG_ASSIGN_OR_RETURN(std::string din, CanonicalDin(request.din(), "din"));
   // The inventory registers the unit under the same rules (common/donation_rules.h): what is
   // recorded here is never refused there for its content.
-  DonationContent content;
-  content.donation_type = request.donation_type();
-  content.volume_ml = request.volume_ml();
-  if (request.has_collected_at()) content.collected_at = &request.collected_at();
-  content.station_id = request.station_id();
-  content.anticoagulant = request.anticoagulant();
-  content.product_code = request.product_code();
-  BG_RETURN_IF_ERROR(ValidateDonationContent(content, policy_, call.now));
+  BG_RETURN_IF_ERROR(ValidateDonationContent(DonationContentOf(request), policy_, call.now));
   const absl::Time collected_at = FromTimestamp(request.collected_at());
   const std::vector<std::string> missing =
       MissingScreeningFields(request.screening(), request.donation_type());

@@ -143,14 +143,7 @@ absl::Status ValidateRegisterCollection(const v1::RegisterCollectionRequest& req
   BG_RETURN_IF_ERROR(ValidateOpaqueId("donor_id", request.donor_id(), true));
   // The donor service records a donation under the same rules (common/donation_rules.h): a
   // donation it accepts is never refused here for its content.
-  DonationContent content;
-  content.donation_type = request.donation_type();
-  content.volume_ml = request.volume_ml();
-  if (request.has_collected_at()) content.collected_at = &request.collected_at();
-  content.station_id = request.station_id();
-  content.anticoagulant = request.anticoagulant();
-  content.product_code = request.product_code();
-  BG_RETURN_IF_ERROR(ValidateDonationContent(content, policy, now));
+  BG_RETURN_IF_ERROR(ValidateDonationContent(DonationContentOf(request), policy, now));
   if (!BloodType::FromProto(request.blood_type()).ok()) {
     return InvalidField("blood_type", "abo and rhd must both be set, or both unspecified");
   }

@@ -286,18 +286,8 @@ TEST_F(GatewayE2eTest, EmergencyOrderForAnUnknownTypeGetsORhDNegativeRedCells) {
 
 TEST_F(GatewayE2eTest, DispatchPlansATransferForAShortageAndCarriesItOut) {
   // S2 wants at least 4 U of O+ red cells and has none; S1 holds 3 bags nobody needs there.
-  const v1::BloodType o_pos = Type(v1::ABO_GROUP_O, v1::RH_D_POSITIVE);
-  for (int i = 0; i < 3; ++i) StockUp(*region_, o_pos);
-  v1::SetParLevelRequest par;
-  par.set_request_id(NextRequestId());
-  par.set_station_id("S2");
-  par.set_component(v1::COMPONENT_RED_CELLS);
-  *par.mutable_blood_type() = o_pos;
-  par.set_minimum(4);
-  par.set_target(8);
-  v1::ParLevel set;
-  grpc::Status status = region_->admin().SetParLevel(Admin().get(), par, &set);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  MakeOPosShortageAtS2(*region_);
+  grpc::Status status;
 
   v1::PlanRebalanceRequest plan_request;
   plan_request.set_horizon_hours(48);

@@ -104,18 +104,7 @@ int CountLogLines(const std::string& path, const std::string& needle) {
 TEST_F(ReplicasE2eTest, AutoDispatchInBothGatewaysCreatesAPlannedTransferOnce) {
   // O+ is short at S2 (par 4..8, none in stock) and S1 has three bags: the planner proposes
   // S1 -> S2 in both gateways' rounds.
-  const v1::BloodType o_pos = Type(v1::ABO_GROUP_O, v1::RH_D_POSITIVE);
-  for (int i = 0; i < 3; ++i) StockUp(*region_, o_pos);
-  v1::SetParLevelRequest par;
-  par.set_request_id(NextRequestId());
-  par.set_station_id("S2");
-  par.set_component(v1::COMPONENT_RED_CELLS);
-  *par.mutable_blood_type() = o_pos;
-  par.set_minimum(4);
-  par.set_target(8);
-  v1::ParLevel set;
-  grpc::Status status = region_->admin().SetParLevel(AdminContext().get(), par, &set);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  MakeOPosShortageAtS2(*region_);
 
   std::vector<v1::Transfer> transfers;
   const absl::Time give_up = absl::Now() + absl::Seconds(30);

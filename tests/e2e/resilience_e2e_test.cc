@@ -353,18 +353,7 @@ TEST_F(ResilienceE2eTest, OversizedRequestIsRefusedAndChangesNothing) {
 // Automated dispatch: the gateway runs the planner every second and carries out its proposals.
 void SetUpShortageAtS2(Region& region) {
   SetUpTopology(region);
-  const v1::BloodType o_pos = Type(v1::ABO_GROUP_O, v1::RH_D_POSITIVE);
-  for (int i = 0; i < 3; ++i) StockUp(region, o_pos);
-  v1::SetParLevelRequest par;
-  par.set_request_id(NextRequestId());
-  par.set_station_id("S2");
-  par.set_component(v1::COMPONENT_RED_CELLS);
-  *par.mutable_blood_type() = o_pos;
-  par.set_minimum(4);
-  par.set_target(8);
-  v1::ParLevel set;
-  grpc::Status status = region.admin().SetParLevel(AdminContext().get(), par, &set);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  MakeOPosShortageAtS2(region);
 }
 
 std::vector<v1::Transfer> Transfers(Region& region) {

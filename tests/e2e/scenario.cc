@@ -189,6 +189,21 @@ v1::PlaceOrderRequest RedCellOrder(const v1::BloodType& type, int units, v1::Pri
   return request;
 }
 
+void MakeOPosShortageAtS2(Region& region) {
+  const v1::BloodType o_pos = Type(v1::ABO_GROUP_O, v1::RH_D_POSITIVE);
+  for (int i = 0; i < 3; ++i) StockUp(region, o_pos);
+  v1::SetParLevelRequest par;
+  par.set_request_id(NextRequestId());
+  par.set_station_id("S2");
+  par.set_component(v1::COMPONENT_RED_CELLS);
+  *par.mutable_blood_type() = o_pos;
+  par.set_minimum(4);
+  par.set_target(8);
+  v1::ParLevel set;
+  grpc::Status status = region.admin().SetParLevel(AdminContext().get(), par, &set);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 bench::InvariantTarget AuditTarget(const Region& region, absl::Duration orphan_grace) {
   const db::DbOptions& admin = region.admin_db();
   bench::InvariantTarget target;

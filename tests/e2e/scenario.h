@@ -49,6 +49,9 @@ std::string StockUp(Region& region, const v1::BloodType& type);
 // The invariant audit of the region's three schemas, as the MariaDB admin, with the given grace
 // for cross-service steps in flight.
 bench::InvariantTarget AuditTarget(const Region& region, absl::Duration orphan_grace);
+// A shortage the planner answers with S1 -> S2: three released O+ bags at S1 (StockUp) and S2's
+// O+ red-cell par level at minimum 4 U, target 8 U, with none in stock there. EXPECTs success.
+void MakeOPosShortageAtS2(Region& region);
 // A red-cell order for a 64-year-old male patient of `type` with Hb 62 g/L, physician-approved.
 v1::PlaceOrderRequest RedCellOrder(const v1::BloodType& type, int units, v1::Priority priority);
 
