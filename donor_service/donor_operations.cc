@@ -383,30 +383,37 @@ absl::StatusOr<v1::RecordDonationResponse> DonorOperations::RecordDonation(
   }
   draft.policy_label = PolicyLabel(policy_);
 
-  return store_->RecordDonation(
-      call, key, draft,
-      [&](const EligibilityInputs& inputs) -> absl::StatusOr<v1::CheckEligibilityResponse> {
-        BG_ASSIGN_OR_RETURN(DonorFacts facts, FactsOf(inputs.donor, /*repeat_donor=*/false));
-        if (collection_day < facts.birth_date) {
-          return InvalidField("collected_at", "is before the donor's birth date");
-        }
-        // Re-run eligibility at collection time: a full check, every input present.
-        EligibilityQuery query;
-        query.donor = facts;
-        query.history = inputs.history;
-        query.deferrals = EngineDeferrals(inputs.deferrals);
-        query.screening = screening;
-        query.donation_type = request.donation_type();
-        query.volume_ml = request.volume_ml();
-        query.on_date = collection_day;
-        query.kind = CheckKind::kFullCheck;
-        BG_ASSIGN_OR_RETURN(EligibilityResult result,
-                            bloodgrid::donor::CheckEligibility(query, policy_));
-        v1::CheckEligibilityResponse response =
-            EligibilityResponse(result, inputs.deferrals, {}, policy_);
-        BG_RETURN_IF_ERROR(IneligibleStatus(request.donor_id(), response));
-        return response;
-      });
+  BG_ASSIGN_OR_RETURN(
+      v1::RecordDonationResponse recorded,
+      store_->RecordDonation(
+          call, key, draft,
+          [&](const EligibilityInputs& inputs) -> absl::StatusOr<v1::CheckEligibilityResponse> {
+            BG_ASSIGN_OR_RETURN(DonorFacts facts, FactsOf(inputs.donor, /*repeat_donor=*/false));
+            if (collection_day < facts.birth_date) {
+              return InvalidField("collected_at", "is before the donor's birth date");
+            }
+            // Re-run eligibility at collection time: a full check, every input present.
+            EligibilityQuery query;
+            query.donor = facts;
+            query.history = inputs.history;
+            query.deferrals = EngineDeferrals(inputs.deferrals);
+            query.screening = screening;
+            query.donation_type = request.donation_type();
+            query.volume_ml = request.volume_ml();
+            query.on_date = collection_day;
+            query.kind = CheckKind::kFullCheck;
+            BG_ASSIGN_OR_RETURN(EligibilityResult result,
+                                bloodgrid::donor::CheckEligibility(query, policy_));
+            v1::CheckEligibilityResponse response =
+                EligibilityResponse(result, inputs.deferrals, {}, policy_);
+            BG_RETURN_IF_ERROR(IneligibleStatus(request.donor_id(), response));
+            return response;
+          }));
+  // A retry of the request_id replays the stored answer, though the donation may have been voided
+  // since (its unit refused): the replay must not let the caller go on to register a unit for it.
+  BG_ASSIGN_OR_RETURN(v1::Donation current, store_->GetDonation(call, din));
+  if (current.voided()) return VoidedDinStatus(current);
+  return recorded;
 }
 
 absl::StatusOr<v1::Donation> DonorOperations::VoidDonation(const CallContext& context,

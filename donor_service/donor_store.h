@@ -251,6 +251,11 @@ class DonorStore {
                                                     const std::string& din,
                                                     const std::string& reason) = 0;
 
+  // The donation of `din` (canonical) as stored now, voided or not. NOT_FOUND "donation with din
+  // <din> not found".
+  virtual absl::StatusOr<v1::Donation> GetDonation(const CallContext& call,
+                                                   const std::string& din) = 0;
+
   // Donations neither voided nor confirmed to have their unit (ConfirmDonationUnit), recorded
   // before `recorded_before`, oldest recorded first, at most `limit`.
   virtual absl::StatusOr<std::vector<UnconfirmedDonation>> ListUnconfirmedDonations(

@@ -662,6 +662,18 @@ absl::StatusOr<std::vector<UnconfirmedDonation>> FakeDonorStore::ListUnconfirmed
       });
 }
 
+absl::StatusOr<v1::Donation> FakeDonorStore::GetDonation(const CallContext& call,
+                                                         const std::string& din) {
+  return Read<v1::Donation>(call, [&](const State& state, v1::Donation& out) -> absl::Status {
+    for (const auto& [id, donation] : state.donations) {
+      if (donation.din() != din) continue;
+      out = donation;
+      return absl::OkStatus();
+    }
+    return DonationNotFound(din);
+  });
+}
+
 absl::Status FakeDonorStore::ConfirmDonationUnit(const CallContext& call, const std::string& din) {
   return Write(call, [&](State& state) -> absl::Status {
     for (const auto& [id, donation] : state.donations) {

@@ -79,6 +79,8 @@ class FakeDonorStore : public DonorStore {
                                             const std::string& reason) override;
   absl::StatusOr<std::vector<UnconfirmedDonation>> ListUnconfirmedDonations(
       const CallContext& call, absl::Time recorded_before, int limit) override;
+  absl::StatusOr<v1::Donation> GetDonation(const CallContext& call,
+                                           const std::string& din) override;
   absl::Status ConfirmDonationUnit(const CallContext& call, const std::string& din) override;
   absl::StatusOr<Page<v1::Deferral>> ListDeferrals(const CallContext& call,
                                                    const std::string& donor_id, bool active_only,

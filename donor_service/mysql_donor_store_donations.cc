@@ -266,6 +266,17 @@ absl::StatusOr<std::vector<UnconfirmedDonation>> MysqlDonorStore::ListUnconfirme
       });
 }
 
+absl::StatusOr<v1::Donation> MysqlDonorStore::GetDonation(const CallContext& call,
+                                                          const std::string& din) {
+  return Read<v1::Donation>(*pool_, "get donation", call,
+                            [&](Connection& conn, v1::Donation& out) -> absl::Status {
+                              std::optional<v1::Donation> found = ReadDonationByDin(conn, din);
+                              if (!found) return DonationNotFound(din);
+                              out = *std::move(found);
+                              return absl::OkStatus();
+                            });
+}
+
 absl::Status MysqlDonorStore::ConfirmDonationUnit(const CallContext& call, const std::string& din) {
   return db::RunTransaction(*pool_, "confirm donation unit", call.deadline,
                             [&](Connection& conn) -> absl::Status {

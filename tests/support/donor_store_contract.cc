@@ -858,6 +858,14 @@ TEST_P(DonorStoreContractTest, AVoidedDonationStaysButCountsForNothing) {
   EXPECT_TRUE(Same(listed.items[0], voided));
   EXPECT_FALSE(listed.items[1].voided());
 
+  // Read by DIN: as stored now.
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donation read, store().GetDonation(Call(), MakeDin(2)));
+  EXPECT_TRUE(Same(read, voided));
+  BG_ASSERT_OK_AND_ASSIGN(v1::Donation standing, store().GetDonation(Call(), MakeDin(1)));
+  EXPECT_FALSE(standing.voided());
+  EXPECT_THAT(store().GetDonation(Call(), MakeDin(9)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(MakeDin(9))));
+
   // Its DIN cannot be recorded again.
   EXPECT_THAT(store().RecordDonation(Call("n3"), Key("RecordDonation", "n3"),
                                      Donation(id, MakeDin(2), kToday - 10), eligible),

@@ -375,9 +375,9 @@ TEST_F(DonorOperationsTest, ReimbursementBalanceAndClaims) {
 
 TEST_F(DonorOperationsTest, AVoidedDonationLeavesTheDonorEligible) {
   v1::Donor donor = Register("Void Donor", 2);
-  ASSERT_THAT(ops_.RecordDonation(Call(), DonationRequest(donor.donor_id(), MakeDin(1),
-                                                          clock_.Now() - absl::Hours(1))),
-              IsOk());
+  const v1::RecordDonationRequest recorded =
+      DonationRequest(donor.donor_id(), MakeDin(1), clock_.Now() - absl::Hours(1));
+  ASSERT_THAT(ops_.RecordDonation(Call(), recorded), IsOk());
   v1::CheckEligibilityRequest check;
   check.set_donor_id(donor.donor_id());
   check.set_donation_type(v1::DONATION_TYPE_WHOLE_BLOOD);
@@ -407,6 +407,11 @@ TEST_F(DonorOperationsTest, AVoidedDonationLeavesTheDonorEligible) {
   EXPECT_EQ(voided.voided_by(), "admin:tester");
   BG_ASSERT_OK_AND_ASSIGN(v1::CheckEligibilityResponse free, ops_.CheckEligibility(Call(), check));
   EXPECT_TRUE(free.eligible());
+
+  // A retry of the original request_id does not replay the donation as if it stood: the caller
+  // would go on to register a unit for it.
+  EXPECT_THAT(ops_.RecordDonation(Call(), recorded),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("was voided")));
 }
 
 // The inventory as the reconciler sees it: a unit per DIN, a refusal for chosen DINs, or down.
