@@ -83,15 +83,6 @@ class ReplicasE2eTest : public ::testing::Test {
 
 Region* ReplicasE2eTest::region_ = nullptr;
 
-std::vector<v1::Transfer> Transfers(Region& region) {
-  v1::ListTransfersRequest request;
-  v1::ListTransfersResponse response;
-  grpc::Status status =
-      region.dispatch().ListTransfers(DispatcherContext().get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return {response.transfers().begin(), response.transfers().end()};
-}
-
 // Lines of a log that contain `needle`.
 int CountLogLines(const std::string& path, const std::string& needle) {
   std::ifstream log(path);

@@ -356,15 +356,6 @@ void SetUpShortageAtS2(Region& region) {
   MakeOPosShortageAtS2(region);
 }
 
-std::vector<v1::Transfer> Transfers(Region& region) {
-  v1::ListTransfersRequest request;
-  v1::ListTransfersResponse response;
-  grpc::Status status =
-      region.dispatch().ListTransfers(DispatcherContext().get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return {response.transfers().begin(), response.transfers().end()};
-}
-
 TEST(AutoDispatchE2eTest, CarriesOutThePlannersTransfersOnSchedule) {
   Region region("autodispatch", {"--auto_dispatch_interval_s=1"});
   SetUpShortageAtS2(region);

@@ -204,6 +204,15 @@ void MakeOPosShortageAtS2(Region& region) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
+std::vector<v1::Transfer> Transfers(Region& region) {
+  v1::ListTransfersRequest request;
+  v1::ListTransfersResponse response;
+  grpc::Status status =
+      region.dispatch().ListTransfers(DispatcherContext().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return {response.transfers().begin(), response.transfers().end()};
+}
+
 bench::InvariantTarget AuditTarget(const Region& region, absl::Duration orphan_grace) {
   const db::DbOptions& admin = region.admin_db();
   bench::InvariantTarget target;

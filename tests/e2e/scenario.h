@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "bench/invariants.h"
@@ -46,6 +47,8 @@ v1::AdminRecordTestResultsResponse Test(Region& region, const std::string& din,
 v1::ProcessDonationResponse Process(Region& region, const std::string& din);
 // Donate + Test + Process: released red cells (2 U) and plasma of `type` at S1.
 std::string StockUp(Region& region, const v1::BloodType& type);
+// Every transfer of the region, as the dispatcher lists them (EXPECTs success).
+std::vector<v1::Transfer> Transfers(Region& region);
 // The invariant audit of the region's three schemas, as the MariaDB admin, with the given grace
 // for cross-service steps in flight.
 bench::InvariantTarget AuditTarget(const Region& region, absl::Duration orphan_grace);
